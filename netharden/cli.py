@@ -1,0 +1,142 @@
+"""The ``netharden`` command line. Exit codes: 0 ok, 2 bad input or usage.
+
+Imports are lazy so ``netharden --help`` and ``validate`` start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from . import __version__
+from .problems import NetHardenError, ProfileError
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own exit code is 2 as well; keep its format
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .emitters import EMITTERS
+
+    p = _Parser(prog="netharden", description="Turn one declarative host profile into hardened container-host networking.",
+                epilog="Exit codes: 0 ok, 2 bad input or usage. Run 'netharden COMMAND --help' for details.")
+    p.add_argument("--version", action="version", version=f"netharden {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    r = sub.add_parser("render", help="render a profile into an output format",
+                       description="Validate PROFILE and write it in the chosen format. Nothing is written when the profile has a problem.")
+    r.add_argument("profile", metavar="PROFILE", help="host profile (YAML or JSON)")
+    r.add_argument("--format", "-f", default="tree", choices=sorted(EMITTERS), help="output format (default: tree)")
+    r.add_argument("--out", "-o", metavar="PATH", help="output directory (tree) or file; stream formats default to stdout")
+    r.add_argument("--force", action="store_true", help="replace an existing non-empty output directory or file")
+
+    v = sub.add_parser("validate", help="check profiles and report every problem",
+                       description="Check each PROFILE against the schema and the semantic rules; report every problem as FILE:LINE:COL.")
+    v.add_argument("profiles", metavar="PROFILE", nargs="+")
+    v.add_argument("--json", action="store_true", help="print problems as JSON")
+
+    s = sub.add_parser("schema", help="print the profile JSON schema",
+                       description="Print schemas/profile.schema.json (JSON Schema 2020-12), e.g. for editors.")
+    s.set_defaults(_noargs=True)
+
+    e = sub.add_parser("explain", help="say which incident each generated file guards against",
+                       description="Render PROFILE and list every generated file, link and action with the incident or hazard it guards against.")
+    e.add_argument("profile", metavar="PROFILE")
+    e.add_argument("--json", action="store_true", help="print as JSON")
+    return p
+
+
+def _report(err: ProfileError) -> None:
+    for problem in err.problems:
+        print(problem.format(), file=sys.stderr)
+    n = len(err.problems)
+    print(f"{n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
+
+
+def cmd_render(args) -> int:
+    import netharden
+
+    profile = netharden.load(args.profile)
+    plan = netharden.plan(profile)
+    data = netharden.emit(plan, args.format, args.out, force=args.force)
+    if data is not None:
+        sys.stdout.buffer.write(data)
+    elif args.out:
+        print(f"wrote {args.format} for {profile.name} to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    import netharden
+
+    failed, results = False, []
+    for path in args.profiles:
+        try:
+            netharden.load(path)
+            results.append({"file": path, "ok": True, "problems": []})
+            if not args.json:
+                print(f"{path}: ok")
+        except ProfileError as err:
+            failed = True
+            results.append({"file": path, "ok": False, "problems": [p.to_dict() for p in err.problems]})
+            if not args.json:
+                _report(err)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return EXIT_USAGE if failed else EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    from .validate import schema_text
+
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    import netharden
+    from .plan_model import GUARDS
+
+    profile = netharden.load(args.profile)
+    plan = netharden.plan(profile)
+    if args.json:
+        doc = plan.to_dict()
+        for entry in doc["files"]:
+            entry.pop("content")
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    print(f"host {profile.name}: {profile.os}, systemd {profile.systemd}")
+    for entry in [*plan.files, *plan.links]:
+        suffix = f" -> {entry.target}" if hasattr(entry, "target") else ""
+        print(f"\n{entry.path}{suffix}\n    {entry.why}")
+        for g in entry.guards:
+            print(f"    guards {g}: {GUARDS[g]}")
+    if plan.actions:
+        print("\nafter applying on a live host:")
+        for action in plan.actions:
+            print(f"    {' '.join(action.argv)}    # {action.why}")
+    return EXIT_OK
+
+
+COMMANDS = {"render": cmd_render, "validate": cmd_validate, "schema": cmd_schema, "explain": cmd_explain}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ProfileError as err:
+        _report(err)
+        return EXIT_USAGE
+    except NetHardenError as err:
+        print(f"netharden: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # e.g. piped into head
+        return EXIT_OK

@@ -1,0 +1,44 @@
+"""MAC addresses: parsing, checks and the stable bridge MAC derivation.
+
+``stable_mac(host, bridge)`` is a locally administered unicast MAC derived from the
+host's ``metadata.name`` and the bridge name:
+
+    digest = SHA-256(b"netharden-bridge-mac-v1\\0" + host + b"\\0" + bridge)
+    mac    = digest[0:6], with octet 0 := (octet 0 & 0xFC) | 0x02
+
+Octet 0 has the multicast bit (0x01) cleared and the locally administered bit (0x02)
+set, so the address never collides with a vendor (OUI) address. If the result would
+start with 02:42 (the prefix dockerd uses for container MACs) the second octet is
+XORed with 0x80, so a bridge can never share a MAC with a container. The inputs are
+fixed, so the MAC survives reboots and re-provisioning; two hosts (or two bridges)
+get different MACs with overwhelming probability (48-2 random bits).
+"""
+from __future__ import annotations
+
+import hashlib
+
+_DOMAIN = b"netharden-bridge-mac-v1\0"
+
+
+def normalize(mac: str) -> str:
+    return mac.lower()
+
+
+def octets(mac: str) -> list[int]:
+    return [int(part, 16) for part in mac.split(":")]
+
+
+def is_multicast(mac: str) -> bool:
+    return bool(octets(mac)[0] & 0x01)
+
+
+def is_zero(mac: str) -> bool:
+    return not any(octets(mac))
+
+
+def stable_mac(host: str, bridge: str) -> str:
+    digest = bytearray(hashlib.sha256(_DOMAIN + host.encode() + b"\0" + bridge.encode()).digest()[:6])
+    digest[0] = (digest[0] & 0xFC) | 0x02
+    if digest[0] == 0x02 and digest[1] == 0x42:
+        digest[1] ^= 0x80
+    return ":".join(f"{b:02x}" for b in digest)

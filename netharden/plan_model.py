@@ -1,0 +1,103 @@
+"""The Plan: the format-free result of rendering a profile.
+
+Renderers add entries; emitters turn the Plan into one output format; the Ansible
+role, the lab and the doctor consume the same Plan. Every entry says which incident
+or hazard it guards against (``guards``) and why (``why``), which is what
+``netharden explain`` prints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class File:
+    path: str            # absolute path on the target
+    content: str
+    mode: int = 0o644
+    guards: tuple[str, ...] = ()
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A symlink, e.g. a mask: /etc/systemd/network/50-docker.network -> /dev/null."""
+    path: str
+    target: str
+    guards: tuple[str, ...] = ()
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A systemd unit to enable, mask or extend with drop-ins (contents are Files)."""
+    name: str
+    enabled: bool | None = None   # None: leave as is
+    masked: bool = False
+    start: bool = False           # start it when applying to a live host
+    guards: tuple[str, ...] = ()
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Action:
+    """A command to run after the files are in place on a live host."""
+    id: str
+    argv: tuple[str, ...]
+    why: str = ""
+
+
+# What each guard id stands for (incidents are numbered as in DESIGN.md).
+GUARDS: dict[str, str] = {
+    "incident-1": "stray runtime catch-all .network took every new interface (CoreOS on VMware)",
+    "incident-2": "systemd-networkd raced docker/flannel for bridges and veths",
+    "incident-3": "bridge MAC followed its ports; gateway MAC changed under container churn",
+    "incident-4": "stale vx-* devices blocked Swarm overlays (\"file exists\")",
+    "incident-5": "IPv6 disabled inside container namespaces",
+    "hazard-mac-policy": "systemd >= 242 MACAddressPolicy=persistent rewrites veth/CNI MACs",
+    "hazard-foreign-routes": "systemd-networkd >= 246/249 deletes routes and rules CNI plugins installed",
+    "config": "host configuration requested by the profile",
+}
+
+
+@dataclass
+class Plan:
+    profile: str
+    systemd: int
+    files: list[File] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    units: list[Unit] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+    def add(self, entry: File | Link | Unit | Action) -> None:
+        if isinstance(entry, (File, Link)):
+            if entry.path in self.paths():
+                raise ValueError(f"two plan entries write {entry.path}")
+            (self.files if isinstance(entry, File) else self.links).append(entry)
+        elif isinstance(entry, Unit):
+            self.units.append(entry)
+        else:
+            if any(a.id == entry.id for a in self.actions):
+                return  # several renderers may ask for the same reload
+            self.actions.append(entry)
+
+    def paths(self) -> set[str]:
+        return {f.path for f in self.files} | {link.path for link in self.links}
+
+    def sorted(self) -> "Plan":
+        """A copy with every list in a stable order (files by path, actions as added)."""
+        return Plan(self.profile, self.systemd,
+                    sorted(self.files, key=lambda f: f.path), sorted(self.links, key=lambda x: x.path),
+                    sorted(self.units, key=lambda u: u.name), list(self.actions))
+
+    def to_dict(self) -> dict:
+        p = self.sorted()
+        return {
+            "profile": p.profile, "systemd": p.systemd,
+            "files": [{"path": f.path, "mode": f"{f.mode:04o}", "content": f.content,
+                       "guards": list(f.guards), "why": f.why} for f in p.files],
+            "links": [{"path": x.path, "target": x.target, "guards": list(x.guards), "why": x.why} for x in p.links],
+            "units": [{"name": u.name, "enabled": u.enabled, "masked": u.masked, "start": u.start,
+                       "guards": list(u.guards), "why": u.why} for u in p.units],
+            "actions": [{"id": a.id, "argv": list(a.argv), "why": a.why} for a in p.actions],
+        }

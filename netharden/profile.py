@@ -1,0 +1,196 @@
+"""The typed, normalized profile: defaults applied, presets expanded, MACs derived.
+
+``normalize(doc)`` turns a validated Document into a frozen ``Profile``. Everything a
+renderer needs is decided here, once: renderers never look at raw YAML data and never
+apply defaults of their own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import mac as macs
+from .presets import ALL as ALL_PRESETS, PRESETS
+from .systemd import DEFAULT_VERSION
+
+DEFAULT_MASKS = ("50-docker.network", "50-docker-veth.network")
+DEFAULT_QUARANTINE = ("/run/systemd/network/*.network",)
+DEFAULT_TEXTFILE_DIR = "/var/lib/node_exporter/textfile_collector"
+
+
+@dataclass(frozen=True)
+class Match:
+    names: tuple[str, ...] = ()
+    macs: tuple[str, ...] = ()
+    drivers: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+
+    @property
+    def broad(self) -> bool:
+        """True unless the match names exact interfaces or physical device paths.
+
+        A name glob can catch container interfaces, and a MAC is copied by bridges,
+        VLANs and bonds built on the NIC, so such matches get exclusions of virtual
+        interfaces rendered into [Match].
+        """
+        exact_names = bool(self.names) and not any(ch in n for n in self.names for ch in "*?[")
+        return not (exact_names or self.paths)
+
+
+@dataclass(frozen=True)
+class Uplink:
+    name: str
+    match: Match
+    dhcp: str  # "yes" | "no" | "ipv4" | "ipv6"
+    addresses: tuple[str, ...]
+    gateways: tuple[str, ...]
+    dns: tuple[str, ...]
+    mtu: int | None
+    ipv6_accept_ra: bool
+    required_for_online: bool
+
+
+@dataclass(frozen=True)
+class Bridge:
+    name: str
+    mac: str           # always a concrete lowercase MAC
+    mac_source: str    # "stable" | "explicit"
+    addresses: tuple[str, ...]
+    mtu: int | None
+    stp: bool
+
+
+@dataclass(frozen=True)
+class UnmanagedGroup:
+    id: str                 # preset name, or "names" for unmanaged.names
+    globs: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class Daemon:
+    name: str
+    bridge: str | None
+    host: str | None
+    settings: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    sysctls: tuple[tuple[str, str], ...]
+    cap_add: tuple[str, ...]
+    devices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VxlanGC:
+    mode: str  # off | report | remove
+    interval: str
+    pattern: str
+    textfile_dir: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    os: str
+    systemd: int
+    uplinks: tuple[Uplink, ...]
+    bridges: tuple[Bridge, ...]
+    unmanaged: tuple[UnmanagedGroup, ...]
+    masks: tuple[str, ...]
+    quarantine: tuple[str, ...]
+    foreign_routes: str  # keep | manage
+    daemons: tuple[Daemon, ...]
+    containers: tuple[Container, ...]
+    hold_packages: tuple[str, ...]
+    vxlan_gc: VxlanGC
+    sysctl: tuple[tuple[str, str], ...]
+    source: str = ""
+
+
+def _tuple(value: Any) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return (value,)
+
+
+def _dhcp(value: Any, has_addresses: bool) -> str:
+    if value is None:
+        return "no" if has_addresses else "yes"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return value
+
+
+def _sysctl_value(value: Any) -> str:
+    return str(value)
+
+
+def normalize(data: dict, source: str = "") -> Profile:
+    """Build the typed Profile from validated data (see validate.validate)."""
+    meta = data["metadata"]
+    host = meta["name"]
+    platform = data.get("platform") or {}
+    os_name = platform.get("os", "generic")
+    uplinks = []
+    for up in data.get("uplinks") or []:
+        m = up.get("match")
+        match = (Match(names=(up["name"],)) if m is None else
+                 Match(names=_tuple(m.get("name")), macs=tuple(x.lower() for x in _tuple(m.get("mac"))),
+                       drivers=_tuple(m.get("driver")), paths=_tuple(m.get("path"))))
+        addresses = _tuple(up.get("addresses"))
+        dhcp = _dhcp(up.get("dhcp"), bool(addresses))
+        uplinks.append(Uplink(
+            name=up["name"], match=match, dhcp=dhcp, addresses=addresses,
+            gateways=_tuple(up.get("gateway")), dns=_tuple(up.get("dns")), mtu=up.get("mtu"),
+            ipv6_accept_ra=up.get("ipv6_accept_ra", dhcp in ("yes", "ipv6")),
+            required_for_online=up.get("required_for_online", True),
+        ))
+    bridges = []
+    for br in data.get("bridges") or []:
+        value = br.get("mac", "stable")
+        explicit = value != "stable"
+        bridges.append(Bridge(
+            name=br["name"], mac=macs.normalize(value) if explicit else macs.stable_mac(host, br["name"]),
+            mac_source="explicit" if explicit else "stable", addresses=_tuple(br.get("addresses")),
+            mtu=br.get("mtu"), stp=bool(br.get("stp", False)),
+        ))
+    unmanaged_cfg = data.get("unmanaged") or {}
+    groups = [UnmanagedGroup(p, PRESETS[p][0], PRESETS[p][1])
+              for p in ALL_PRESETS if p in unmanaged_cfg.get("presets", ALL_PRESETS)]
+    if unmanaged_cfg.get("names"):
+        groups.append(UnmanagedGroup("names", tuple(unmanaged_cfg["names"]), "interfaces listed in unmanaged.names"))
+    networkd = data.get("networkd") or {}
+    docker = data.get("docker") or {}
+    daemons = tuple(Daemon(d["name"], d.get("bridge"), d.get("host"), dict(d.get("settings") or {}))
+                    for d in docker.get("daemons") or [])
+    containers = tuple(
+        Container(name, tuple(sorted((k, _sysctl_value(v)) for k, v in (c.get("sysctls") or {}).items())),
+                  tuple(c.get("cap_add") or ()), tuple(c.get("devices") or ()))
+        for name, c in sorted((docker.get("containers") or {}).items()))
+    gc = data.get("vxlan_gc")
+    if gc is None:
+        vxlan = VxlanGC("off", "5min", "vx-*", DEFAULT_TEXTFILE_DIR)
+    else:
+        mode = gc.get("mode", "report")
+        vxlan = VxlanGC("off" if mode is False else mode, gc.get("interval", "5min"), gc.get("pattern", "vx-*"),
+                        gc.get("textfile_dir", DEFAULT_TEXTFILE_DIR))
+    return Profile(
+        name=host, description=meta.get("description", ""), os=os_name,
+        systemd=platform.get("systemd", DEFAULT_VERSION[os_name]),
+        uplinks=tuple(uplinks), bridges=tuple(bridges), unmanaged=tuple(groups),
+        masks=tuple(sorted(networkd.get("mask", DEFAULT_MASKS))),
+        quarantine=tuple(networkd.get("quarantine", DEFAULT_QUARANTINE)),
+        foreign_routes=networkd.get("foreign_routes", "keep"),
+        daemons=daemons, containers=containers, hold_packages=tuple(docker.get("hold_packages") or ()),
+        vxlan_gc=vxlan,
+        sysctl=tuple(sorted((k, _sysctl_value(v)) for k, v in (data.get("sysctl") or {}).items())),
+        source=source,
+    )
