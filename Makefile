@@ -1,0 +1,37 @@
+# netharden: the two set-up commands are `make render` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: render test unit docs system-deps clean
+
+# The virtualenv with netharden (editable) and the test tools.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	sh scripts/install-system-deps.sh
+
+## Render the full example host into out/full-host and explain every file.
+render: $(STAMP)
+	$(BIN)/netharden render examples/full-host.yaml --format tree --out out/full-host --force
+	$(BIN)/netharden explain examples/full-host.yaml
+
+## Install everything (Debian packages + Python) and run the whole test suite.
+test: system-deps $(STAMP)
+	$(BIN)/python -m pytest -ra
+
+## Fast tests only (no namespaces, no root).
+unit: $(STAMP)
+	$(BIN)/python -m pytest -ra -m "not netns"
+
+## Regenerate the profile reference in README.md from the schema.
+docs: $(STAMP)
+	$(BIN)/python -m netharden.reference --write README.md
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

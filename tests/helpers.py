@@ -1,0 +1,36 @@
+"""Shared test helpers (plain functions; fixtures live in conftest.py)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+FULL_HOST = ROOT / "examples" / "full-host.yaml"
+
+
+def minimal(**extra) -> dict:
+    """The smallest valid profile, plus top-level keys."""
+    return {"apiVersion": "netharden/v1", "kind": "HostProfile", "metadata": {"name": "host-a"}, **extra}
+
+
+def write_profile(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def tree_files(root: Path) -> dict[str, bytes | str]:
+    """Relative path -> bytes for files, '-> target' for symlinks."""
+    out: dict[str, bytes | str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            out[rel] = f"-> {os.readlink(p)}" if p.is_symlink() else p.read_bytes()
+        for name in dirnames:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                out[str(p.relative_to(root))] = f"-> {os.readlink(p)}"
+    return out
