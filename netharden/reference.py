@@ -37,7 +37,8 @@ def _type(schema: dict, node: dict) -> str:
         return " or ".join(t)
     if t == "array":
         return f"list of {what}"
-    return node.get("title", t) if t == "string" and node.get("title") and node.get("title") != "name" else (t or "any")
+    title = node.get("title")
+    return title if t == "string" and title and title not in ("name", "description") else (t or "any")
 
 
 def _rows(schema: dict, node: dict, prefix: str, required: set, out: list) -> None:

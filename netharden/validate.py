@@ -21,9 +21,9 @@ from .problems import Problem, json_path
 from .resources import read_text
 from .yamlload import Document
 
-RESERVED_IFNAMES = {"all": "the kernel reserves it for /proc/sys/net/*/conf/all",
-                    "default": "the kernel reserves it for /proc/sys/net/*/conf/default",
-                    "lo": "it is the loopback interface"}
+RESERVED_IFNAMES = {"all": "reserved for /proc/sys/net/*/conf/all",
+                    "default": "reserved for /proc/sys/net/*/conf/default",
+                    "lo": "the loopback interface already has it"}
 
 
 def schema_text() -> str:
@@ -39,19 +39,19 @@ def _validator():
 
 def validate(doc: Document) -> list[Problem]:
     """All problems of ``doc`` (empty list when the profile is valid)."""
-    problems = list(_schema_problems(doc))
-    problems.extend(_semantic_problems(doc))
-    # one message per problem: the same node may fail twice (schema and a semantic rule)
-    seen, unique = set(), []
-    for p in problems:
-        key = (p.line, p.column, p.path, p.message)
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
+    schema = list(_schema_problems(doc))
+    semantic = list(_semantic_problems(doc))
+    # One message per problem: a node may fail a schema keyword and a semantic rule at once.
+    # The semantic message is more specific than a generic list rule ("duplicate item");
+    # otherwise the schema's message stands and the semantic one is dropped.
+    semantic_paths = {p.path for p in semantic}
+    schema = [p for p in schema if not (p.message == _GENERIC_DUPLICATE and p.path in semantic_paths)]
+    schema_paths = {p.path for p in schema}
+    return schema + [p for p in semantic if p.path not in schema_paths]
 
 
 # ---------------------------------------------------------------------------- schema
+_GENERIC_DUPLICATE = "duplicate item in list"
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
                "number": "a number", "boolean": "true or false", "null": "null"}
 
@@ -113,8 +113,8 @@ def _translate(doc: Document, err) -> Iterator[Problem]:
     if v == "required":
         for key in val:
             if isinstance(inst, dict) and key not in inst:
-                desc = schema.get("properties", {}).get(key, {}).get("description", "")
-                yield doc.problem(path, f"missing required key {key!r}", desc)
+                prop = schema.get("properties", {}).get(key, {})
+                yield doc.problem(path, f"missing required key {key!r}", prop.get("x-hint") or prop.get("description", ""), key=True)
         return
     if v == "type":
         wanted = val if isinstance(val, list) else [val]
@@ -156,7 +156,7 @@ def _translate(doc: Document, err) -> Iterator[Problem]:
                 dup = i
                 break
             seen.add(marker)
-        yield doc.problem(path + ((dup,) if dup is not None else ()), "duplicate item in list", "list each value once")
+        yield doc.problem(path + ((dup,) if dup is not None else ()), _GENERIC_DUPLICATE, "list each value once")
         return
     if v == "minProperties":
         yield doc.problem(path, "must not be an empty mapping", schema.get("description", ""))
@@ -232,7 +232,8 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
         if not isinstance(name, str):
             continue
         if name in RESERVED_IFNAMES:
-            yield doc.problem(("bridges", i, "name"), f"the kernel refuses the interface name {name!r}: {RESERVED_IFNAMES[name]}")
+            yield doc.problem(("bridges", i, "name"), f"the kernel refuses the interface name {name!r} ({RESERVED_IFNAMES[name]})",
+                              "pick another name, e.g. 'dockerbr0'")
             continue
         for glob, source in globs:
             if fnmatch.fnmatchcase(name, glob):
@@ -246,7 +247,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     for i, br in bridges:
         value = br.get("mac")
         if isinstance(value, str) and value != "stable" and _valid_mac(value):
-            yield from _mac_checks(doc, ("bridges", i, "mac"), value)
+            yield from _mac_checks(doc, ("bridges", i, "mac"), value, "use 'stable' or a unicast MAC such as 02:00:5e:10:00:01")
             norm = value.lower()
             if norm in seen_macs:
                 yield doc.problem(("bridges", i, "mac"), f"MAC {value} is already used by {json_path(seen_macs[norm])}",
@@ -256,7 +257,8 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
         match = up.get("match") if isinstance(up.get("match"), dict) else {}
         for sub, value in _strings(match.get("mac")):
             if _valid_mac(value):
-                yield from _mac_checks(doc, ("uplinks", i, "match", "mac") + sub, value)
+                yield from _mac_checks(doc, ("uplinks", i, "match", "mac") + sub, value,
+                                       "match the NIC's own unicast MAC, as 'ip link show' prints it")
 
     # addresses, overlaps, gateways, DNS
     yield from _address_checks(doc, uplinks, bridges, daemons)
@@ -311,12 +313,11 @@ def _valid_mac(value: str) -> bool:
     return len(parts) == 6 and all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts)
 
 
-def _mac_checks(doc: Document, path: tuple, value: str) -> Iterator[Problem]:
+def _mac_checks(doc: Document, path: tuple, value: str, hint: str) -> Iterator[Problem]:
     if macs.is_zero(value):
-        yield doc.problem(path, f"MAC {value} is all zeros", "use 'stable' or a real unicast MAC")
+        yield doc.problem(path, f"MAC {value} is all zeros", hint)
     elif macs.is_multicast(value):
-        yield doc.problem(path, f"MAC {value} is a multicast address (lowest bit of the first octet is set)",
-                          "a bridge or NIC needs a unicast MAC; for a locally administered one use 02 as first octet")
+        yield doc.problem(path, f"MAC {value} is a multicast address (lowest bit of the first octet is set)", hint)
 
 
 def _unique_names(doc: Document, key, entries, what: str) -> Iterator[Problem]:
@@ -359,14 +360,14 @@ def _address_checks(doc: Document, uplinks, bridges, daemons) -> Iterator[Proble
                             yield doc.problem(path, f"address {addr.ip} is given twice on {owner}")
                         continue
                     if other.network.overlaps(addr.network):
-                        yield doc.problem(path, f"{text} on {owner} overlaps {other} on {other_owner} (at {json_path(other_path)})",
+                        yield doc.problem(path, f"{text} on {owner} overlaps {other} on {other_owner} ({json_path(other_path)})",
                                           "each interface needs its own subnet; overlapping subnets make routing ambiguous")
                 placed.append((owner, addr, path))
             if key == "uplinks":
                 yield from _gateway_checks(doc, i, item, own)
                 for sub, text in _strings(item.get("dns")):
                     if _ip(text) is None:
-                        yield doc.problem(("uplinks", i, "dns") + sub, f"invalid IP address {text!r}")
+                        yield doc.problem(("uplinks", i, "dns") + sub, f"invalid IP address {text!r}", "write a bare address, e.g. 192.0.2.53")
     # dockerd's own bridge subnet (bip) must not collide with the host's networks
     for i, dm in daemons:
         settings = dm.get("settings")
@@ -375,7 +376,7 @@ def _address_checks(doc: Document, uplinks, bridges, daemons) -> Iterator[Proble
             for other_owner, other, other_path in placed:
                 if other.version == addr.version and other.network.overlaps(addr.network):
                     yield doc.problem(("docker", "daemons", i, "settings", "bip"),
-                                      f"docker bridge subnet {bip} overlaps {other} on {other_owner} (at {json_path(other_path)})",
+                                      f"docker bridge subnet {bip} overlaps {other} on {other_owner} ({json_path(other_path)})",
                                       "pick a bip outside every host subnet")
 
 

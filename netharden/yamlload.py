@@ -24,20 +24,32 @@ MAX_BYTES = 1024 * 1024  # a host profile is a few KiB; 1 MiB leaves room for co
 MAX_NODES = 20_000       # nodes after alias expansion
 MAX_DEPTH = 64
 
-try:  # libyaml is ~10x faster; fall back to the pure-Python parser where it is missing
-    from yaml import CParser as _Parser
+try:  # libyaml parses events ~10x faster; nodes are composed in Python (below) either way
+    from yaml.cyaml import CParser as _EventParser
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml.parser import Parser as _Parser  # type: ignore[assignment]
-    from yaml.reader import Reader as _Reader
-    from yaml.scanner import Scanner as _Scanner
-    from yaml.composer import Composer as _Composer
-
-    class _Parser(_Reader, _Scanner, _Parser, _Composer):  # type: ignore[no-redef]
+    class _EventParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
         def __init__(self, stream):
-            _Reader.__init__(self, stream)
-            _Scanner.__init__(self)
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
             yaml.parser.Parser.__init__(self)
-            _Composer.__init__(self)
+
+
+class _Alias:
+    """An alias in the node tree: the anchored node plus where the alias itself stands,
+    so problems inside an alias point at the alias, not at its anchor."""
+
+    __slots__ = ("node", "start_mark")
+
+    def __init__(self, node, start_mark):
+        self.node, self.start_mark = node, start_mark
+
+
+class _Composer(yaml.composer.Composer):
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            return _Alias(super().compose_node(parent, index), mark)
+        return super().compose_node(parent, index)
 
 
 class _Core12Resolver(yaml.resolver.BaseResolver):
@@ -56,9 +68,12 @@ for _tag, _regexp, _first in (
     _Core12Resolver.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
 
 
-class _Loader(_Parser, _Core12Resolver):  # type: ignore[misc, valid-type]
+class _Loader(_Composer, _EventParser, _Core12Resolver):  # type: ignore[misc, valid-type]
+    """Events from libyaml (or PyYAML's parser), nodes from the Python composer."""
+
     def __init__(self, stream):
-        _Parser.__init__(self, stream)
+        _EventParser.__init__(self, stream)
+        _Composer.__init__(self)
         _Core12Resolver.__init__(self)
 
 
@@ -117,61 +132,72 @@ class _Walker:
         self.count = 0
         self.stack: set[int] = set()
         self.problems: list[Problem] = []
+        self.alias: tuple[tuple, object] | None = None  # outermost alias being expanded: (path, mark)
 
-    def at(self, node) -> tuple[int, int]:
-        return node.start_mark.line + 1, node.start_mark.column + 1
+    @staticmethod
+    def at(mark) -> tuple[int, int]:
+        return mark.line + 1, mark.column + 1
 
-    def fail(self, node, path, message, hint=""):
-        line, col = self.at(node)
-        self.problems.append(Problem(self.doc.file, line, col, tuple(path), message, hint))
+    def fail(self, mark, path, message, hint=""):
+        self.problems.append(Problem(self.doc.file, *self.at(mark), tuple(path), message, hint))
 
     def walk(self, node, path: tuple) -> Any:
+        if isinstance(node, _Alias):
+            self.doc.positions.setdefault(path, self.at(node.start_mark))
+            if id(node.node) in self.stack:
+                self.fail(node.start_mark, path, "recursive YAML alias", "an alias may not refer to a node that contains it")
+                return None
+            outer = self.alias
+            self.alias = outer or (path, node.start_mark)
+            try:
+                return self.walk(node.node, path)
+            finally:
+                self.alias = outer
         self.count += 1
-        if self.count > MAX_NODES:
-            raise _TooBig(node, path)
-        if len(path) > MAX_DEPTH:
-            raise _TooBig(node, path, depth=True)
-        self.doc.positions.setdefault(path, self.at(node))
+        if self.count > MAX_NODES or len(path) > MAX_DEPTH:
+            raise _TooBig(self.alias or (path, node.start_mark), depth=len(path) > MAX_DEPTH)
+        mark = node.start_mark
+        self.doc.positions.setdefault(path, self.at(mark))
         if isinstance(node, yaml.ScalarNode):
             try:
                 return _scalar(node)
             except ValueError:
-                self.fail(node, path, f"unsupported YAML tag {node.tag!r}",
-                          "a profile holds only strings, numbers, booleans, null, lists and mappings")
+                self.fail(mark, path, f"unsupported YAML tag {node.tag!r}", _PLAIN_DATA)
                 return None
-        if id(node) in self.stack:
-            self.fail(node, path, "recursive YAML alias", "an alias may not refer to a node that contains it")
-            return None
         self.stack.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
                 if node.tag != "tag:yaml.org,2002:seq":
-                    self.fail(node, path, f"unsupported YAML tag {node.tag!r}")
+                    self.fail(mark, path, f"unsupported YAML tag {node.tag!r}", _PLAIN_DATA)
                 return [self.walk(child, path + (i,)) for i, child in enumerate(node.value)]
             if node.tag != "tag:yaml.org,2002:map":
-                self.fail(node, path, f"unsupported YAML tag {node.tag!r}")
+                self.fail(mark, path, f"unsupported YAML tag {node.tag!r}", _PLAIN_DATA)
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
-                    self.fail(key_node, path, "mapping keys must be plain strings, not lists or mappings")
+                    self.fail(key_node.start_mark, path, "mapping keys must be plain strings, not lists, mappings or aliases")
                     continue
                 key = key_node.value
                 child = path + (key,)
                 if key in out:
                     first = self.doc.key_positions.get(child, (0, 0))
-                    self.fail(key_node, child, f"duplicate key {key!r} (first defined at line {first[0]})",
+                    self.fail(key_node.start_mark, child, f"duplicate key {key!r} (first defined at line {first[0]})",
                               "YAML keeps only one of them; remove or merge the duplicate")
                     continue
-                self.doc.key_positions[child] = self.at(key_node)
+                self.doc.key_positions[child] = self.at(key_node.start_mark)
                 out[key] = self.walk(value_node, child)
             return out
         finally:
             self.stack.discard(id(node))
 
 
+_PLAIN_DATA = "a profile holds only strings, numbers, booleans, null, lists and mappings"
+
+
 class _TooBig(Exception):
-    def __init__(self, node, path, depth=False):
-        self.node, self.path, self.depth = node, path, depth
+    def __init__(self, where: tuple, depth: bool):
+        self.path, self.mark = where
+        self.depth = depth
 
 
 def load_text(text: str | bytes, file: str = "<profile>", *, max_bytes: int = MAX_BYTES) -> Document:
@@ -181,16 +207,24 @@ def load_text(text: str | bytes, file: str = "<profile>", *, max_bytes: int = MA
     if len(raw) > max_bytes:
         raise ProfileError([Problem(file, 1, 1, (), f"file is {len(raw)} bytes, over the limit of {max_bytes}",
                                     "a host profile is a few KiB; split a fleet into one profile per host")])
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ProfileError([Problem(file, 1, 1, (), "file is UTF-16 encoded", "save it as UTF-8")])
     try:
         decoded = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ProfileError([Problem(file, line, col, (), "file is not valid UTF-8")]) from None
-    if "\x00" in decoded:
-        raise ProfileError([Problem(file, 1, 1, (), "file contains a NUL byte: not a text file")])
-    loader = _Loader(decoded)
+    for i, ch in enumerate(decoded):
+        if (ord(ch) < 0x20 and ch not in "\t\n\r") or ch in "\x7f\ufffe\uffff":
+            line = decoded.count("\n", 0, i) + 1
+            col = i - (decoded.rfind("\n", 0, i) + 1) + 1
+            what = "a NUL byte: not a text file" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
+            raise ProfileError([Problem(file, line, col, (), f"file contains {what}",
+                                        "YAML text may not contain control characters; write escapes such as \"\\t\" in a double-quoted string")])
+    loader = None
     try:
+        loader = _Loader(decoded)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -200,14 +234,18 @@ def load_text(text: str | bytes, file: str = "<profile>", *, max_bytes: int = MA
         if "expected a single document" in (exc.problem or "") or "but found another document" in (exc.problem or ""):
             problem, hint = "the file holds more than one YAML document", "put one profile in each file"
         elif exc.context:
-            hint = exc.context
-        if "found character '\\t'" in problem:
+            cm = exc.context_mark
+            if cm and (cm.line, cm.column) != (line - 1, col - 1):
+                hint = f"{exc.context} that starts at line {cm.line + 1}, column {cm.column + 1}"
+        lines = decoded.splitlines()
+        if line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
             hint = "YAML indentation uses spaces, not tabs"
         raise ProfileError([Problem(file, line, col, (), f"YAML syntax error: {problem}", hint)]) from None
     except yaml.YAMLError as exc:  # reader errors (control characters) carry no mark attribute
         raise ProfileError([Problem(file, 1, 1, (), f"YAML error: {exc}")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         raise ProfileError([Problem(file, 1, 1, (), "the file is empty",
                                     "a profile needs at least apiVersion, kind and metadata.name")])
@@ -215,7 +253,7 @@ def load_text(text: str | bytes, file: str = "<profile>", *, max_bytes: int = MA
     try:
         doc.data = walker.walk(node, ())
     except _TooBig as big:
-        line, col = walker.at(big.node)
+        line, col = walker.at(big.mark)
         if big.depth:
             msg, hint = f"nesting deeper than {MAX_DEPTH} levels", ""
         else:
@@ -225,7 +263,8 @@ def load_text(text: str | bytes, file: str = "<profile>", *, max_bytes: int = MA
     if walker.problems:
         raise ProfileError(walker.problems)
     if not isinstance(doc.data, dict):
-        kind = "a list" if isinstance(doc.data, list) else f"a {type(doc.data).__name__} scalar"
+        kind = "a list" if isinstance(doc.data, list) else {
+            str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(type(doc.data), "null")
         raise ProfileError([Problem(file, *doc.positions[()], (), f"the document is {kind}, expected a mapping",
                                     "a profile starts with 'apiVersion: netharden/v1'")])
     return doc

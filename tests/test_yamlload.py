@@ -37,7 +37,7 @@ def test_every_duplicate_is_reported_at_once():
 
 @pytest.mark.parametrize("text, needle", [
     ("- a\n", "is a list"),
-    ("just a string\n", "scalar"),
+    ("just a string\n", "is a string, expected a mapping"),
     ("", "empty"),
     ("a: 1\n---\nb: 2\n", "more than one YAML document"),
     ("a: [1\n", "YAML syntax error"),
