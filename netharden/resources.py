@@ -1,24 +1,22 @@
-"""Where the schemas and templates are: installed as netharden.schemas/netharden.templates
-(see pyproject.toml), or, when running from a source checkout, at the top level."""
+"""Where the schemas and templates are.
+
+Installed (wheel): pyproject's package-dir mapping puts them inside the package, at
+``netharden/schemas`` and ``netharden/templates``. Source checkout or editable install:
+they are at the top level of the repository, beside ``netharden/``.
+"""
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-_CHECKOUT = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
 
 
 @lru_cache(maxsize=None)
 def root(kind: str) -> Path:
     """Directory of ``kind`` ("schemas" or "templates")."""
-    try:
-        from importlib import resources
-        found = Path(str(resources.files(f"netharden.{kind}")))
-        if found.is_dir():
-            return found
-    except ModuleNotFoundError:
-        pass
-    return _CHECKOUT / kind
+    inside = _PACKAGE / kind
+    return inside if inside.is_dir() else _PACKAGE.parent / kind
 
 
 def read_text(kind: str, name: str) -> str:
