@@ -3,11 +3,15 @@
 # something is missing). Needs root; without root it only says what is missing.
 set -eu
 
-# package -> why
+# iproute2: ip netns/link/addr; systemd: systemd-networkd; dbus: a private bus for
+# 'networkctl reload'; udev: udevadm test-builtin net_setup_link for .link files;
+# util-linux: unshare/nsenter.
 PACKAGES="
 iproute2
 systemd
 dbus
+udev
+util-linux
 "
 
 missing=""

@@ -31,7 +31,10 @@ Layout and lifecycle
            /bin/sh -c SETUP
 
    SETUP (runs as PID 1 of a new PID namespace, inside a private mount
-   namespace) does ``mount --make-rprivate /``; ``umount -l /sys`` and
+   namespace) does ``mount --make-rprivate /``; lazily unmounts its copies
+   of all nsfs mounts and of everything below /run (a copied
+   ``/run/netns/nhtest-*`` of a concurrently running lab would otherwise keep
+   that lab's netns - and its interfaces - alive); ``umount -l /sys`` and
    ``mount -t sysfs -o ro sysfs /sys`` (a sysfs of *this* netns, read-only ->
    networkd's ``udev_available()`` is false and it does not wait for udev);
    a fresh tmpfs on ``/run`` (so /run/systemd/network, /run/systemd/netif and
@@ -46,9 +49,9 @@ Layout and lifecycle
 3. Optionally (default when ``dbus-daemon`` exists) a private
    ``dbus-daemon --config-file=STAGE/dbus.conf --nofork --nopidfile --nosyslog``
    listening on ``/run/dbus/system_bus_socket`` *inside* the namespaces.  It
-   must be up BEFORE networkd: sd-bus' "watch bind" in networkd 252 does not
-   notice a socket that appears later (it waits for IN_ATTRIB), so networkd
-   would stay off the bus.
+   must be up BEFORE networkd: observed on 252, a networkd started first sits
+   in sd-bus state WATCH_BIND and never connects when dbus-daemon creates the
+   socket later, so ``networkctl reload`` would fail.
 4. networkd itself::
 
        nsenter --net=/proc/HOLDER/ns/net --mount=/proc/HOLDER/ns/mnt \\
@@ -102,8 +105,9 @@ Reload
 ------
 networkd 252 has no SIGHUP handler (SIGHUP kills it).  :meth:`reload`
 re-copies the config dirs into the staging dir and runs ``networkctl reload``
-over the private bus; without dbus it restarts networkd instead (which keeps
-the existing kernel configuration, like a real restart).
+over the private bus; without dbus it restarts networkd instead (SIGTERM +
+start, like ``systemctl restart systemd-networkd``; the log is appended to, use
+:meth:`log_mark` to look only at what came after).
 
 Gotchas
 -------
@@ -112,14 +116,20 @@ Gotchas
   unreadable.  Hence the default is to copy (``bind=False``).  Copied files
   keep their modes, so a 0600 file stays unreadable for networkd - like on a
   real system.
-* Without udev, ``[Match] Type=``/``Path=``/``Property=`` never match and
-  .link files are not applied (they are udev's); Name=/Kind=/Driver=/
-  MACAddress= work.  ``detect_virtualization()`` says "docker" here, so
-  ``[Match] Virtualization=`` behaves accordingly.
+* Without udev networkd has no sd_device for a link, so (verified on 252):
+  ``Type=`` falls back to the ARPHRD name: ``Type=ether`` matches veths AND
+  bridges (on a real host with udev a bridge's type is its DEVTYPE "bridge"),
+  ``Type=bridge`` never matches; ``Path=`` (udev ID_PATH) never matches;
+  ``Name=``/``Kind=``/``Driver=`` do match.  .link files are not applied
+  (they are udev's).  ``detect_virtualization()`` says "docker" on the dev
+  machine, so ``[Match] Virtualization=`` behaves accordingly.
 * A link matched by a .network stays ``configuring`` until it has carrier
-  (peer end of a veth must be up: :meth:`add_veth` does that) and, without
-  RAs, unless ``IPv6AcceptRA=no``; ``LinkLocalAddressing=no`` avoids waiting
-  for IPv6LL.
+  (peer end of a veth must be up: :meth:`add_veth` does that, or
+  ``ConfigureWithoutCarrier=yes``) and, as no router advertisements arrive,
+  forever unless ``IPv6AcceptRA=no`` (verified).  ``LinkLocalAddressing=no``
+  additionally avoids the IPv6LL/DAD wait.
+* Host PID 1 in some sandboxes never reaps orphans: a SIGKILLed owner's
+  unshare/nsenter become zombies there (harmless, they hold no namespace).
 * ``lo`` in a new netns is down and networkd leaves it unmanaged.
 * PDEATHSIG fires when the *thread* that created the lab exits: create and use
   a lab from the same long-lived thread.
@@ -180,6 +190,12 @@ _PR_SET_PDEATHSIG = 1
 _HOLDER_SCRIPT = r"""
 set -eu
 mount --make-rprivate /
+# Drop our copies of nsfs mounts (other labs' /run/netns/nhtest-*, docker's
+# netns, ...) and of everything under /run: a copy would keep those network
+# namespaces alive for as long as this lab runs.
+awk '{ split($0, a, " - "); split(a[2], b, " ");
+       if (b[1] == "nsfs" || $5 ~ "^/run/") print $5 }' /proc/self/mountinfo \
+    | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 umount -l /sys 2>/dev/null || true
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /sys
 mount -t tmpfs -o mode=0755,nosuid,nodev,size=16m nhtest-run /run
@@ -268,7 +284,7 @@ def _probe() -> str | None:
         return "needs root (network/mount namespaces, networkd)"
     if networkd_binary() is None:
         return "systemd-networkd not found (" + ", ".join(_NETWORKD_CANDIDATES) + ")"
-    for tool in ("ip", "nsenter", "unshare", "mount", "umount", "chown", "sleep"):
+    for tool in ("ip", "nsenter", "unshare", "mount", "umount", "chown", "sleep", "awk", "sort"):
         if shutil.which(tool) is None:
             return f"'{tool}' not found in PATH"
     try:
@@ -407,12 +423,28 @@ def _netns_names(prefix: str = NS_PREFIX) -> list[str]:
         return []
 
 
-def leftovers(owner: int | None = None) -> list[str]:
+def leftovers(owner: int | None = None, *, ignore_other_live_owners: bool = False) -> list[str]:
     """Human-readable list of everything a lab may leave behind: nhtest-
     network namespaces, mounts, processes (marked by NHTEST_LAB=, naming
     nhtest- on the command line, or living in an nhtest- netns), unreaped
     zombies of this process, and staging dirs.  Empty == clean.
-    ``owner``: restrict to labs created by that PID (default: all)."""
+    ``owner``: restrict to labs created by that PID (default: all).
+    ``ignore_other_live_owners``: drop items of labs whose owner is another
+    process that is still alive (concurrent test runs, pytest-xdist)."""
+    found = _leftovers(owner)
+    if ignore_other_live_owners:
+        me = os.getpid()
+        keep = []
+        for item in found:
+            m = re.search(re.escape(NS_PREFIX) + r"(\d+)-", item)
+            if m and int(m.group(1)) != me and _pid_alive(int(m.group(1))):
+                continue
+            keep.append(item)
+        found = keep
+    return found
+
+
+def _leftovers(owner: int | None) -> list[str]:
     prefix = NS_PREFIX if owner is None else f"{NS_PREFIX}{owner}-"
     found: list[str] = []
     names = _netns_names(prefix)
@@ -840,20 +872,26 @@ class NetworkdLab:
     def _terminate(proc: subprocess.Popen | None, real_pid: int | None, timeout: float = 5.0) -> None:
         if proc is None:
             return
-        if proc.poll() is None and real_pid is not None:
-            with contextlib.suppress(OSError):
-                os.kill(real_pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-                return
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(OSError):
-                    os.kill(real_pid, signal.SIGKILL)
         try:
-            proc.wait(2.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            if proc.poll() is None and real_pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(real_pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                    return
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(OSError):
+                        os.kill(real_pid, signal.SIGKILL)
+            try:
+                proc.wait(2.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        finally:
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
 
     def stop(self) -> None:
         """Stop networkd (SIGTERM, SIGKILL after 5 s). The namespaces stay."""
@@ -935,12 +973,23 @@ class NetworkdLab:
 
     # -- commands ------------------------------------------------------------
 
-    def run(self, *cmd: str, check: bool = True, timeout: float = 30.0,
-            input: str | None = None) -> subprocess.CompletedProcess:
-        """Run cmd inside the lab's net+mount namespaces (host PID ns, cwd /).
-        Raises LabCommandError (with stderr) on non-zero exit when check."""
-        env = dict(os.environ)
+    def _cmd_env(self, extra: dict[str, str] | None) -> dict[str, str]:
+        # Never let a command reach a bus/notify socket outside the lab: an
+        # inherited DBUS_SYSTEM_BUS_ADDRESS would make networkctl talk to the
+        # HOST's networkd.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DBUS_", "SYSTEMD_", "NOTIFY_SOCKET", "LISTEN_", "JOURNAL_STREAM"))}
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/run/dbus/system_bus_socket"
         env[ENV_MARKER] = self.name
+        env.update(extra or {})
+        return env
+
+    def run(self, *cmd: str, check: bool = True, timeout: float = 30.0,
+            input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run cmd inside the lab's net+mount namespaces (host PID ns, cwd /).
+        Raises LabCommandError (with stderr) on non-zero exit when check.
+        ``env``: extra variables (DBUS_*/SYSTEMD_* of the caller are dropped)."""
+        env = self._cmd_env(env)
         argv = ["nsenter", f"--net={self._ns('net')}", f"--mount={self._ns('mnt')}", "--",
                 *map(str, cmd)]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
@@ -952,8 +1001,7 @@ class NetworkdLab:
     def popen(self, *cmd: str, **kw) -> subprocess.Popen:
         """Start a background command inside net+mount+PID namespaces; it is
         killed at close() (and by the kernel with the PID namespace)."""
-        env = dict(os.environ)
-        env[ENV_MARKER] = self.name
+        env = self._cmd_env(kw.pop("env", None))
         kw.setdefault("stdout", subprocess.DEVNULL)
         kw.setdefault("stderr", subprocess.DEVNULL)
         proc, _pid = self._spawn_in_ns([*map(str, cmd)], env=env, **kw)

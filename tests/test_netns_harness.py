@@ -7,6 +7,7 @@ CI=true they fail instead (require_or_skip).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import subprocess
@@ -48,8 +49,9 @@ def netdir(tmp_path: Path) -> Path:
 
 
 def write(d: Path, name: str, text: str) -> Path:
+    """Write an INI-style file, stripping the indentation of every line."""
     p = d / name
-    p.write_text(textwrap.dedent(text).lstrip())
+    p.write_text("\n".join(line.strip() for line in text.strip().splitlines()) + "\n")
     return p
 
 
@@ -202,6 +204,38 @@ def test_bogus_key_is_reported_as_warning_with_file_name(netdir: Path) -> None:
         assert lab.warnings(since=lab.log_mark()) == []
 
 
+def test_dropin_dir_becomes_networkd_conf_d(tmp_path: Path, netdir: Path) -> None:
+    dropins = tmp_path / "networkd.conf.d"
+    dropins.mkdir()
+    write(dropins, "50-harness.conf", """
+        [Network]
+        BogusDropinKey=1
+        """)
+    with NetworkdLab(netdir, dropins) as lab:
+        assert lab.run("cat", "/etc/systemd/networkd.conf.d/50-harness.conf").stdout.startswith("[Network]")
+        assert any("/etc/systemd/networkd.conf.d/50-harness.conf:" in w and "BogusDropinKey" in w
+                   for w in lab.warnings()), lab.describe()
+
+
+def test_type_match_without_udev(netdir: Path) -> None:
+    """Pins a divergence from a udev host: Type= falls back to the ARPHRD
+    name, so Type=bridge never matches and Type=ether matches a bridge."""
+    for name, typ in (("brt0", "bridge"), ("brt1", "ether")):
+        write(netdir, f"10-{name}.network", f"""
+            [Match]
+            Name={name}
+            Type={typ}
+
+            [Network]
+            ConfigureWithoutCarrier=yes
+            {NO_V6}""")
+    with NetworkdLab(netdir) as lab:
+        lab.add_bridge("brt0")
+        lab.add_bridge("brt1")
+        lab.wait_for("brt1", "configured")
+        lab.wait_for("brt0", "unmanaged")
+
+
 # reload / run ----------------------------------------------------------------
 
 @pytest.mark.parametrize("dbus", [True, False], ids=["networkctl-reload", "restart"])
@@ -263,10 +297,10 @@ def test_cleanup_on_exception(netdir: Path, exc: type[BaseException]) -> None:
             lab.popen("sleep", "300")
             raise exc("boom")
     assert not (NETNS_DIR / name).exists()
-    assert leftovers() == []
+    assert leftovers(owner=os.getpid()) == []
 
 
-def test_cleanup_when_owner_is_sigkilled(tmp_path: Path, netdir: Path) -> None:
+def test_cleanup_when_owner_is_sigkilled(netdir: Path) -> None:
     """PR_SET_PDEATHSIG + --kill-child: a SIGKILLed owner leaves no process;
     cleanup_stale() removes the orphaned netns name and staging dir."""
     script = textwrap.dedent(f"""
@@ -283,29 +317,26 @@ def test_cleanup_when_owner_is_sigkilled(tmp_path: Path, netdir: Path) -> None:
     # sandboxes never reaps orphans, which would leave zombies around.
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    orphans: list[int] = []
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         name = child.stdout.readline().strip()
         assert name.startswith(f"nhtest-{child.pid}-")
         assert leftovers(owner=child.pid)
-        orphans = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-                   and _ppid(int(p.name)) == child.pid]
-        assert orphans
     finally:
         child.kill()
         child.wait()
         child.stdout.close()
         try:
+            # reap whatever got re-parented to us (holder, nsenters, the PID-ns
+            # init) until nothing of the dead lab is left
             deadline = time.monotonic() + 5
-            for pid in orphans:
-                while time.monotonic() < deadline:
-                    try:
-                        if os.waitpid(pid, os.WNOHANG)[0]:
-                            break
-                    except ChildProcessError:
-                        break  # not ours (already reaped / never re-parented)
-                    time.sleep(0.02)
+            while time.monotonic() < deadline:
+                for pid in _zombie_children():
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, os.WNOHANG)
+                if not any(i.startswith(("process", "zombie")) for i in leftovers(owner=child.pid)):
+                    break
+                time.sleep(0.02)
         finally:
             libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
     deadline = time.monotonic() + 5
@@ -313,17 +344,32 @@ def test_cleanup_when_owner_is_sigkilled(tmp_path: Path, netdir: Path) -> None:
         assert time.monotonic() < deadline, leftovers(owner=child.pid)
         time.sleep(0.05)
     removed = cleanup_stale()
-    assert f"netns {name}" in removed
+    # (a concurrent test run's cleanup_stale() may have been quicker)
+    assert f"netns {name}" in removed or not (NETNS_DIR / name).exists()
     assert leftovers(owner=child.pid) == []
 
 
-def _ppid(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rfind(")") + 2:].split()[1])
+def _zombie_children() -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            stat = (p / "stat").read_text()
+        except OSError:
+            continue
+        state, ppid = stat[stat.rfind(")") + 2:].split()[:2]
+        if state == "Z" and int(ppid) == os.getpid():
+            out.append(int(p.name))
+    return out
 
 
 def test_zz_no_leftovers_after_all() -> None:
-    assert leftovers() == []
+    # Labs of other live test runs (xdist workers, a parallel session) are
+    # not ours to judge; everything else - ours or stale - must be gone.  A
+    # parallel run of this file may be between SIGKILLing its child and
+    # cleaning up after it, hence a short grace period.
+    deadline = time.monotonic() + 3
+    while leftovers(ignore_other_live_owners=True) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftovers(ignore_other_live_owners=True) == []
