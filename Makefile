@@ -18,6 +18,7 @@ system-deps:
 
 ## Render the full example host into out/full-host and explain every file.
 render: $(STAMP)
+	mkdir -p out
 	$(BIN)/netharden render examples/full-host.yaml --format tree --out out/full-host --force
 	$(BIN)/netharden explain examples/full-host.yaml
 

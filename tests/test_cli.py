@@ -116,3 +116,15 @@ def test_python_dash_m_works(tmp_path):
     done = subprocess.run([sys.executable, "-m", "netharden", "validate", str(FULL_HOST)], cwd=tmp_path,
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0 and "ok" in done.stdout
+
+
+def test_readme_error_example_is_real_output(tmp_path, monkeypatch, capsys):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("Bad input gets one message per problem"):]
+    profile = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    shown = section.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    assert shown[0] == "$ netharden validate host.yaml"
+    (tmp_path / "host.yaml").write_text(profile)
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "host.yaml"]) == 2
+    assert capsys.readouterr().err.splitlines() == shown[1:]
