@@ -5,13 +5,14 @@ set -eu
 
 # iproute2: ip netns/link/addr; systemd: systemd-networkd; dbus: a private bus for
 # 'networkctl reload'; udev: udevadm test-builtin net_setup_link for .link files;
-# util-linux: unshare/nsenter.
+# util-linux: unshare/nsenter; shellcheck: lints every shell script in the repository.
 PACKAGES="
 iproute2
 systemd
 dbus
 udev
 util-linux
+shellcheck
 "
 
 missing=""
