@@ -129,10 +129,6 @@ def _dhcp(value: Any, has_addresses: bool) -> str:
     return value
 
 
-def _sysctl_value(value: Any) -> str:
-    return str(value)
-
-
 def normalize(data: dict, source: str = "") -> Profile:
     """Build the typed Profile from validated data (see validate.validate)."""
     meta = data["metadata"]
@@ -172,7 +168,7 @@ def normalize(data: dict, source: str = "") -> Profile:
     daemons = tuple(Daemon(d["name"], d.get("bridge"), d.get("host"), dict(d.get("settings") or {}))
                     for d in docker.get("daemons") or [])
     containers = tuple(
-        Container(name, tuple(sorted((k, _sysctl_value(v)) for k, v in (c.get("sysctls") or {}).items())),
+        Container(name, tuple(sorted((k, str(v)) for k, v in (c.get("sysctls") or {}).items())),
                   tuple(c.get("cap_add") or ()), tuple(c.get("devices") or ()))
         for name, c in sorted((docker.get("containers") or {}).items()))
     gc = data.get("vxlan_gc")
@@ -191,6 +187,6 @@ def normalize(data: dict, source: str = "") -> Profile:
         foreign_routes=networkd.get("foreign_routes", "keep"),
         daemons=daemons, containers=containers, hold_packages=tuple(docker.get("hold_packages") or ()),
         vxlan_gc=vxlan,
-        sysctl=tuple(sorted((k, _sysctl_value(v)) for k, v in (data.get("sysctl") or {}).items())),
+        sysctl=tuple(sorted((k, str(v)) for k, v in (data.get("sysctl") or {}).items())),
         source=source,
     )

@@ -302,7 +302,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
         for i, item in entries:
             mtu = item.get("mtu")
             if isinstance(mtu, int) and not isinstance(mtu, bool) and mtu < 1280:
-                v6 = [a for _, a in _strings(item.get("addresses")) if (_iface(a) or ipaddress.ip_interface("0.0.0.0/0")).version == 6]
+                v6 = [a for _, text in _strings(item.get("addresses")) if (a := _iface(text)) is not None and a.version == 6]
                 if v6 or item.get("dhcp") in ("yes", "ipv6", True):
                     yield doc.problem((key, i, "mtu"), f"MTU {mtu} is below 1280, the minimum for IPv6, but the interface uses IPv6",
                                       "raise the MTU to at least 1280 or drop the IPv6 configuration")

@@ -23,6 +23,7 @@ from .problems import Problem, ProfileError
 MAX_BYTES = 1024 * 1024  # a host profile is a few KiB; 1 MiB leaves room for comments
 MAX_NODES = 20_000       # nodes after alias expansion
 MAX_DEPTH = 64
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")  # YAML forbids these; tab, LF, CR are fine
 
 try:  # libyaml parses events ~10x faster; nodes are composed in Python (below) either way
     from yaml.cyaml import CParser as _EventParser
@@ -200,13 +201,17 @@ class _TooBig(Exception):
         self.depth = depth
 
 
+def _too_big(file: str, size: int, max_bytes: int) -> ProfileError:
+    return ProfileError([Problem(file, 1, 1, (), f"file is {size} bytes, over the limit of {max_bytes}",
+                                 "a host profile is a few KiB; split a fleet into one profile per host")])
+
+
 def load_text(text: str | bytes, file: str = "<profile>", *, max_bytes: int = MAX_BYTES) -> Document:
     """Parse ``text`` into a Document. Raises ProfileError listing every problem."""
     doc = Document(file=file, data=None, positions={(): (1, 1)})
     raw = text.encode("utf-8") if isinstance(text, str) else text
     if len(raw) > max_bytes:
-        raise ProfileError([Problem(file, 1, 1, (), f"file is {len(raw)} bytes, over the limit of {max_bytes}",
-                                    "a host profile is a few KiB; split a fleet into one profile per host")])
+        raise _too_big(file, len(raw), max_bytes)
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise ProfileError([Problem(file, 1, 1, (), "file is UTF-16 encoded", "save it as UTF-8")])
     try:
@@ -215,13 +220,14 @@ def load_text(text: str | bytes, file: str = "<profile>", *, max_bytes: int = MA
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ProfileError([Problem(file, line, col, (), "file is not valid UTF-8")]) from None
-    for i, ch in enumerate(decoded):
-        if (ord(ch) < 0x20 and ch not in "\t\n\r") or ch in "\x7f\ufffe\uffff":
-            line = decoded.count("\n", 0, i) + 1
-            col = i - (decoded.rfind("\n", 0, i) + 1) + 1
-            what = "a NUL byte: not a text file" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
-            raise ProfileError([Problem(file, line, col, (), f"file contains {what}",
-                                        "YAML text may not contain control characters; write escapes such as \"\\t\" in a double-quoted string")])
+    bad = _CONTROL.search(decoded)
+    if bad:
+        i, ch = bad.start(), bad.group()
+        line = decoded.count("\n", 0, i) + 1
+        col = i - (decoded.rfind("\n", 0, i) + 1) + 1
+        what = "a NUL byte: not a text file" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
+        raise ProfileError([Problem(file, line, col, (), f"file contains {what}",
+                                    "YAML text may not contain control characters; write escapes such as \"\\t\" in a double-quoted string")])
     loader = None
     try:
         loader = _Loader(decoded)
@@ -277,8 +283,7 @@ def load_file(path: str | Path, *, max_bytes: int = MAX_BYTES) -> Document:
     try:
         size = p.stat().st_size
         if size > max_bytes:
-            raise ProfileError([Problem(name, 1, 1, (), f"file is {size} bytes, over the limit of {max_bytes}",
-                                        "a host profile is a few KiB; split a fleet into one profile per host")])
+            raise _too_big(name, size, max_bytes)
         raw = p.read_bytes()
     except IsADirectoryError:
         raise ProfileError([Problem(name, 0, 0, (), "is a directory, not a profile file")]) from None
