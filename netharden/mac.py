@@ -20,6 +20,12 @@ import hashlib
 _DOMAIN = b"netharden-bridge-mac-v1\0"
 
 
+def is_valid(mac: str) -> bool:
+    """Six colon-separated pairs of hex digits."""
+    parts = mac.split(":")
+    return len(parts) == 6 and all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts)
+
+
 def normalize(mac: str) -> str:
     return mac.lower()
 

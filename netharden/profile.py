@@ -119,14 +119,20 @@ def _tuple(value: Any) -> tuple:
     return (value,)
 
 
-def _dhcp(value: Any, has_addresses: bool) -> str:
+# dhcp mode -> address families it configures
+DHCP_FAMILIES: dict[str, tuple[int, ...]] = {"yes": (4, 6), "no": (), "ipv4": (4,), "ipv6": (6,)}
+
+
+def dhcp_mode(value: Any, has_addresses: bool) -> str | None:
+    """The dhcp mode an uplink ends up with (default: no with static addresses, else
+    yes; YAML booleans map to yes/no), or None for a value the schema rejects."""
     if value is None:
         return "no" if has_addresses else "yes"
     if value is True:
         return "yes"
     if value is False:
         return "no"
-    return value
+    return value if isinstance(value, str) and value in DHCP_FAMILIES else None
 
 
 def normalize(data: dict, source: str = "") -> Profile:
@@ -142,7 +148,7 @@ def normalize(data: dict, source: str = "") -> Profile:
                  Match(names=_tuple(m.get("name")), macs=tuple(x.lower() for x in _tuple(m.get("mac"))),
                        drivers=_tuple(m.get("driver")), paths=_tuple(m.get("path"))))
         addresses = _tuple(up.get("addresses"))
-        dhcp = _dhcp(up.get("dhcp"), bool(addresses))
+        dhcp = dhcp_mode(up.get("dhcp"), bool(addresses))
         uplinks.append(Uplink(
             name=up["name"], match=match, dhcp=dhcp, addresses=addresses,
             gateways=_tuple(up.get("gateway")), dns=_tuple(up.get("dns")), mtu=up.get("mtu"),

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from . import mac as macs
 from .presets import ALL as ALL_PRESETS, PRESETS
+from .profile import DHCP_FAMILIES, dhcp_mode
 from .problems import Problem, json_path
 from .resources import read_text
 from .yamlload import Document
@@ -246,7 +247,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     seen_macs: dict[str, tuple] = {}
     for i, br in bridges:
         value = br.get("mac")
-        if isinstance(value, str) and value != "stable" and _valid_mac(value):
+        if isinstance(value, str) and value != "stable" and macs.is_valid(value):
             yield from _mac_checks(doc, ("bridges", i, "mac"), value, "use 'stable' or a unicast MAC such as 02:00:5e:10:00:01")
             norm = value.lower()
             if norm in seen_macs:
@@ -256,7 +257,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     for i, up in uplinks:
         match = up.get("match") if isinstance(up.get("match"), dict) else {}
         for sub, value in _strings(match.get("mac")):
-            if _valid_mac(value):
+            if macs.is_valid(value):
                 yield from _mac_checks(doc, ("uplinks", i, "match", "mac") + sub, value,
                                        "match the NIC's own unicast MAC, as 'ip link show' prints it")
 
@@ -303,14 +304,9 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
             mtu = item.get("mtu")
             if isinstance(mtu, int) and not isinstance(mtu, bool) and mtu < 1280:
                 v6 = [a for _, text in _strings(item.get("addresses")) if (a := _iface(text)) is not None and a.version == 6]
-                if v6 or item.get("dhcp") in ("yes", "ipv6", True):
+                if v6 or (key == "uplinks" and 6 in _dhcp_families(item)):
                     yield doc.problem((key, i, "mtu"), f"MTU {mtu} is below 1280, the minimum for IPv6, but the interface uses IPv6",
                                       "raise the MTU to at least 1280 or drop the IPv6 configuration")
-
-
-def _valid_mac(value: str) -> bool:
-    parts = value.split(":")
-    return len(parts) == 6 and all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts)
 
 
 def _mac_checks(doc: Document, path: tuple, value: str, hint: str) -> Iterator[Problem]:
@@ -380,9 +376,12 @@ def _address_checks(doc: Document, uplinks, bridges, daemons) -> Iterator[Proble
                                       "pick a bip outside every host subnet")
 
 
+def _dhcp_families(up: dict) -> tuple[int, ...]:
+    return DHCP_FAMILIES[dhcp_mode(up.get("dhcp"), bool(up.get("addresses"))) or "no"]
+
+
 def _gateway_checks(doc: Document, i: int, up: dict, own: list) -> Iterator[Problem]:
-    dhcp = up.get("dhcp", "no" if up.get("addresses") else "yes")
-    dhcp_families = {"yes": {4, 6}, True: {4, 6}, "ipv4": {4}, "ipv6": {6}}.get(dhcp, set())
+    dhcp_families = _dhcp_families(up)
     families: dict[int, tuple] = {}
     for sub, text in _strings(up.get("gateway")):
         path = ("uplinks", i, "gateway") + sub
