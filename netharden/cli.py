@@ -118,10 +118,18 @@ def cmd_explain(args) -> int:
         print(f"\n{entry.path}{suffix}\n    {entry.why}")
         for g in entry.guards:
             print(f"    guards {g}: {GUARDS[g]}")
+    if plan.units:
+        print("\nunits:")
+        for unit in plan.units:
+            state = "masked" if unit.masked else "enabled" if unit.enabled else "left as is"
+            print(f"    {unit.name}: {state}    # {unit.why}")
     if plan.actions:
         print("\nafter applying on a live host:")
         for action in plan.actions:
-            print(f"    {' '.join(action.argv)}    # {action.why}")
+            flag = " (disruptive: only when asked)" if action.disruptive else ""
+            print(f"    {' '.join(action.argv)}    # {action.why}{flag}")
+    for text in plan.notes:
+        print(f"\nnote: {text}")
     return EXIT_OK
 
 

@@ -30,21 +30,38 @@ class Link:
 
 @dataclass(frozen=True)
 class Unit:
-    """A systemd unit to enable, mask or extend with drop-ins (contents are Files)."""
+    """A systemd unit to enable or mask. Its unit file and drop-ins are Files under
+    /etc/systemd/system; starting it on a live host is an Action."""
     name: str
     enabled: bool | None = None   # None: leave as is
     masked: bool = False
-    start: bool = False           # start it when applying to a live host
     guards: tuple[str, ...] = ()
     why: str = ""
 
 
+# Action phases: the order in which a live host applies the post-apply actions
+# (files are written and units enabled before the first phase).
+PHASE_SYSTEMD = 10    # systemctl daemon-reload
+PHASE_SYSCTL = 20     # load sysctl.d files
+PHASE_UNITS = 30      # start netharden's own units (quarantine before networkd reloads)
+PHASE_NETWORKD = 40   # networkctl reload
+PHASE_RUNTIME = 50    # container runtimes (after networkd created their bridges)
+
+
 @dataclass(frozen=True)
 class Action:
-    """A command to run after the files are in place on a live host."""
+    """A command to run after the files are in place on a live host.
+
+    ``disruptive`` marks actions that interrupt running workloads (restarting dockerd
+    kills its containers): appliers run them only when asked to, otherwise they
+    report them as pending. First-boot formats (Ignition) run none of the actions:
+    units start at boot in systemd's own order.
+    """
     id: str
     argv: tuple[str, ...]
     why: str = ""
+    phase: int = PHASE_NETWORKD
+    disruptive: bool = False
 
 
 # What each guard id stands for (incidents are numbered as in DESIGN.md).
@@ -68,6 +85,7 @@ class Plan:
     links: list[Link] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # requested but not applicable to the target
 
     def add(self, entry: File | Link | Unit | Action) -> None:
         if isinstance(entry, (File, Link)):
@@ -81,14 +99,19 @@ class Plan:
                 return  # several renderers may ask for the same reload
             self.actions.append(entry)
 
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
     def paths(self) -> set[str]:
         return {f.path for f in self.files} | {link.path for link in self.links}
 
     def sorted(self) -> "Plan":
-        """A copy with every list in a stable order (files by path, actions as added)."""
+        """A copy with every list in a stable order (files by path, actions by phase then id)."""
         return Plan(self.profile, self.systemd,
                     sorted(self.files, key=lambda f: f.path), sorted(self.links, key=lambda x: x.path),
-                    sorted(self.units, key=lambda u: u.name), list(self.actions))
+                    sorted(self.units, key=lambda u: u.name), sorted(self.actions, key=lambda a: (a.phase, a.id)),
+                    list(self.notes))
 
     def to_dict(self) -> dict:
         p = self.sorted()
@@ -97,7 +120,9 @@ class Plan:
             "files": [{"path": f.path, "mode": f"{f.mode:04o}", "content": f.content,
                        "guards": list(f.guards), "why": f.why} for f in p.files],
             "links": [{"path": x.path, "target": x.target, "guards": list(x.guards), "why": x.why} for x in p.links],
-            "units": [{"name": u.name, "enabled": u.enabled, "masked": u.masked, "start": u.start,
+            "units": [{"name": u.name, "enabled": u.enabled, "masked": u.masked,
                        "guards": list(u.guards), "why": u.why} for u in p.units],
-            "actions": [{"id": a.id, "argv": list(a.argv), "why": a.why} for a in p.actions],
+            "actions": [{"id": a.id, "argv": list(a.argv), "why": a.why, "phase": a.phase,
+                         "disruptive": a.disruptive} for a in p.actions],
+            "notes": list(p.notes),
         }

@@ -12,6 +12,7 @@ from typing import Any
 from . import mac as macs
 from .presets import ALL as ALL_PRESETS, PRESETS
 from .systemd import DEFAULT_VERSION
+from .targets import HELPER_DIR
 
 DEFAULT_MASKS = ("50-docker.network", "50-docker-veth.network")
 DEFAULT_QUARANTINE = ("/run/systemd/network/*.network",)
@@ -108,6 +109,7 @@ class Profile:
     hold_packages: tuple[str, ...]
     vxlan_gc: VxlanGC
     sysctl: tuple[tuple[str, str], ...]
+    helper_dir: str = "/usr/local/libexec/netharden"  # where host-side sh helpers go (targets.HELPER_DIR)
     source: str = ""
 
 
@@ -192,7 +194,7 @@ def normalize(data: dict, source: str = "") -> Profile:
         quarantine=tuple(networkd.get("quarantine", DEFAULT_QUARANTINE)),
         foreign_routes=networkd.get("foreign_routes", "keep"),
         daemons=daemons, containers=containers, hold_packages=tuple(docker.get("hold_packages") or ()),
-        vxlan_gc=vxlan,
+        vxlan_gc=vxlan, helper_dir=HELPER_DIR[os_name],
         sysctl=tuple(sorted((k, str(v)) for k, v in (data.get("sysctl") or {}).items())),
         source=source,
     )

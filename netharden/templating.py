@@ -32,6 +32,18 @@ def _ini_list(values: Iterable[Any]) -> str:
     return " ".join(parts)
 
 
+def _sh(value: Any) -> str:
+    """One shell word, single-quoted when needed (for sh scripts and ExecStart= lines)."""
+    import shlex
+    return shlex.quote(_ini(value))
+
+
+def _json(value: Any) -> str:
+    """Deterministic, human-readable JSON (sorted keys, two-space indent, UTF-8 kept)."""
+    import json
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
 def _yesno(value: bool) -> str:
     if not isinstance(value, bool):
         raise RenderError(f"expected a boolean, got {value!r}")
@@ -49,7 +61,7 @@ def environment():
         undefined=jinja2.StrictUndefined, autoescape=False,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
-    env.filters.update(ini=_ini, ini_list=_ini_list, yesno=_yesno)
+    env.filters.update(ini=_ini, ini_list=_ini_list, yesno=_yesno, sh=_sh, json=_json)
     env.globals["guard_text"] = GUARDS
     return env
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ..plan_model import Plan
 from ..profile import Profile
-from . import networkd
+from . import containers, docker, networkd, packages, quarantine, sysctl, vxlan_gc
 
-RENDERERS = (networkd.render,)
+RENDERERS = (networkd.render, quarantine.render, vxlan_gc.render, docker.render, containers.render,
+             packages.render, sysctl.render)
 
 
 def build_plan(profile: Profile) -> Plan:
