@@ -47,3 +47,16 @@ def test_cli_schema_prints_the_schema_file(capsys):
 
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads((ROOT / "schemas" / "profile.schema.json").read_text())
+
+
+def test_every_template_directory_ships_in_the_wheel():
+    # pyproject maps templates/ into the package; a concern's directory missing there
+    # would work in a checkout and fail in an installed wheel
+    import tomllib
+
+    from helpers import ROOT
+
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dirs = {p.name for p in (ROOT / "templates").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert {f"netharden.templates.{d}" for d in dirs} <= set(cfg["packages"])
+    assert {f"netharden.templates.{d}" for d in dirs} <= set(cfg["package-data"])
