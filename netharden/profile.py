@@ -70,10 +70,69 @@ class UnmanagedGroup:
 
 @dataclass(frozen=True)
 class Daemon:
+    """A dockerd. ``docker`` is the main daemon: the packaged docker.service reads
+    /etc/docker/daemon.json (its settings, untouched). Every other daemon runs as
+    docker-NAME.service with /etc/docker/NAME/daemon.json, its own state paths (the
+    settings' values or the defaults decided in ``from_data``), socket and bridge.
+    """
     name: str
-    bridge: str | None
-    host: str | None
+    bridge: str | None          # a bridge from 'bridges'
+    host: str | None            # socket URL; a bare path gets unix://
     settings: dict = field(default_factory=dict, hash=False, compare=False)
+    data_root: str | None = None   # extra daemons only
+    exec_root: str | None = None
+    pidfile: str | None = None
+
+    MAIN = "docker"
+
+    @classmethod
+    def from_data(cls, d: dict) -> "Daemon":
+        name, settings = d["name"], dict(d.get("settings") or {})
+        host = d.get("host")
+        if isinstance(host, str) and host.startswith("/"):
+            host = "unix://" + host
+        if name == cls.MAIN:
+            return cls(name, d.get("bridge"), host, settings)
+        return cls(name, d.get("bridge"), host, settings,
+                   data_root=settings.get("data-root", f"/var/lib/docker-{name}"),
+                   exec_root=settings.get("exec-root", f"/var/run/docker-{name}"),
+                   pidfile=settings.get("pidfile", f"/var/run/docker-{name}.pid"))
+
+    @property
+    def main(self) -> bool:
+        return self.name == self.MAIN
+
+    @property
+    def unit(self) -> str:
+        return "docker.service" if self.main else f"docker-{self.name}.service"
+
+    @property
+    def config_path(self) -> str:
+        return "/etc/docker/daemon.json" if self.main else f"/etc/docker/{self.name}/daemon.json"
+
+    @property
+    def containerd_namespace(self) -> str | None:
+        """Extra daemons use their own containerd namespaces (moby's default is "moby")."""
+        return None if self.main else self.settings.get("containerd-namespace", f"docker-{self.name}")
+
+    @property
+    def plugins_namespace(self) -> str | None:
+        return None if self.main else f"docker-{self.name}-plugins"
+
+    def daemon_json(self) -> dict:
+        """The daemon.json content: the settings, plus for extra daemons the keys
+        netharden owns (socket, bridge, state paths, containerd namespace) and
+        ``iptables: false`` unless the settings say otherwise."""
+        config = dict(self.settings)
+        if self.bridge:
+            config["bridge"] = self.bridge
+        if not self.main:
+            config.update({"data-root": self.data_root, "exec-root": self.exec_root, "pidfile": self.pidfile,
+                           "containerd-namespace": self.containerd_namespace})
+            if self.host:
+                config["hosts"] = [self.host]
+            config.setdefault("iptables", False)
+        return config
 
 
 @dataclass(frozen=True)
@@ -173,8 +232,7 @@ def normalize(data: dict, source: str = "") -> Profile:
         groups.append(UnmanagedGroup("names", tuple(unmanaged_cfg["names"]), "interfaces listed in unmanaged.names"))
     networkd = data.get("networkd") or {}
     docker = data.get("docker") or {}
-    daemons = tuple(Daemon(d["name"], d.get("bridge"), d.get("host"), dict(d.get("settings") or {}))
-                    for d in docker.get("daemons") or [])
+    daemons = tuple(Daemon.from_data(d) for d in docker.get("daemons") or [])
     containers = tuple(
         Container(name, tuple(sorted((k, str(v)) for k, v in (c.get("sysctls") or {}).items())),
                   tuple(c.get("cap_add") or ()), tuple(c.get("devices") or ()))

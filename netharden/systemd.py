@@ -16,6 +16,7 @@ FEATURES: dict[str, tuple[int, str, str]] = {
     "networkd.manage_foreign_rules": (249, "networkd.conf [Network] ManageForeignRoutingPolicyRules=", "leave foreign (CNI) policy rules alone"),
     "networkctl.reload": (244, "networkctl reload", "reload .network/.netdev files without restarting networkd"),
     "link.mac_policy_persistent_default": (242, "99-default.link MACAddressPolicy=persistent", "udev rewrites MACs of virtual devices"),
+    "exec.search_path": (239, "ExecStart= with a bare command name", "systemd finds the binary in its built-in search path (/usr/bin, /usr/sbin ...)"),
 }
 
 # Default target systemd major version per platform.os (documented in the schema).

@@ -35,7 +35,12 @@ def schema_text() -> str:
 def _validator():
     import jsonschema
     schema = json.loads(schema_text())
-    return jsonschema.Draft202012Validator(schema)
+    # JSON Schema counts 1500.0 and 1e4 as integers; YAML parses them as floats and they
+    # would be written as "1500.0", which systemd and the kernel refuse.
+    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)
+    return cls(schema)
 
 
 def validate(doc: Document) -> list[Problem]:
@@ -136,6 +141,9 @@ def _translate(doc: Document, err) -> Iterator[Problem]:
             yield doc.problem(path, f"{title} contains a newline or control character",
                               "values end up in INI and shell text; remove the control characters")
         else:
+            if isinstance(inst, str) and schema.get("x-suggest"):
+                close = _closest(inst.upper().replace("-", "_"), schema["x-suggest"])
+                hint = f"{close} {hint}" if close else hint
             yield doc.problem(path, f"invalid {title} {inst!r}", hint)
         return
     if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -264,31 +272,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     # addresses, overlaps, gateways, DNS
     yield from _address_checks(doc, uplinks, bridges, daemons)
 
-    # daemons: bridges must exist, sockets and bridges must not be shared
-    bridge_names = [br.get("name") for _, br in bridges if isinstance(br.get("name"), str)]
-    hosts: dict[str, tuple] = {}
-    attached: dict[str, tuple] = {}
-    for i, dm in daemons:
-        base = ("docker", "daemons", i)
-        ref = dm.get("bridge")
-        if isinstance(ref, str):
-            if ref not in bridge_names:
-                hint = _closest(ref, bridge_names) or ("define it under 'bridges'" if not bridge_names
-                                                      else f"known bridges: {', '.join(bridge_names)}")
-                yield doc.problem(base + ("bridge",), f"daemon {dm.get('name')!r} uses bridge {ref!r}, which is not defined in 'bridges'", hint)
-            elif ref in attached:
-                yield doc.problem(base + ("bridge",), f"bridge {ref!r} is already used by {json_path(attached[ref])}",
-                                  "two dockerd instances cannot share one bridge; give each its own")
-            attached.setdefault(ref, base + ("bridge",))
-        host = dm.get("host")
-        if isinstance(host, str):
-            if host in hosts:
-                yield doc.problem(base + ("host",), f"socket {host!r} is already used by {json_path(hosts[host])}")
-            hosts.setdefault(host, base + ("host",))
-        name = dm.get("name")
-        if isinstance(name, str) and name != "docker" and not isinstance(host, str):
-            yield doc.problem(base, f"extra daemon {name!r} needs its own 'host' socket",
-                              f"add host: unix:///var/run/docker-{name}.sock")
+    yield from _daemon_checks(doc, daemons, bridges)
 
     # networkd: masks must not hide what netharden itself writes
     networkd = data.get("networkd") if isinstance(data.get("networkd"), dict) else {}
@@ -368,12 +352,24 @@ def _address_checks(doc: Document, uplinks, bridges, daemons) -> Iterator[Proble
     for i, dm in daemons:
         settings = dm.get("settings")
         bip = settings.get("bip") if isinstance(settings, dict) else None
-        if isinstance(bip, str) and (addr := _iface(bip)) is not None:
+        # (with a bridge of its own, bip is refused as such: no second message for the same value)
+        if isinstance(bip, str) and (addr := _iface(bip)) is not None and not isinstance(dm.get("bridge"), str):
             for other_owner, other, other_path in placed:
                 if other.version == addr.version and other.network.overlaps(addr.network):
                     yield doc.problem(("docker", "daemons", i, "settings", "bip"),
                                       f"docker bridge subnet {bip} overlaps {other} on {other_owner} ({json_path(other_path)})",
                                       "pick a bip outside every host subnet")
+        # and the pools its networks are cut from must not shadow them either
+        pools = settings.get("default-address-pools") if isinstance(settings, dict) else None
+        for j, pool in enumerate(pools if isinstance(pools, list) else []):
+            base = pool.get("base") if isinstance(pool, dict) else None
+            if isinstance(base, str) and (addr := _iface(base)) is not None:
+                for other_owner, other, other_path in placed:
+                    if other.version == addr.version and other.network.overlaps(addr.network):
+                        yield doc.problem(("docker", "daemons", i, "settings", "default-address-pools", j, "base"),
+                                          f"address pool {base} overlaps {other} on {other_owner} ({json_path(other_path)})",
+                                          "docker networks cut from it would shadow that subnet; pick a base outside every host subnet")
+                        break
 
 
 def _dhcp_families(up: dict) -> tuple[int, ...]:
@@ -407,3 +403,279 @@ def _gateway_checks(doc: Document, i: int, up: dict, own: list) -> Iterator[Prob
         elif gw.version not in dhcp_families:
             yield doc.problem(path, f"gateway {gw} is unreachable: uplink {up.get('name')!r} has no IPv{gw.version} address and no DHCP for it",
                               f"add an IPv{gw.version} address on the gateway's subnet, or enable dhcp")
+
+
+# ------------------------------------------------------------------- docker daemons
+MAIN_DAEMON = "docker"
+_MAIN_SOCKET = "/run/docker.sock"  # the packaged docker.socket (-H fd://), /var/run spelled /run
+# dockerd's defaults for the main daemon's state; extra daemons default to NAME-suffixed ones
+_STATE_KEYS = {"data-root": ("/var/lib/docker", "/var/lib/docker-{}"),
+               "exec-root": ("/var/run/docker", "/var/run/docker-{}"),
+               "pidfile": ("/var/run/docker.pid", "/var/run/docker-{}.pid")}
+# daemon.json keys dockerd (20.10 and later) does not apply although they are flag names:
+# the flag check lets them through, the JSON field has another name. -> hint
+_IGNORED_KEYS = {
+    "default-address-pool": "write 'default-address-pools' (the daemon.json name)",
+    "dns-opt": "write 'dns-opts' (the daemon.json name)",
+    "host": "set the socket with the daemon's own 'host' key",
+    "containerd-plugins-namespace": "pass --containerd-plugins-namespace to dockerd instead; extra daemons already get docker-NAME-plugins",
+}
+_REFUSED_KEYS = {
+    "containerd-plugin-namespace": "pass --containerd-plugins-namespace to dockerd instead; extra daemons already get docker-NAME-plugins",
+}
+
+
+@lru_cache(maxsize=1)
+def _typed_settings() -> frozenset:
+    """daemon.json keys the schema types (docker.daemons[].settings.properties)."""
+    schema = json.loads(schema_text())
+    daemon = schema["properties"]["docker"]["properties"]["daemons"]["items"]
+    return frozenset(daemon["properties"]["settings"]["properties"])
+
+
+def _socket(host: str) -> str:
+    """A comparable form of a socket URL: unix:// dropped, /var/run spelled /run."""
+    path = host.removeprefix("unix://")
+    return "/run/" + path[len("/var/run/"):] if path.startswith("/var/run/") else path
+
+
+def _state_path(path: str) -> str:
+    path = path.rstrip("/") or "/"
+    return "/run/" + path[len("/var/run/"):] if path.startswith("/var/run/") else path
+
+
+def _network(doc: Document, path: tuple, text: str, version: int | None, what: str):
+    """(network, problem): a CIDR that must name a network (no host bits) of ``version``."""
+    addr = _iface(text)
+    if addr is None:
+        return None, doc.problem(path, f"invalid network {text!r}", "write a network with its prefix length, e.g. 10.200.0.0/16")
+    if version is not None and addr.version != version:
+        example = "172.17.1.0/24" if version == 4 else "2001:db8:1::/64"
+        return None, doc.problem(path, f"{what} {text} is not an IPv{version} network", f"write an IPv{version} network, e.g. {example}")
+    if addr.ip != addr.network.network_address:
+        return None, doc.problem(path, f"{what} {text} has host bits set: it must be a network", f"did you mean {addr.network}?")
+    return addr.network, None
+
+
+def _daemon_checks(doc: Document, daemons: list, bridges: list) -> Iterator[Problem]:
+    by_name = {br["name"]: br for _, br in bridges if isinstance(br.get("name"), str)}
+    bridge_names = list(by_name)
+    hosts: dict[str, tuple] = {}
+    attached: dict[str, tuple] = {}
+    for i, dm in daemons:
+        base = ("docker", "daemons", i)
+        name = dm.get("name")
+        main = name == MAIN_DAEMON
+        ref = dm.get("bridge")
+        if isinstance(ref, str):
+            if ref not in by_name:
+                hint = _closest(ref, bridge_names) or ("define it under 'bridges'" if not bridge_names
+                                                      else f"known bridges: {', '.join(bridge_names)}")
+                yield doc.problem(base + ("bridge",), f"daemon {name!r} uses bridge {ref!r}, which is not defined in 'bridges'", hint)
+            elif ref in attached:
+                yield doc.problem(base + ("bridge",), f"bridge {ref!r} is already used by {json_path(attached[ref])}",
+                                  "two dockerd instances cannot share one bridge; give each its own")
+            elif not any((a := _iface(t)) is not None and a.version == 4 for _, t in _strings(by_name[ref].get("addresses"))):
+                yield doc.problem(base + ("bridge",), f"bridge {ref!r} has no IPv4 address in 'bridges', so dockerd would put one of its own on it (172.17.0.1/16, the main daemon's subnet)",
+                                  "give the bridge an address, e.g. addresses: [\"10.24.0.1/24\"]")
+            attached.setdefault(ref, base + ("bridge",))
+        host = dm.get("host")
+        if isinstance(host, str):
+            sock = _socket(host)
+            if sock in hosts:
+                yield doc.problem(base + ("host",), f"socket {host!r} is already used by {json_path(hosts[sock])}")
+            elif main and sock != _MAIN_SOCKET:
+                yield doc.problem(base + ("host",), f"the main daemon listens on the packaged docker.socket (docker.service passes -H fd://), not on {host!r}",
+                                  "drop 'host' from the main daemon; for another socket run an extra daemon")
+            elif not main and sock == _MAIN_SOCKET:
+                yield doc.problem(base + ("host",), f"socket {host!r} belongs to the main daemon (the packaged docker.socket)",
+                                  f"use host: unix:///var/run/docker-{name}.sock")
+            elif not main and host.startswith("fd://"):
+                yield doc.problem(base + ("host",), f"{host!r} needs socket activation, and docker-{name}.service has no socket unit",
+                                  f"use host: unix:///var/run/docker-{name}.sock")
+            hosts.setdefault(sock, base + ("host",))
+        settings = dm.get("settings") if isinstance(dm.get("settings"), dict) else {}
+        if isinstance(name, str) and not main:
+            no_host = not isinstance(host, str)
+            no_bridge = not isinstance(ref, str) and not isinstance(settings.get("bridge"), str)
+            socket_hint = f"host: unix:///var/run/docker-{name}.sock"
+            bridge_hint = "bridge: NAME of a bridge from 'bridges' (or settings.bridge: none)"
+            if no_host and no_bridge:
+                yield doc.problem(base, f"extra daemon {name!r} needs its own 'host' socket and its own bridge (without one dockerd uses docker0, the main daemon's bridge)",
+                                  f"add {socket_hint} and {bridge_hint}")
+            elif no_host:
+                yield doc.problem(base, f"extra daemon {name!r} needs its own 'host' socket", f"add {socket_hint}")
+            elif no_bridge:
+                yield doc.problem(base, f"extra daemon {name!r} needs its own bridge: without one dockerd uses docker0, the main daemon's bridge",
+                                  f"add {bridge_hint}")
+        yield from _settings_checks(doc, base + ("settings",), name, main, settings,
+                                    by_name.get(ref) if isinstance(ref, str) else None, ref)
+    yield from _state_checks(doc, daemons)
+    yield from _iptables_checks(doc, daemons)
+
+
+def _settings_checks(doc: Document, sbase: tuple, name: Any, main: bool, s: dict, bridge: dict | None,
+                     ref: Any) -> Iterator[Problem]:
+    """The daemon.json keys of one daemon: spellings dockerd refuses or ignores, value
+    rules the schema cannot express, and the combinations dockerd refuses."""
+    typed = _typed_settings()
+    for key in s:
+        if not isinstance(key, str):
+            continue
+        if key in _IGNORED_KEYS:
+            yield doc.problem(sbase + (key,), f"dockerd accepts {key!r} in daemon.json (it is a flag name) but ignores it",
+                              _IGNORED_KEYS[key], key=True)
+        elif key in _REFUSED_KEYS:
+            yield doc.problem(sbase + (key,), f"dockerd refuses the daemon.json key {key!r} (\"don't match any configuration option\")",
+                              _REFUSED_KEYS[key], key=True)
+        elif key not in typed and (spelled := key.lower().replace("_", "-")) in typed:
+            yield doc.problem(sbase + (key,), f"unknown daemon.json key {key!r}", f"did you mean {spelled!r}? dockerd refuses unknown keys", key=True)
+
+    def at(*path) -> tuple:
+        return sbase + path
+
+    iptables = s.get("iptables") if isinstance(s.get("iptables"), bool) else main
+    sbridge = s.get("bridge") if isinstance(s.get("bridge"), str) else None
+
+    if "hosts" in s:
+        if main:
+            yield doc.problem(at("hosts"), "the packaged docker.service starts dockerd with -H fd://, and dockerd refuses to start when daemon.json sets hosts too",
+                              "drop settings.hosts: the main daemon keeps the packaged docker.socket (for another socket, run an extra daemon)")
+        else:
+            yield doc.problem(at("hosts"), f"netharden writes hosts for daemon {name!r} from its 'host' key",
+                              f"drop settings.hosts and set host: unix:///var/run/docker-{name}.sock")
+    if sbridge is not None:
+        if isinstance(ref, str):
+            yield doc.problem(at("bridge"), f"the bridge is set twice: by the daemon's 'bridge' key ({ref!r}) and by settings.bridge",
+                              "drop settings.bridge")
+        elif not main and sbridge != "none":
+            yield doc.problem(at("bridge"), "extra daemons attach to a bridge from 'bridges' (MAC pinned, created before dockerd starts)",
+                              f"define {sbridge!r} under 'bridges' and set the daemon's bridge: {sbridge}, or use settings.bridge: none")
+
+    # bip: the default bridge's own IPv4 address
+    bip_net = None
+    bip = s.get("bip")
+    if isinstance(bip, str):
+        addr = _iface(bip)
+        if addr is None:
+            yield doc.problem(at("bip"), f"invalid address {bip!r}", "write the bridge's own address with its prefix length, e.g. 172.17.0.1/16")
+        elif addr.version != 4:
+            yield doc.problem(at("bip"), f"bip {bip} is not an IPv4 address", "bip is the bridge's IPv4 address; IPv6 goes in fixed-cidr-v6")
+        elif addr.network.prefixlen < 31 and addr.ip in (addr.network.network_address, addr.network.broadcast_address):
+            which = "network" if addr.ip == addr.network.network_address else "broadcast"
+            yield doc.problem(at("bip"), f"bip {bip} is the {which} address of {addr.network}; dockerd needs the bridge's own address",
+                              f"did you mean {addr.network.network_address + 1}/{addr.network.prefixlen}?")
+        else:
+            bip_net = addr.network
+        if isinstance(ref, str):
+            yield doc.problem(at("bip"), f"daemon {name!r} is attached to bridge {ref!r}, whose addresses come from 'bridges'; dockerd refuses bip together with a bridge",
+                              f"drop bip and set the address in the addresses of bridge {ref!r}")
+        elif sbridge is not None:
+            yield doc.problem(at("bip"), "dockerd refuses bip together with bridge (\"You specified -b & --bip, mutually exclusive options\")",
+                              "drop bip or settings.bridge")
+
+    # fixed-cidr: an IPv4 network inside the bridge's subnet
+    fixed = s.get("fixed-cidr")
+    if isinstance(fixed, str):
+        net, problem = _network(doc, at("fixed-cidr"), fixed, 4, "fixed-cidr")
+        if problem:
+            yield problem
+        elif bridge is not None:  # the netharden bridge's subnets, whatever bip says (bip is refused there)
+            subnets = [a.network for _, t in _strings(bridge.get("addresses")) if (a := _iface(t)) is not None and a.version == 4]
+            if subnets and not any(net.subnet_of(n) for n in subnets):
+                shown = ", ".join(map(str, subnets))
+                yield doc.problem(at("fixed-cidr"), f"fixed-cidr {fixed} is outside the IPv4 subnets of bridge {ref!r} ({shown})",
+                                  f"pick a network inside {subnets[0]}")
+        elif bip_net is not None and not net.subnet_of(bip_net):
+            yield doc.problem(at("fixed-cidr"), f"fixed-cidr {fixed} is outside bip {bip} ({bip_net})", f"pick a network inside {bip_net}")
+
+    # IPv6: fixed-cidr-v6 and ipv6 go together (dockerd 20.10 refuses ipv6 without it and ignores it without ipv6)
+    fixed6 = s.get("fixed-cidr-v6")
+    if isinstance(fixed6, str):
+        _, problem = _network(doc, at("fixed-cidr-v6"), fixed6, 6, "fixed-cidr-v6")
+        if problem:
+            yield problem
+        if s.get("ipv6") is not True:
+            yield doc.problem(at("fixed-cidr-v6"), "dockerd ignores fixed-cidr-v6 without ipv6: true", "add ipv6: true or drop fixed-cidr-v6")
+    if s.get("ipv6") is True and "fixed-cidr-v6" not in s:
+        yield doc.problem(at("ipv6"), "dockerd refuses to start with ipv6: true and no fixed-cidr-v6 (\"IPv6 is enabled for the default bridge, but no subnet is configured\")",
+                          "add fixed-cidr-v6, e.g. a /64 of the host's IPv6 prefix")
+    if s.get("ip6tables") is True and s.get("experimental") is not True:
+        yield doc.problem(at("ip6tables"), "dockerd before 27.0 (20.10 on Debian 12) refuses ip6tables without experimental: true",
+                          "add experimental: true, or drop ip6tables")
+
+    # what needs iptables
+    why_off = "" if isinstance(s.get("iptables"), bool) else " (iptables: false is the default for extra daemons)"
+    if s.get("icc") is False and not iptables:
+        yield doc.problem(at("icc"), f"dockerd refuses icc: false with iptables off{why_off}: icc: false works through iptables",
+                          "set iptables: true on this daemon (and false on the others) or drop icc")
+    if s.get("ip-masq") is True and not iptables:
+        yield doc.problem(at("ip-masq"), f"dockerd ignores ip-masq with iptables off{why_off}",
+                          "masquerade the bridge's subnet on the host instead, or drop ip-masq")
+
+    # default-address-pools: networks, subnet sizes within them, IPv4 first
+    pools = s.get("default-address-pools")
+    if isinstance(pools, list):
+        for j, pool in enumerate(pools):
+            if not isinstance(pool, dict) or not isinstance(pool.get("base"), str):
+                continue
+            net, problem = _network(doc, at("default-address-pools", j, "base"), pool["base"], None, "pool base")
+            if problem:
+                yield problem
+                continue
+            if j == 0 and net.version != 4:
+                yield doc.problem(at("default-address-pools", j, "base"), f"the first pool {net} is IPv6, but dockerd takes IPv4 subnets from the first pool",
+                                  "list an IPv4 pool first")
+            size = pool.get("size")
+            if isinstance(size, int) and not isinstance(size, bool) and not net.prefixlen <= size <= net.max_prefixlen:
+                yield doc.problem(at("default-address-pools", j, "size"), f"pool size {size} does not fit base {net}: size is the prefix length of each subnet cut from it",
+                                  f"use a size from {net.prefixlen} to {net.max_prefixlen}")
+
+    for sub, text in _strings(s.get("dns")) if isinstance(s.get("dns"), list) else []:
+        if _ip(text) is None:
+            yield doc.problem(at("dns") + sub, f"invalid IP address {text!r}", "write a bare address, e.g. 192.0.2.53")
+
+
+def _state_checks(doc: Document, daemons: list) -> Iterator[Problem]:
+    """data-root, exec-root and pidfile: each daemon needs its own (not equal, not nested).
+    An explicit value is reported; the main daemon's defaults count even when it is not
+    declared (the packaged docker.service uses them)."""
+    named = [(i, dm) for i, dm in daemons if isinstance(dm.get("name"), str)]
+    for key, (main_default, extra_default) in _STATE_KEYS.items():
+        placed: list[tuple[str, str, tuple | None]] = []  # (normalized path, owner label, path of an explicit value)
+        if not any(dm["name"] == MAIN_DAEMON for _, dm in named):
+            placed.append((_state_path(main_default), "the main daemon's default", None))
+        for i, dm in named:
+            settings = dm.get("settings") if isinstance(dm.get("settings"), dict) else {}
+            explicit = settings.get(key) if isinstance(settings.get(key), str) else None
+            default = main_default if dm["name"] == MAIN_DAEMON else extra_default.format(dm["name"])
+            value = _state_path(explicit or default)
+            here = ("docker", "daemons", i, "settings", key) if explicit else None
+            for other, label, other_path in placed:
+                if value == other or value.startswith(other + "/") or other.startswith(value + "/"):
+                    at = here or other_path
+                    if at is None:
+                        continue
+                    yield doc.problem(at, f"{key} {explicit or default} of daemon {dm['name']!r} collides with {other} of {label}",
+                                      f"every dockerd needs its own {key}")
+                    break
+            placed.append((value, f"daemon {dm['name']!r}", here))
+
+
+def _iptables_checks(doc: Document, daemons: list) -> Iterator[Problem]:
+    """One daemon at most manages iptables: every dockerd flushes and recreates the
+    DOCKER chains when it starts, so two of them wipe each other's rules."""
+    managers = []  # (index, name, explicitly true)
+    for i, dm in daemons:
+        settings = dm.get("settings") if isinstance(dm.get("settings"), dict) else {}
+        value = settings.get("iptables")
+        if value is True or (value is None and dm.get("name") == MAIN_DAEMON):
+            managers.append((i, dm.get("name"), value is True))
+    if len(managers) < 2:
+        return
+    owner = next((m for m in managers if not m[2]), managers[0])
+    for i, name, explicit in managers:
+        if (i, name, explicit) != owner and explicit:
+            yield doc.problem(("docker", "daemons", i, "settings", "iptables"),
+                              f"daemon {name!r} and daemon {owner[1]!r} both manage iptables: every dockerd flushes the DOCKER chains when it starts, so restarting one drops the other's rules",
+                              "keep iptables on one daemon and set iptables: false on the others (the default for extra daemons)")

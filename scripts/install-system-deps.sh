@@ -5,7 +5,14 @@ set -eu
 
 # iproute2: ip netns/link/addr; systemd: systemd-networkd; dbus: a private bus for
 # 'networkctl reload'; udev: udevadm test-builtin net_setup_link for .link files;
-# util-linux: unshare/nsenter; shellcheck: lints every shell script in the repository.
+# util-linux: unshare/nsenter; shellcheck: lints every shell script in the repository;
+# docker.io: the real dockerd 20.10 (and containerd, which it starts itself) that accepts
+# or refuses rendered daemon.json files, and the packaged docker.service the drop-in is
+# verified against; iptables: dockerd sets up its DOCKER chains (iptables: true) in the
+# test's network namespace and refuses to start without the binary; procps: sysctl -p,
+# the post-apply action for sysctl.d; docker-compose: parses the rendered compose
+# fragments; unattended-upgrades + python3-apt: its real blacklist matcher and apt's
+# config parser read the rendered package-hold snippet.
 PACKAGES="
 iproute2
 systemd
@@ -13,6 +20,12 @@ dbus
 udev
 util-linux
 shellcheck
+docker.io
+iptables
+procps
+docker-compose
+unattended-upgrades
+python3-apt
 "
 
 missing=""
@@ -32,6 +45,15 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "install-system-deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# docker.io's maintainer scripts would start docker.service and containerd.service; the
+# suite runs dockerd only inside throwaway namespaces, so no service starts during the
+# install (policy-rc.d exit 101, honoured by invoke-rc.d and deb-systemd-invoke).
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

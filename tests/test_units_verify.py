@@ -53,8 +53,8 @@ def _programs(text: str) -> set[str]:
         m = EXEC_KEYS.match(line.strip())
         if m and m.group(2).strip():
             word = m.group(2).strip().split()[0].lstrip("@-:+!")
-            if word.startswith("/"):
-                out.add(word)
+            # a bare name (systemd >= 239 searches PATH): the target provides it in /usr/bin
+            out.add(word if word.startswith("/") else f"/usr/bin/{word}")
     return out
 
 

@@ -1,9 +1,139 @@
-"""Placeholder: filled in while issue 3 is being built (renders nothing yet)."""
+"""dockerd: daemon.json for every daemon, a unit for each extra daemon, the ordering of
+the packaged docker.service, and a helper that waits for a daemon's bridge.
+
+What is written:
+
+  /etc/docker/daemon.json                        main daemon ('docker'): its settings, untouched
+                                                 (plus "bridge" when it has a netharden bridge)
+  /etc/docker/NAME/daemon.json                   extra daemon: settings + the keys netharden owns
+  /etc/systemd/system/docker-NAME.service        extra daemon's unit (enabled)
+  /etc/systemd/system/docker.service.d/50-netharden.conf   only when 'docker' is declared
+  HELPER_DIR/netharden-wait-bridge             only when a daemon has a bridge
+
+Decisions:
+
+- daemon.json is the whole file, rendered with the ``json`` filter (sorted keys, two
+  spaces, final newline): put every key in ``settings``. Validation has checked the
+  networking keys and the conflicts dockerd refuses or silently ignores.
+- Extra daemons (docker's "Run multiple daemons", docker/cli docs/reference/dockerd.md):
+  their own data-root, exec-root and pidfile (defaults in ``Daemon.from_data``), socket
+  ("hosts" from the daemon's ``host``), bridge ("bridge" from its ``bridge``), and
+  ``iptables: false`` unless the settings say otherwise: every dockerd flushes and
+  recreates the DOCKER chains when it starts (libnetwork's bridge driver calls
+  removeIPChains), so two daemons managing iptables wipe each other's rules. Validation
+  refuses a second daemon that sets iptables: true.
+- containerd: an extra daemon gets no "containerd" key, so dockerd starts its own
+  managed containerd under its exec-root and data-root: nothing is shared with the main
+  daemon. In case settings point "containerd" at a shared one, the daemon still uses its
+  own namespaces (moby/moby#41640: daemons sharing a containerd need separate ones):
+  "containerd-namespace" in daemon.json, and the plugins namespace as the
+  --containerd-plugins-namespace flag, because dockerd (20.10 and later) accepts the
+  "containerd-plugins-namespace" key in daemon.json but ignores its value (the JSON
+  field is named "containerd-plugin-namespace", a name the flag check refuses;
+  docker/cli#3055, verified against dockerd 20.10.24).
+- The dockerd binary: /usr/bin/dockerd on Flatcar, Fedora CoreOS and Docker CE,
+  /usr/sbin/dockerd in Debian's docker.io. From systemd 239 on ExecStart= takes a bare
+  name and searches the built-in path, which covers both; older targets get the path
+  of their distribution's package (``DOCKERD_PATH``).
+- Ordering: After=/Wants= systemd-networkd.service (which creates the bridges) and
+  netharden-quarantine.service when the profile quarantines anything. Being ordered
+  after networkd's start is not enough: networkd creates bridges and adds addresses
+  after it is up, and dockerd refuses a missing bridge and puts 172.17.0.1/16 on one
+  without an address. So ExecStartPre runs ``netharden-wait-bridge`` (POSIX sh + iproute2, at most
+  ``WAIT_SECONDS``) until the bridge carries every address of its 'bridges' entry.
+  A .device dependency on sys-subsystem-net-devices-BR.device would wait for the device
+  but not its addresses, and needs udev.
+- Actions at PHASE_RUNTIME (after networkd created the bridges): ``systemctl start`` of
+  each extra daemon (non-disruptive: nothing happens to a running one), and
+  ``systemctl try-restart`` of each daemon to apply a changed daemon.json, marked
+  disruptive: restarting dockerd stops its containers (unless live-restore).
+"""
 from __future__ import annotations
 
-from ..plan_model import Plan
-from ..profile import Profile
+import ipaddress
+
+from ..plan_model import PHASE_RUNTIME, PHASE_SYSTEMD, Action, File, Plan, Unit
+from ..profile import Daemon, Profile
+from ..systemd import supports
+from ..targets import UNIT_DIR
+from ..templating import render as render_template
+from .quarantine import SERVICE as QUARANTINE_SERVICE
+
+DOCKER_DIR = "/etc/docker"
+DROPIN = f"{UNIT_DIR}/docker.service.d/50-netharden.conf"
+WAIT_HELPER = "netharden-wait-bridge"
+WAIT_SECONDS = 60
+# dockerd of the distribution's own package, for systemd < 239 (no search path)
+DOCKERD_PATH = {"debian": "/usr/sbin/dockerd"}
+DEFAULT_DOCKERD = "/usr/bin/dockerd"
+
+
+def dockerd_binary(profile: Profile) -> str:
+    if supports(profile.systemd, "exec.search_path"):
+        return "dockerd"
+    return DOCKERD_PATH.get(profile.os, DEFAULT_DOCKERD)
+
+
+def exec_start(profile: Profile, daemon: Daemon) -> tuple[str, ...]:
+    """The extra daemon's ExecStart= argv."""
+    return (dockerd_binary(profile), "--config-file", daemon.config_path,
+            "--containerd-plugins-namespace", daemon.plugins_namespace)
 
 
 def render(profile: Profile, plan: Plan) -> None:
-    return None
+    if not profile.daemons:
+        return
+    helper = f"{profile.helper_dir}/{WAIT_HELPER}"
+    after = ["systemd-networkd.service"] + ([QUARANTINE_SERVICE] if profile.quarantine else [])
+    addresses = {b.name: b.addresses for b in profile.bridges}
+    if any(d.bridge for d in profile.daemons):
+        why = "Wait until systemd-networkd created a dockerd bridge with its addresses"
+        plan.add(File(helper, _render("docker/netharden-wait-bridge.sh.j2", profile, ("incident-2",), why), 0o755,
+                      ("incident-2",), why))
+    for daemon in profile.daemons:
+        wait = _wait(helper, daemon, addresses)
+        guards = _guards(daemon)
+        why = (f"daemon.json of dockerd '{daemon.name}', the whole file: its settings" +
+               ("" if daemon.main else f" ({daemon.unit}; iptables {str(daemon.daemon_json()['iptables']).lower()})"))
+        plan.add(File(daemon.config_path, render_template("docker/daemon.json.j2", config=daemon.daemon_json()),
+                      0o644, guards, why))
+        if daemon.main:
+            why = "Start the packaged docker.service after systemd-networkd" + (" and the bridge" if wait else "")
+            text = _render("docker/docker.service.conf.j2", profile, ("incident-2",), why,
+                           after=after, wants=after, wait=wait)
+            plan.add(File(DROPIN, text, 0o644, ("incident-2",), why))
+        else:
+            why = f"Extra dockerd '{daemon.name}' on {daemon.host}" + (f", bridge {daemon.bridge}" if daemon.bridge else "")
+            text = _render("docker/docker-daemon.service.j2", profile, guards + ("incident-2",), why, daemon=daemon,
+                           after=["network-online.target", "firewalld.service"] + after,
+                           wants=["network-online.target"] + after, wait=wait, exec_start=exec_start(profile, daemon))
+            plan.add(File(f"{UNIT_DIR}/{daemon.unit}", text, 0o644, guards + ("incident-2",), why))
+            plan.add(Unit(daemon.unit, enabled=True, guards=guards, why=why))
+            plan.add(Action(f"docker-{daemon.name}-start", ("systemctl", "start", daemon.unit),
+                            f"start the extra dockerd '{daemon.name}' once networkd created its bridge",
+                            phase=PHASE_RUNTIME))
+        plan.add(Action(f"{daemon.unit.removesuffix('.service')}-restart", ("systemctl", "try-restart", daemon.unit),
+                        f"apply a changed {daemon.config_path}; restarting dockerd stops its containers",
+                        phase=PHASE_RUNTIME, disruptive=True))
+    plan.add(Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
+                    phase=PHASE_SYSTEMD))
+
+
+def _render(template: str, profile: Profile, guards: tuple[str, ...], why: str, **extra) -> str:
+    return render_template(template, profile=profile, guards=guards, why=why, **extra)
+
+
+def _guards(daemon: Daemon) -> tuple[str, ...]:
+    guards = ("incident-3",) if daemon.bridge else ()
+    if daemon.settings.get("ipv6") is True:
+        guards += ("incident-5",)
+    return guards or ("config",)
+
+
+def _wait(helper: str, daemon: Daemon, addresses: dict[str, tuple[str, ...]]) -> tuple[str, ...] | None:
+    """ExecStartPre= argv waiting for the daemon's bridge, or None without a bridge.
+    Addresses are written the way 'ip -o addr' prints them."""
+    if not daemon.bridge:
+        return None
+    shown = tuple(ipaddress.ip_interface(a).with_prefixlen for a in addresses.get(daemon.bridge, ()))
+    return (helper, daemon.bridge, str(WAIT_SECONDS)) + shown
