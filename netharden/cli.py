@@ -50,6 +50,23 @@ def _parser() -> argparse.ArgumentParser:
                        description="Render PROFILE and list every generated file, link and action with the incident or hazard it guards against.")
     e.add_argument("profile", metavar="PROFILE")
     e.add_argument("--json", action="store_true", help="print as JSON")
+
+    d = sub.add_parser("docker-args", help="print a container's docker run arguments or compose fragment",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Print the docker run arguments of container NAME (a key of docker.containers in PROFILE),\n"
+                                   "shell-quoted on one line, or with --format compose its compose fragment. The bytes are\n"
+                                   "those of /etc/netharden/containers/NAME.args (one argument per line, here quoted) and\n"
+                                   "NAME.compose.yaml.",
+                       epilog="The arguments are quoted for a POSIX shell, so let a shell parse them:\n"
+                              "  eval \"docker run $(netharden docker-args PROFILE NAME) IMAGE\"\n"
+                              "A plain 'docker run $(netharden docker-args PROFILE NAME) IMAGE' splits words but does not\n"
+                              "remove quotes: it is right only while no value contains a space (netharden warns when one\n"
+                              "does). Without eval, read the rendered file, one argument per line:\n"
+                              "  mapfile -t args < /etc/netharden/containers/NAME.args && docker run \"${args[@]}\" IMAGE")
+    d.add_argument("profile", metavar="PROFILE")
+    d.add_argument("name", metavar="NAME", help="container name (a key of docker.containers)")
+    d.add_argument("--format", "-f", default="args", choices=("args", "compose"),
+                   help="args: docker run arguments, shell-quoted (default); compose: the compose fragment")
     return p
 
 
@@ -133,7 +150,42 @@ def cmd_explain(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"render": cmd_render, "validate": cmd_validate, "schema": cmd_schema, "explain": cmd_explain}
+def cmd_docker_args(args) -> int:
+    import difflib
+    import shlex
+
+    import netharden
+    from .problems import UsageError
+    from .renderers.containers import args_path, compose_path
+
+    profile = netharden.load(args.profile)
+    names = [c.name for c in profile.containers]
+    if args.name not in names:
+        if not names:
+            raise UsageError(f"{args.profile} defines no containers (docker.containers)")
+        close = difflib.get_close_matches(args.name, names, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UsageError(f"{args.profile} has no container {args.name!r}\n"
+                         f"    hint: {hint}known containers: {', '.join(names)}")
+    files = {f.path: f.content for f in netharden.plan(profile).files}
+    if args.format == "compose":
+        sys.stdout.write(files[compose_path(args.name)])
+        return EXIT_OK
+    words = files[args_path(args.name)].splitlines()
+    quoted = [shlex.quote(w) for w in words]
+    sys.stdout.write(" ".join(quoted) + "\n")
+    needs_quotes = [q for w, q in zip(words, quoted) if q != w]
+    if needs_quotes:
+        again = " ".join(shlex.quote(a) for a in ("netharden", "docker-args", args.profile, args.name))
+        print(f"netharden: warning: printed in single quotes (a value contains a space): {' '.join(needs_quotes)}\n"
+              f"    hint: only a shell parsing the text removes the quotes: eval \"docker run $({again}) IMAGE\"; "
+              f"a plain $(...) would hand the quotes to docker. Or read {args_path(args.name)}, one argument per line.",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {"render": cmd_render, "validate": cmd_validate, "schema": cmd_schema, "explain": cmd_explain,
+            "docker-args": cmd_docker_args}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

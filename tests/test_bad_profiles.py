@@ -168,7 +168,7 @@ def test_corpus_is_large_and_well_formed():
     numbers = [p.name.split("-", 1)[0] for p in CORPUS]
     assert len(set(numbers)) == len(numbers), "two files share a number"
     for p in CORPUS:
-        assert re.fullmatch(r"\d\d-[a-z0-9-]+\.yaml", p.name), p.name
+        assert re.fullmatch(r"\d{2,3}-[a-z0-9-]+\.yaml", p.name), p.name
         data = p.read_bytes()
         assert data.startswith(b"# case: "), f"{p.name}: the header must start with '# case: ...'"
         assert parse_header(data), f"{p.name}: no '# expect:' line"
