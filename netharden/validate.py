@@ -22,6 +22,12 @@ from .problems import Problem, json_path
 from .resources import read_text
 from .yamlload import Document
 
+# system directories no service of ours may be given write access to as a whole
+SYSTEM_DIRS = {"", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin",
+               "/srv", "/sys", "/tmp", "/usr", "/var", "/home", "/mnt", "/media", "/etc/systemd", "/usr/bin",
+               "/usr/sbin", "/usr/lib", "/usr/local", "/usr/share", "/var/lib", "/var/log", "/var/run", "/var/tmp",
+               "/var/lib/docker", "/var/lib/node_exporter"}
+
 RESERVED_IFNAMES = {"all": "reserved for /proc/sys/net/*/conf/all",
                     "default": "reserved for /proc/sys/net/*/conf/default",
                     "lo": "the loopback interface already has it"}
@@ -273,6 +279,14 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     yield from _address_checks(doc, uplinks, bridges, daemons)
 
     yield from _daemon_checks(doc, daemons, bridges)
+
+    # the VXLAN collector's service may write only its textfile directory: never a system one
+    gc = data.get("vxlan_gc") if isinstance(data.get("vxlan_gc"), dict) else {}
+    textfile_dir = gc.get("textfile_dir")
+    if isinstance(textfile_dir, str) and textfile_dir.rstrip("/") in SYSTEM_DIRS:
+        yield doc.problem(("vxlan_gc", "textfile_dir"),
+                          f"textfile_dir {textfile_dir!r} is a system directory; the collector's service would be allowed to write all of it",
+                          "use node-exporter's textfile collector directory, e.g. /var/lib/node_exporter/textfile_collector")
 
     # networkd: masks must not hide what netharden itself writes
     networkd = data.get("networkd") if isinstance(data.get("networkd"), dict) else {}
