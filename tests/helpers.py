@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import yaml
@@ -46,6 +47,34 @@ def require(missing: str | None) -> None:
     if os.environ.get("CI", "").strip().lower() == "true":
         pytest.fail(f"required for this test in CI: {missing}", pytrace=False)
     pytest.skip(missing)
+
+
+def need(tool: str, hint: str = "") -> str:
+    """The path of ``tool`` on PATH; without it skip the calling test (fail under CI=true,
+    see require). ``hint`` says how to get the tool, e.g. which script installs it."""
+    path = shutil.which(tool)
+    require(None if path is not None else f"{tool} is not installed" + (f" ({hint})" if hint else ""))
+    return path
+
+
+def plan_files(plan) -> dict[str, str]:
+    """Path -> content of every file of a Plan."""
+    return {f.path: f.content for f in plan.files}
+
+
+def ini(text: str) -> dict[str, dict[str, list[str]]]:
+    """Parse systemd INI text keeping repeated keys: section -> key -> [values]."""
+    out: dict[str, dict[str, list[str]]] = {}
+    section = None
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            section = out.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        section.setdefault(key, []).append(value)
+    return out
 
 
 def netharden_plan(data: dict):

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 import yaml
 
 import netharden
-from helpers import EXAMPLES, ROOT, minimal, write_profile
+from helpers import EXAMPLES, ROOT, minimal, need, write_profile
 from netharden.cli import main
 from netharden.renderers.containers import CONTAINERS_DIR, args_path, compose_path
 from netharden.yamlload import load_text
@@ -36,15 +35,7 @@ def containers_profile(**containers) -> dict:
     return minimal(docker={"containers": containers})
 
 
-def require(tool: str) -> str:
-    """The tool's path; skip without it, but FAIL under CI=true (CI must not silently skip)."""
-    path = shutil.which(tool)
-    if path is None:
-        message = f"{tool!r} not found in PATH (scripts/install-system-deps.sh installs it)"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
+DEPS = "scripts/install-system-deps.sh installs it"
 
 
 # ------------------------------------------------------------------------- renderer
@@ -201,7 +192,7 @@ PROBE = "docker() { shift; printf '<%s>\\n' \"$@\"; }; "
 
 
 def sh(script: str, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([require("sh"), "-c", PROBE + script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+    return subprocess.run([need("sh", DEPS), "-c", PROBE + script], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PY": sys.executable, **env})
 
 
@@ -245,10 +236,10 @@ def test_args_file_read_one_argument_per_line(reader, profiles, tmp_path):
     args_file = out / args_path("ping").lstrip("/")
     words = args_file.read_text().splitlines()
     script = {
-        "bash-mapfile": (require("bash"), 'mapfile -t args < "$F" && docker run "${args[@]}" IMAGE'),
-        "posix-read-loop": (require("sh"), 'set --; while IFS= read -r a; do set -- "$@" "$a"; done < "$F"; '
+        "bash-mapfile": (need("bash", DEPS), 'mapfile -t args < "$F" && docker run "${args[@]}" IMAGE'),
+        "posix-read-loop": (need("sh", DEPS), 'set --; while IFS= read -r a; do set -- "$@" "$a"; done < "$F"; '
                                            'docker run "$@" IMAGE'),
-        "gnu-xargs": (require("sh"), 'xargs -a "$F" -d "\\n" sh -c \'printf "<%s>\\n" "$@" IMAGE\' sh'),
+        "gnu-xargs": (need("sh", DEPS), 'xargs -a "$F" -d "\\n" sh -c \'printf "<%s>\\n" "$@" IMAGE\' sh'),
     }[reader]
     proc = subprocess.run([script[0], "-c", PROBE + script[1]], capture_output=True, text=True, timeout=30,
                           env={**os.environ, "F": str(args_file)})
@@ -258,7 +249,7 @@ def test_args_file_read_one_argument_per_line(reader, profiles, tmp_path):
 
 def test_compose_fragment_with_docker_compose(tmp_path, capsys):
     """docker-compose validates the fragment and merges it over a service that has the image."""
-    tool = require("docker-compose")
+    tool = need("docker-compose", DEPS)
     profile = write_profile(tmp_path / "host.yaml", containers_profile(openvpn={
         "sysctls": {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv4.ping_group_range": SPACED},
         "cap_add": ["CAP_NET_ADMIN"], "devices": ["/dev/net/tun", "/dev/fuse:/dev/fuse:rw"]}))

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import netharden
-from helpers import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT, require
 from netharden.renderers.containers import args_path
 
 pytestmark = pytest.mark.netns
@@ -53,10 +53,7 @@ def _unavailable() -> str | None:
 @pytest.fixture(autouse=True, scope="module")
 def _needs_namespaces():
     reason = _unavailable()
-    if reason is not None:
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"network namespaces unavailable in CI: {reason}", pytrace=False)
-        pytest.skip(f"network namespaces unavailable: {reason}")
+    require(None if reason is None else f"network namespaces unavailable: {reason}")
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ import netharden
 from netharden.plan_model import PHASE_RUNTIME, PHASE_SYSTEMD
 from netharden.problems import ProfileError
 from netharden.profile import Daemon
-from helpers import EXAMPLES, FULL_HOST, minimal
+from helpers import EXAMPLES, FULL_HOST, ini, minimal, need, plan_files, require
 
 UNIT_DIR = "/etc/systemd/system"
 DROPIN = f"{UNIT_DIR}/docker.service.d/50-netharden.conf"
@@ -31,42 +31,15 @@ BRIDGES = [{"name": "dockerbrci", "addresses": ["10.24.0.1/24", "fd00:24::1/64"]
 CI = {"name": "ci", "bridge": "dockerbrci", "host": "unix:///var/run/docker-ci.sock"}
 
 
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"{tool} is not installed (scripts/install-system-deps.sh installs it)", pytrace=False)
-        pytest.skip(f"{tool} is not installed")
-    return path
+DEPS = "scripts/install-system-deps.sh installs it"
 
 
 def need_root() -> None:
-    if os.geteuid() != 0:
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail("needs root (network and mount namespaces)", pytrace=False)
-        pytest.skip("needs root (network and mount namespaces)")
+    require(None if os.geteuid() == 0 else "needs root (network and mount namespaces)")
 
 
 def plan_of(daemons, bridges=BRIDGES, **extra):
     return netharden.plan(netharden.load(minimal(bridges=bridges, docker={"daemons": daemons}, **extra)))
-
-
-def files(plan) -> dict[str, str]:
-    return {f.path: f.content for f in plan.files}
-
-
-def ini(text: str) -> dict[str, dict[str, list[str]]]:
-    out: dict[str, dict[str, list[str]]] = {}
-    section = None
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            section = out.setdefault(line.strip("[]"), {})
-            continue
-        key, _, value = line.partition("=")
-        section.setdefault(key, []).append(value)
-    return out
 
 
 def problems(daemons, bridges=BRIDGES, **extra) -> list[tuple[str, str, str]]:
@@ -80,7 +53,7 @@ def problems(daemons, bridges=BRIDGES, **extra) -> list[tuple[str, str, str]]:
 # ------------------------------------------------------------------------ rendering
 def test_full_host_renders_every_docker_file():
     plan = netharden.plan(netharden.load(FULL_HOST))
-    f = files(plan)
+    f = plan_files(plan)
     assert json.loads(f["/etc/docker/daemon.json"]) == {"bip": "172.17.0.1/16", "mtu": 1450}
     assert json.loads(f["/etc/docker/jenkins/daemon.json"]) == {
         "bridge": "dockerbrjenkins", "containerd-namespace": "docker-jenkins",
@@ -108,7 +81,7 @@ def plan_by_path(plan):
 def test_daemon_json_is_sorted_two_space_json_with_a_final_newline():
     plan = plan_of([{"name": "docker", "settings": {"mtu": 1450, "bip": "172.30.0.1/16", "log-driver": "journald",
                                                    "registry-mirrors": ["https://mirror.example"]}}])
-    text = files(plan)["/etc/docker/daemon.json"]
+    text = plan_files(plan)["/etc/docker/daemon.json"]
     assert text == textwrap.dedent("""\
         {
           "bip": "172.30.0.1/16",
@@ -124,13 +97,13 @@ def test_daemon_json_is_sorted_two_space_json_with_a_final_newline():
 def test_main_daemon_settings_pass_through_untouched():
     settings = {"log-opts": {"max-size": "10m"}, "features": {"buildkit": True}, "iptables": True, "mtu": 9000}
     plan = plan_of([{"name": "docker", "settings": settings}])
-    assert json.loads(files(plan)["/etc/docker/daemon.json"]) == settings
+    assert json.loads(plan_files(plan)["/etc/docker/daemon.json"]) == settings
     assert not [u for u in plan.units if u.name.startswith("docker")]  # the packaged unit keeps its enablement
 
 
 def test_main_daemon_on_a_netharden_bridge_gets_bridge_and_the_wait():
     plan = plan_of([{"name": "docker", "bridge": "dockerbrci", "settings": {"fixed-cidr": "10.24.0.128/25"}}])
-    f = files(plan)
+    f = plan_files(plan)
     assert json.loads(f["/etc/docker/daemon.json"]) == {"bridge": "dockerbrci", "fixed-cidr": "10.24.0.128/25"}
     dropin = ini(f[DROPIN])
     assert dropin["Service"]["ExecStartPre"] == [
@@ -154,7 +127,7 @@ def test_extra_daemon_defaults_are_decided_in_normalize():
 def test_extra_daemon_without_network():
     plan = plan_of([{"name": "bootstrap", "host": "unix:///var/run/docker-bootstrap.sock",
                      "settings": {"bridge": "none"}}], bridges=[])
-    f = files(plan)
+    f = plan_files(plan)
     config = json.loads(f["/etc/docker/bootstrap/daemon.json"])
     assert config["bridge"] == "none" and config["iptables"] is False
     assert "ExecStartPre" not in ini(f[f"{UNIT_DIR}/docker-bootstrap.service"])["Service"]
@@ -180,7 +153,7 @@ def test_plan_units_and_actions():
 
 def test_no_dropin_without_a_main_daemon_and_no_quarantine_ordering_without_quarantine():
     plan = plan_of([CI], networkd={"quarantine": []})
-    f = files(plan)
+    f = plan_files(plan)
     assert DROPIN not in f
     unit = ini(f[f"{UNIT_DIR}/docker-ci.service"])
     assert "netharden-quarantine.service" not in unit["Unit"]["After"][0]
@@ -200,7 +173,7 @@ def test_nothing_rendered_without_daemons():
 ])
 def test_dockerd_binary_per_target(os_name, version, binary):
     plan = plan_of([CI], platform={"os": os_name, "systemd": version})
-    unit = next(c for p, c in files(plan).items() if p.endswith("docker-ci.service"))
+    unit = next(c for p, c in plan_files(plan).items() if p.endswith("docker-ci.service"))
     assert ini(unit)["Service"]["ExecStart"][0].split()[0] == binary
 
 
@@ -345,11 +318,11 @@ def test_valid_networking_settings_pass():
 # ------------------------------------------------------------ the wait-bridge helper
 def helper_text() -> str:
     plan = plan_of([CI])
-    return files(plan)["/usr/local/libexec/netharden/netharden-wait-bridge"]
+    return plan_files(plan)["/usr/local/libexec/netharden/netharden-wait-bridge"]
 
 
 def test_rendered_wait_bridge_passes_shellcheck():
-    shellcheck = need("shellcheck")
+    shellcheck = need("shellcheck", DEPS)
     done = subprocess.run([shellcheck, "--severity=style", "-s", "sh", "-"], input=helper_text(),
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -366,8 +339,8 @@ def helper(tmp_path) -> Path:
 def in_netns(script: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     """Run a sh script in a throwaway network namespace (it dies with the script)."""
     need_root()
-    need("unshare")
-    need("ip")
+    need("unshare", DEPS)
+    need("ip", DEPS)
     return subprocess.run(["unshare", "--net", "--", "sh", "-eu", "-c", script, "sh", *args],
                           capture_output=True, text=True, timeout=timeout)
 
@@ -428,11 +401,9 @@ def test_units_pass_systemd_analyze_verify(tmp_path, os_name):
     """Every unit and drop-in, verified against this host's systemd, dockerd and the
     packaged docker.service (the drop-in is checked merged into it)."""
     need_root()
-    need("systemd-analyze")
-    if not (Path("/lib/systemd/system/docker.service").exists() and shutil.which("dockerd")):
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail("docker.io is not installed (scripts/install-system-deps.sh installs it)", pytrace=False)
-        pytest.skip("docker.io is not installed")
+    need("systemd-analyze", DEPS)
+    require(None if Path("/lib/systemd/system/docker.service").exists() and shutil.which("dockerd")
+            else f"docker.io is not installed ({DEPS})")
     plan = plan_of([{"name": "docker", "bridge": "dockerbrci"},
                     {"name": "jenkins", "bridge": "dockerbrjenkins", "host": "unix:///var/run/docker-jenkins.sock"},
                     {"name": "bootstrap", "host": "unix:///var/run/docker-bootstrap.sock", "settings": {"bridge": "none"}}],
@@ -443,4 +414,4 @@ def test_units_pass_systemd_analyze_verify(tmp_path, os_name):
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", VERIFY, "sh",
                            str(tmp_path / "tree"), *units], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert shlex.split(ini(files(plan)[DROPIN])["Service"]["ExecStartPre"][0])[0].endswith("/netharden-wait-bridge")
+    assert shlex.split(ini(plan_files(plan)[DROPIN])["Service"]["ExecStartPre"][0])[0].endswith("/netharden-wait-bridge")

@@ -51,7 +51,7 @@ import netharden
 from netharden.problems import ProfileError, json_path
 from netharden.profile import Daemon
 from netharden.templating import render as render_template
-from helpers import EXAMPLES, minimal
+from helpers import EXAMPLES, minimal, require
 
 pytestmark = pytest.mark.netns
 
@@ -91,11 +91,7 @@ def unavailable() -> str | None:
 @pytest.fixture(autouse=True)
 def require_dockerd():
     reason = unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"the real dockerd is unavailable in CI: {reason}", pytrace=False)
-    pytest.skip(f"the real dockerd is unavailable: {reason}")
+    require(None if reason is None else f"the real dockerd is unavailable: {reason}")
 
 
 @pytest.fixture

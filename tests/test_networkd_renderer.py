@@ -1,5 +1,4 @@
 """Unit tests of the networkd renderer: what each file says, per systemd version."""
-import configparser
 import re
 
 import pytest
@@ -7,30 +6,11 @@ import pytest
 import netharden
 from netharden.plan_model import File, Link
 from netharden.systemd import FEATURES
-from helpers import EXAMPLES, FULL_HOST, minimal
+from helpers import EXAMPLES, FULL_HOST, ini, minimal, plan_files
 
 
 def plan_of(**extra):
     return netharden.plan(netharden.load(minimal(**extra)))
-
-
-def files(plan) -> dict[str, str]:
-    return {f.path: f.content for f in plan.files}
-
-
-def ini(text: str) -> dict[str, dict[str, list[str]]]:
-    """Parse systemd INI text keeping repeated keys."""
-    out: dict[str, dict[str, list[str]]] = {}
-    section = None
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            section = out.setdefault(line.strip("[]"), {})
-            continue
-        key, _, value = line.partition("=")
-        section.setdefault(key, []).append(value)
-    return out
 
 
 UPLINK = "/etc/systemd/network/20-netharden-uplink-lan.network"
@@ -44,7 +24,7 @@ UPLINK = "/etc/systemd/network/20-netharden-uplink-lan.network"
 ])
 def test_broad_glob_excludes_virtual_interfaces_per_version(version, expected):
     plan = plan_of(platform={"systemd": version}, uplinks=[{"name": "lan", "match": {"name": ["ens*", "eth*"]}}])
-    match = ini(files(plan)[UPLINK])["Match"]
+    match = ini(plan_files(plan)[UPLINK])["Match"]
     assert match["Name"] == ["ens* eth*"]
     for key, value in expected.items():
         assert match[key] == value
@@ -54,32 +34,32 @@ def test_broad_glob_excludes_virtual_interfaces_per_version(version, expected):
 
 def test_glob_that_matches_loopback_also_excludes_it():
     plan = plan_of(platform={"systemd": 252}, uplinks=[{"name": "lan", "match": {"name": "*"}}])
-    assert ini(files(plan)[UPLINK])["Match"]["Type"] == ["!loopback"]
+    assert ini(plan_files(plan)[UPLINK])["Match"]["Type"] == ["!loopback"]
 
 
 @pytest.mark.parametrize("match", [{"name": "eth0"}, {"path": "pci-0000:00:03.0"}])
 def test_exact_matches_get_no_exclusions(match):
     plan = plan_of(uplinks=[{"name": "lan", "match": match}])
-    m = ini(files(plan)[UPLINK])["Match"]
+    m = ini(plan_files(plan)[UPLINK])["Match"]
     assert "Kind" not in m and "Driver" not in m
 
 
 def test_mac_match_is_broad_because_bridges_and_vlans_copy_the_nic_mac():
     plan = plan_of(platform={"systemd": 252}, uplinks=[{"name": "lan", "match": {"mac": "52:54:00:AA:bb:01"}}])
-    m = ini(files(plan)[UPLINK])["Match"]
+    m = ini(plan_files(plan)[UPLINK])["Match"]
     assert m["MACAddress"] == ["52:54:00:aa:bb:01"] and m["Kind"] == ["!*"]
 
 
 def test_user_driver_match_is_not_mixed_with_negated_drivers_on_old_systemd():
     plan = plan_of(platform={"systemd": 245}, uplinks=[{"name": "lan", "match": {"name": "en*", "driver": "virtio_net"}}])
-    assert ini(files(plan)[UPLINK])["Match"]["Driver"] == ["virtio_net"]
+    assert ini(plan_files(plan)[UPLINK])["Match"]["Driver"] == ["virtio_net"]
 
 
 def test_uplink_network_section():
     plan = plan_of(uplinks=[{"name": "lan", "match": {"name": "eth0"}, "addresses": ["192.0.2.10/24", "2001:db8::a/64"],
                              "gateway": ["192.0.2.1", "2001:db8::1"], "dns": ["192.0.2.53"], "mtu": 9000,
                              "required_for_online": False}])
-    cfg = ini(files(plan)[UPLINK])
+    cfg = ini(plan_files(plan)[UPLINK])
     assert cfg["Network"] == {"DHCP": ["no"], "IPv6AcceptRA": ["no"], "Address": ["192.0.2.10/24", "2001:db8::a/64"],
                               "Gateway": ["192.0.2.1", "2001:db8::1"], "DNS": ["192.0.2.53"]}
     assert cfg["Link"] == {"MTUBytes": ["9000"], "RequiredForOnline": ["no"]}
@@ -88,7 +68,7 @@ def test_uplink_network_section():
 def test_bridge_netdev_pins_the_mac_and_network_configures_without_carrier():
     plan = plan_of(bridges=[{"name": "dockerbrci", "addresses": ["10.24.0.1/24"]},
                             {"name": "br1", "mac": "02:AA:00:00:00:01", "addresses": ["fd00:1::1/64"]}])
-    f = files(plan)
+    f = plan_files(plan)
     netdev = ini(f["/etc/systemd/network/10-netharden-dockerbrci.netdev"])["NetDev"]
     assert netdev["Kind"] == ["bridge"] and netdev["Name"] == ["dockerbrci"]
     assert re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", netdev["MACAddress"][0])
@@ -101,7 +81,7 @@ def test_bridge_netdev_pins_the_mac_and_network_configures_without_carrier():
 
 def test_unmanaged_files_sort_before_a_stray_runtime_catchall_and_everything_else():
     plan = netharden.plan(netharden.load(FULL_HOST))
-    ours = [p.rsplit("/", 1)[1] for p in files(plan) if p.endswith(".network")]
+    ours = [p.rsplit("/", 1)[1] for p in plan_files(plan) if p.endswith(".network")]
     names = sorted(ours + ["00-.network", "00-flannel.network", "10-eth0.network", "50-docker.network"])
     unmanaged = [n for n in names if "unmanaged" in n]
     assert names[: len(unmanaged)] == unmanaged
@@ -112,7 +92,7 @@ def test_unmanaged_files_sort_before_a_stray_runtime_catchall_and_everything_els
 
 def test_presets_and_names_render_one_file_each():
     plan = plan_of(unmanaged={"presets": ["docker", "veth"], "names": ["tun*", "tap*"]})
-    f = files(plan)
+    f = plan_files(plan)
     assert ini(f["/etc/systemd/network/0-netharden-unmanaged-docker.network"])["Match"]["Name"] == ["docker0 docker_gwbridge br-????????????"]
     assert ini(f["/etc/systemd/network/0-netharden-unmanaged-names.network"])["Match"]["Name"] == ["tun* tap*"]
     assert ini(f["/etc/systemd/network/0-netharden-veth.link"]) == {"Match": {"OriginalName": ["veth*"]},
@@ -135,13 +115,13 @@ def test_masks_are_dev_null_symlinks():
     (249, {"ManageForeignRoutes": ["no"], "ManageForeignRoutingPolicyRules": ["no"]}),
 ])
 def test_networkd_conf_keys_are_gated_by_version(version, keys):
-    f = files(plan_of(platform={"systemd": version}))
+    f = plan_files(plan_of(platform={"systemd": version}))
     conf = f.get("/etc/systemd/networkd.conf.d/50-netharden.conf")
     assert (ini(conf)["Network"] if conf else None) == keys
 
 
 def test_foreign_routes_manage_renders_no_drop_in():
-    assert "/etc/systemd/networkd.conf.d/50-netharden.conf" not in files(plan_of(networkd={"foreign_routes": "manage"}))
+    assert "/etc/systemd/networkd.conf.d/50-netharden.conf" not in plan_files(plan_of(networkd={"foreign_routes": "manage"}))
 
 
 @pytest.mark.parametrize("version", [237, 241, 245, 246, 249, 250, 251, 252, 255, 256])

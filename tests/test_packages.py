@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import minimal, netharden_plan, require
+from helpers import minimal, netharden_plan, plan_files, require
 
 PREFS = "/etc/apt/preferences.d/netharden-hold.pref"
 UU = "/etc/apt/apt.conf.d/51netharden-unattended-upgrades"
@@ -21,13 +21,9 @@ def _plan(os_name: str, packages: list[str]):
     return netharden_plan(minimal(platform={"os": os_name}, docker={"hold_packages": packages}))
 
 
-def _files(plan) -> dict[str, str]:
-    return {f.path: f.content for f in plan.files}
-
-
 @pytest.mark.parametrize("os_name", ["debian", "ubuntu", "generic"])
 def test_apt_targets_get_both_files(os_name):
-    files = _files(_plan(os_name, ["docker-ce", "containerd.io"]))
+    files = plan_files(_plan(os_name, ["docker-ce", "containerd.io"]))
     assert "Package: containerd.io docker-ce\nPin: release a=now\nPin-Priority: 1001\n" in files[PREFS]
     assert '"^containerd\\.io$";' in files[UU] and '"^docker-ce$";' in files[UU]
     assert not any(line.startswith("#") for line in files[UU].splitlines()), "apt.conf comments are //"
@@ -36,7 +32,7 @@ def test_apt_targets_get_both_files(os_name):
 @pytest.mark.parametrize("os_name", ["flatcar", "fcos", "coreos"])
 def test_image_based_targets_get_a_note_instead(os_name):
     plan = _plan(os_name, ["docker-ce"])
-    assert PREFS not in _files(plan) and UU not in _files(plan)
+    assert PREFS not in plan_files(plan) and UU not in plan_files(plan)
     assert len(plan.notes) == 1 and "does not apply" in plan.notes[0]
 
 
@@ -50,7 +46,7 @@ def test_explain_prints_the_note(tmp_path, capsys):
 
 
 def test_no_packages_no_files():
-    assert not [p for p in _files(_plan("debian", [])) if "/apt/" in p]
+    assert not [p for p in plan_files(_plan("debian", [])) if "/apt/" in p]
 
 
 # ------------------------------------------------------------------ the real apt resolver
@@ -88,7 +84,7 @@ def test_apt_keeps_the_held_package_and_upgrades_the_rest(tmp_path):
     require(None if shutil.which("apt-get") else "apt-get is not installed (Debian/Ubuntu only)")
     baseline = _simulated_upgrade(tmp_path / "baseline", None)
     assert "Inst netharden-probe [1.0-1] (2.0-1" in baseline, baseline  # the harm: upgraded
-    prefs = _files(_plan("debian", ["netharden-probe"]))[PREFS]
+    prefs = plan_files(_plan("debian", ["netharden-probe"]))[PREFS]
     held = _simulated_upgrade(tmp_path / "held", prefs)
     assert "Inst netharden-probe" not in held, held
     assert "Inst other-probe [1.0-1] (2.0-1" in held, held  # only what the profile names is held
@@ -118,7 +114,7 @@ def test_unattended_upgrades_skips_exactly_the_held_packages(tmp_path):
     import json
 
     conf = tmp_path / "51netharden-unattended-upgrades"
-    conf.write_text(_files(_plan("debian", ["docker-ce", "containerd.io", "g++-12"]))[UU])
+    conf.write_text(plan_files(_plan("debian", ["docker-ce", "containerd.io", "g++-12"]))[UU])
     debian_default = Path("/etc/apt/apt.conf.d/50unattended-upgrades")
     files = ([str(debian_default)] if debian_default.exists() else []) + [str(conf)]
     out = subprocess.run([SYSTEM_PYTHON, "-c", UU_PROBE, *files], capture_output=True, text=True, check=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import netharden
-from helpers import minimal
+from helpers import minimal, need, plan_files
 from netharden.plan_model import PHASE_SYSTEMD, PHASE_UNITS
 from netharden.renderers.quarantine import watched_dirs
 
@@ -30,19 +30,6 @@ def plan_of(systemd: int = 252, globs=None, os_name: str = "debian"):
     if globs is not None:
         extra["networkd"] = {"quarantine": globs}
     return netharden.plan(netharden.load(minimal(**extra)))
-
-
-def files(plan) -> dict[str, str]:
-    return {f.path: f.content for f in plan.files}
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"{tool} is not installed", pytrace=False)
-        pytest.skip(f"{tool} is not installed")
-    return path
 
 
 # --------------------------------------------------------------------------- plan
@@ -67,7 +54,7 @@ def test_plan_entries():
 
 
 def test_default_profile_quarantines_the_runtime_directory():
-    text = files(plan_of())
+    text = plan_files(plan_of())
     assert "set -- '/run/systemd/network/*.network'\n" in text[HELPER]
     assert "PathChanged=/run/systemd/network\n" in text[PATH_UNIT]
     assert "/etc/systemd/network" not in text[PATH_UNIT]
@@ -83,7 +70,7 @@ def test_nothing_rendered_without_globs():
 
 
 def test_units_text():
-    text = files(plan_of(globs=DEFAULT_GLOBS))
+    text = plan_files(plan_of(globs=DEFAULT_GLOBS))
     service, path = text[SERVICE], text[PATH_UNIT]
     for line in ("Type=oneshot", f"ExecStart={HELPER}", "DefaultDependencies=no",
                  "Before=systemd-networkd.service shutdown.target", "WantedBy=systemd-networkd.service",
@@ -101,7 +88,7 @@ def test_units_text():
 
 @pytest.mark.parametrize("version, reload", [(243, False), (244, True), (241, False), (252, True)])
 def test_reload_or_restart_by_systemd_version(version, reload):
-    script = files(plan_of(systemd=version))[HELPER]
+    script = plan_files(plan_of(systemd=version))[HELPER]
     assert ("\tif networkctl reload; then\n" in script) == reload
     assert "systemctl try-restart --no-block systemd-networkd.service" in script  # the fallback / the only way
     assert ("# a restart (this target's systemd < 244" in script) == (not reload)
@@ -111,11 +98,11 @@ def test_deterministic():
     a = plan_of(globs=DEFAULT_GLOBS).to_dict()
     b = plan_of(globs=DEFAULT_GLOBS).to_dict()
     assert a == b
-    assert files(plan_of(globs=list(reversed(DEFAULT_GLOBS))))[PATH_UNIT] == files(plan_of(globs=DEFAULT_GLOBS))[PATH_UNIT]
+    assert plan_files(plan_of(globs=list(reversed(DEFAULT_GLOBS))))[PATH_UNIT] == plan_files(plan_of(globs=DEFAULT_GLOBS))[PATH_UNIT]
 
 
 def test_helper_dir_follows_the_os():
-    text = files(plan_of(os_name="flatcar", systemd=255))
+    text = plan_files(plan_of(os_name="flatcar", systemd=255))
     assert "/opt/netharden/bin/netharden-quarantine" in text
     assert "ExecStart=/opt/netharden/bin/netharden-quarantine\n" in text[SERVICE]
 
@@ -130,7 +117,7 @@ def test_renderer_refuses_globs_outside_the_network_dirs(glob):
 @pytest.mark.parametrize("version", [243, 252])
 def test_rendered_script_passes_shellcheck(version):
     shellcheck = need("shellcheck")
-    script = files(plan_of(systemd=version, globs=DEFAULT_GLOBS))[HELPER]
+    script = plan_files(plan_of(systemd=version, globs=DEFAULT_GLOBS))[HELPER]
     done = subprocess.run([shellcheck, "--severity=style", "-s", "sh", "-"], input=script,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -152,7 +139,7 @@ SHELLS = [s for s in ("dash", "bash") if shutil.which(s)] or ["sh"]
 @pytest.fixture(scope="module")
 def script(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("helper") / "netharden-quarantine"
-    path.write_text(files(plan_of(globs=DEFAULT_GLOBS))[HELPER])
+    path.write_text(plan_files(plan_of(globs=DEFAULT_GLOBS))[HELPER])
     path.chmod(0o755)
     return path
 

@@ -1,11 +1,7 @@
 """Every shell script in the repository passes shellcheck (POSIX sh where it says #!/bin/sh)."""
-import os
-import shutil
 import subprocess
 
-import pytest
-
-from helpers import ROOT
+from helpers import ROOT, need
 
 
 def shell_scripts():
@@ -17,10 +13,7 @@ def shell_scripts():
 
 
 def test_shellcheck():
-    if shutil.which("shellcheck") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("shellcheck is not installed (make test installs it)")
-        pytest.skip("shellcheck is not installed (make test installs it)")
+    need("shellcheck", "make test installs it")
     scripts = list(shell_scripts())
     assert scripts
     done = subprocess.run(["shellcheck", "--severity=style", *map(str, scripts)], capture_output=True, text=True)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 
 import pytest
 
 import netharden
 from netharden.plan_model import PHASE_SYSTEMD, PHASE_UNITS
-from helpers import minimal
+from helpers import minimal, need
 
 SCRIPT = "netharden-vxlan-gc"
 SERVICE = "/etc/systemd/system/netharden-vxlan-gc.service"
@@ -139,10 +138,7 @@ def test_deterministic(tmp_path):
 
 
 def test_rendered_script_passes_shellcheck():
-    if shutil.which("shellcheck") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("shellcheck is not installed (make test installs it)")
-        pytest.skip("shellcheck is not installed (make test installs it)")
+    need("shellcheck", "make test installs it")
     for os_name in ("debian", "flatcar"):
         done = subprocess.run(["shellcheck", "-s", "sh", "--severity=style", "-"], input=script_text(plan_of({}, os_name)),
                               capture_output=True, text=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import netharden
-from helpers import minimal
+from helpers import minimal, require
 from netns_networkd import NS_PREFIX
 
 pytestmark = pytest.mark.netns
@@ -40,11 +40,7 @@ def _unavailable() -> str | None:
 def require_or_skip() -> None:
     """Skip when this cannot run here, FAIL under CI=true (CI must not silently skip)."""
     reason = _unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"VXLAN netns test unavailable in CI: {reason}", pytrace=False)
-    pytest.skip(f"VXLAN netns test unavailable: {reason}")
+    require(None if reason is None else f"VXLAN netns test unavailable: {reason}")
 
 
 class Netns:
@@ -92,10 +88,7 @@ def ns():
     try:
         probe = netns.ip("link", "add", "nhprobe0", "type", "vxlan", "id", "9", "dstport", "4789", check=False)
         if probe.returncode != 0:
-            reason = f"this kernel cannot create VXLAN devices: {probe.stderr.strip()}"
-            if os.environ.get("CI", "").strip().lower() == "true":
-                pytest.fail(reason, pytrace=False)
-            pytest.skip(reason)
+            require(f"this kernel cannot create VXLAN devices: {probe.stderr.strip()}")
         netns.ip("link", "del", "nhprobe0")
         yield netns
     finally:
