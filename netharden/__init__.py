@@ -66,9 +66,11 @@ def plan(profile: "Profile") -> "Plan":
     return build_plan(profile)
 
 
-def emit(plan: "Plan", format: str = "tree", out: str | Path | None = None, *, force: bool = False) -> bytes | None:
+def emit(plan: "Plan", format: str = "tree", out: str | Path | None = None, *, force: bool = False,
+         **options: str | None) -> bytes | None:
     """Emit a Plan. Directory formats (``tree``) need ``out``; stream formats return
-    bytes when ``out`` is None. Output is written atomically."""
+    bytes when ``out`` is None. Output is written atomically. ``options`` are the
+    format's own: ``ignition_version`` (ignition, butane), ``variant`` (butane)."""
     from .emitters import emit as _emit
 
-    return _emit(plan, format, out, force=force)
+    return _emit(plan, format, out, force=force, **options)

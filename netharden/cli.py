@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--format", "-f", default="tree", choices=sorted(EMITTERS), help="output format (default: tree)")
     r.add_argument("--out", "-o", metavar="PATH", help="output directory (tree) or file; stream formats default to stdout")
     r.add_argument("--force", action="store_true", help="replace an existing non-empty output directory or file")
+    r.add_argument("--ignition-version", metavar="VERSION", help="Ignition spec of --format ignition/butane: 3.3.0 (default) or 3.4.0")
+    r.add_argument("--variant", metavar="VARIANT", help="Butane variant of --format butane: flatcar (default) or fcos")
 
     v = sub.add_parser("validate", help="check profiles and report every problem",
                        description="Check each PROFILE against the schema and the semantic rules; report every problem as FILE:LINE:COL.")
@@ -82,7 +84,8 @@ def cmd_render(args) -> int:
 
     profile = netharden.load(args.profile)
     plan = netharden.plan(profile)
-    data = netharden.emit(plan, args.format, args.out, force=args.force)
+    data = netharden.emit(plan, args.format, args.out, force=args.force,
+                          ignition_version=args.ignition_version, variant=args.variant)
     if data is not None:
         sys.stdout.buffer.write(data)
     elif args.out:

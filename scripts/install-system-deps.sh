@@ -12,7 +12,9 @@ set -eu
 # test's network namespace and refuses to start without the binary; procps: sysctl -p,
 # the post-apply action for sysctl.d; docker-compose: parses the rendered compose
 # fragments; unattended-upgrades + python3-apt: its real blacklist matcher and apt's
-# config parser read the rendered package-hold snippet.
+# config parser read the rendered package-hold snippet; ignition: ignition-validate and
+# the real Ignition binary (in its dracut module) that applies configs to a scratch root;
+# cloud-init: 'cloud-init schema' and 'cloud-init single' on the rendered cloud-config.
 PACKAGES="
 iproute2
 systemd
@@ -26,6 +28,8 @@ procps
 docker-compose
 unattended-upgrades
 python3-apt
+ignition
+cloud-init
 "
 
 missing=""

@@ -1,8 +1,10 @@
 """One emitter per output format; none knows anything about networking.
 
-An emitter module defines ``KIND`` and either ``render(plan) -> bytes`` (KIND "stream":
-one document, to stdout or a file) or ``fill(plan, root: Path)`` (KIND "directory":
-writes a tree below an empty directory). Atomicity is handled here, once, for all of
+An emitter module defines ``KIND`` and either ``render(plan, **options) -> bytes`` (KIND
+"stream": one document, to stdout or a file) or ``fill(plan, root: Path)`` (KIND
+"directory": writes a tree below an empty directory). A module with options declares
+``OPTIONS = {name: (choices, default)}`` (e.g. Ignition's spec version); ``emit`` checks
+them, so an option given to a format that does not take it is a usage error. Atomicity is handled here, once, for all of
 them: output is written to a temporary sibling and renamed into place, so a failure
 never leaves a partial file or directory behind.
 
@@ -22,7 +24,15 @@ from ..problems import UsageError
 
 EMITTERS: dict[str, str] = {
     "tree": "netharden.emitters.tree",
+    "cloud-config": "netharden.emitters.cloudconfig",
+    "ignition": "netharden.emitters.ignition",
+    "butane": "netharden.emitters.butane",
+    "coreos-cloud-config": "netharden.emitters.coreos",
+    "plan": "netharden.emitters.planjson",
 }
+
+# CLI flag of each emitter option (an option name is a Python identifier)
+OPTION_FLAGS: dict[str, str] = {"ignition_version": "--ignition-version", "variant": "--variant"}
 
 
 def get(name: str) -> ModuleType:
@@ -31,16 +41,37 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(EMITTERS[name])
 
 
-def emit(plan: Plan, fmt: str = "tree", out: str | Path | None = None, *, force: bool = False) -> bytes | None:
+def options_for(emitter: ModuleType, fmt: str, given: dict[str, str | None]) -> dict[str, str]:
+    """The emitter's options: defaults, overridden by ``given`` (None: not given)."""
+    known: dict = getattr(emitter, "OPTIONS", {})
+    chosen = {name: default for name, (_, default) in known.items()}
+    for name, value in given.items():
+        if value is None:
+            continue
+        flag = OPTION_FLAGS.get(name, name)
+        if name not in known:
+            takers = [f for f in sorted(EMITTERS) if name in getattr(get(f), "OPTIONS", {})]
+            raise UsageError(f"{flag} does not apply to --format {fmt}" + (f" (only to {', '.join(takers)})" if takers else ""))
+        choices = known[name][0]
+        if value not in choices:
+            raise UsageError(f"{flag} {value!r} is not one of: {', '.join(choices)}")
+        chosen[name] = value
+    return chosen
+
+
+def emit(plan: Plan, fmt: str = "tree", out: str | Path | None = None, *, force: bool = False,
+         **options: str | None) -> bytes | None:
     """Emit ``plan`` in format ``fmt``. Directory formats need ``out``; stream formats
-    return their bytes when ``out`` is None, else write ``out`` atomically."""
+    return their bytes when ``out`` is None, else write ``out`` atomically. ``options``
+    are the format's own (``ignition_version``, ``variant``)."""
     emitter = get(fmt)
+    chosen = options_for(emitter, fmt, options)
     if emitter.KIND == "directory":
         if out is None:
             raise UsageError(f"format {fmt!r} writes a directory: give --out DIR")
         write_directory(Path(out), lambda root: emitter.fill(plan, root), force=force)
         return None
-    data: bytes = emitter.render(plan)
+    data: bytes = emitter.render(plan, **chosen)
     if out is None:
         return data
     write_file(Path(out), data, force=force)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 
-from ..plan_model import Action, File, Link, Plan
+from ..plan_model import PHASE_NETWORKD, Action, File, Link, Plan
 from ..profile import Bridge, Profile, Uplink
 from ..systemd import features_for, supports
 from ..templating import render as render_template
@@ -55,6 +55,10 @@ def render(profile: Profile, plan: Plan) -> None:
     if profile.foreign_routes == "keep" and supports(profile.systemd, "networkd.manage_foreign_routes"):
         _file(plan, profile, f"{NETWORKD_CONF_DIR}/50-netharden.conf", "networkd/networkd.conf.j2",
               ("hazard-foreign-routes",), "Leave routes and policy rules installed by CNI plugins alone")
+        # networkd reads networkd.conf only when it starts; a restart can briefly drop
+        # DHCP leases, so appliers run it only when asked (it takes effect at boot anyway)
+        plan.add(Action("networkd-restart", ("systemctl", "try-restart", "systemd-networkd.service"),
+                        "networkd reads networkd.conf only at start", phase=PHASE_NETWORKD + 1, disruptive=True))
     if profile.uplinks or profile.bridges or profile.unmanaged or profile.masks:
         if supports(profile.systemd, "networkctl.reload"):
             plan.add(Action("networkd-reload", ("networkctl", "reload"), "load the new .network/.netdev files"))
