@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("schema", help="print the profile JSON schema",
                        description="Print schemas/profile.schema.json (JSON Schema 2020-12), e.g. for editors.")
-    s.set_defaults(_noargs=True)
+    s.add_argument("--plan", action="store_true",
+                   help="print schemas/plan.schema.json instead (the document of --format plan)")
 
     e = sub.add_parser("explain", help="say which incident each generated file guards against",
                        description="Render PROFILE and list every generated file, link and action with the incident or hazard it guards against.")
@@ -114,9 +115,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from .validate import schema_text
+    from .resources import read_text
 
-    sys.stdout.write(schema_text())
+    sys.stdout.write(read_text("schemas", "plan.schema.json" if args.plan else "profile.schema.json"))
     return EXIT_OK
 
 

@@ -14,7 +14,8 @@ set -eu
 # fragments; unattended-upgrades + python3-apt: its real blacklist matcher and apt's
 # config parser read the rendered package-hold snippet; ignition: ignition-validate and
 # the real Ignition binary (in its dracut module) that applies configs to a scratch root;
-# cloud-init: 'cloud-init schema' and 'cloud-init single' on the rendered cloud-config.
+# cloud-init: 'cloud-init schema' and 'cloud-init single' on the rendered cloud-config;
+# jq: a non-Python consumer that reads --format plan documents.
 PACKAGES="
 iproute2
 systemd
@@ -30,6 +31,7 @@ unattended-upgrades
 python3-apt
 ignition
 cloud-init
+jq
 "
 
 missing=""

@@ -3,5 +3,5 @@ def pytest_configure(config):
     # / other-rootdir runs free of PytestUnknownMarkWarning
     config.addinivalue_line(
         "markers",
-        "netns: runs the real systemd-networkd in a throwaway network namespace (needs root)",
+        "netns: needs root and Linux namespaces (real networkd, kernel devices, dockerd, Ignition, cloud-init in throwaway namespaces)",
     )
