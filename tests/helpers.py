@@ -10,6 +10,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 FULL_HOST = ROOT / "examples" / "full-host.yaml"
+# a valid profile whose files carry quotes, backslashes, percent signs, unicode, tabs,
+# "{{", "$(...)": every output format must keep such contents unchanged
+AWKWARD_PROFILE = ROOT / "tests" / "data" / "awkward.yaml"
+PROFILES = EXAMPLES + [AWKWARD_PROFILE]
 
 
 def minimal(**extra) -> dict:

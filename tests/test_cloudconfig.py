@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import netharden
 from netharden.emitters import cloudconfig, emit, tree
 from netharden.plan_model import Action, File, Link, Plan, Unit
-from helpers import EXAMPLES, FULL_HOST, ROOT, require
+from helpers import PROFILES, FULL_HOST, ROOT, require
 
 CLOUD_INIT = "/usr/bin/cloud-init"   # the Debian package, on the system python3 (not the venv)
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
@@ -133,7 +133,7 @@ def check_against_tree(plan: Plan, data: bytes, root: Path) -> dict:
     return got
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
 def test_example_round_trips_to_the_tree(path, tmp_path):
     plan = example_plan(path)
     data = emit(plan, "cloud-config")
@@ -248,7 +248,7 @@ def assert_valid(path: Path) -> None:
     assert (run.returncode, run.stdout, run.stderr) == (0, f"Valid cloud-config: {path}\n", ""), run
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
 def test_cloud_init_schema_accepts_example(path, tmp_path):
     out = tmp_path / "user-data"
     out.write_bytes(emit(example_plan(path), "cloud-config"))

@@ -38,7 +38,7 @@ import yaml
 from netharden.emitters import emit
 from netharden.plan_model import Plan
 from netharden.targets import UNIT_DIR
-from helpers import EXAMPLES, require
+from helpers import PROFILES, require
 from test_cloudconfig import AWKWARD_ARGV, CLOUD_INIT, awkward_plan, example_plan, tree_of
 
 pytestmark = pytest.mark.netns
@@ -231,7 +231,7 @@ def check(plan: Plan, out: Path, tmp_path: Path) -> None:
         ["masked" if u.masked else "enabled" for u in units if u.masked or u.enabled], states
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
 def test_cloud_init_writes_the_tree(path, tmp_path):
     plan = example_plan(path)
     out = apply(plan, tmp_path)

@@ -15,7 +15,7 @@ import netharden
 from netharden.cli import main
 from netharden.emitters import _dataurl
 from netharden.plan_model import PHASE_SYSTEMD, Action, File, Link, Plan, Unit
-from helpers import EXAMPLES, FULL_HOST, need
+from helpers import PROFILES, FULL_HOST, need
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -74,7 +74,7 @@ def example_plan(path):
     return netharden.plan(netharden.load(path))
 
 
-PLANS = [pytest.param(p, id=p.name) for p in EXAMPLES] + [pytest.param("awkward", id="awkward")]
+PLANS = [pytest.param(p, id=p.name) for p in PROFILES] + [pytest.param("awkward", id="awkward")]
 
 
 def get_plan(which):

@@ -12,7 +12,7 @@ from netharden.cli import main
 from netharden.emitters import planjson
 from netharden.plan_model import GUARDS, Action, File, Link, Plan, Unit
 from netharden.problems import UsageError
-from helpers import EXAMPLES, ROOT, need
+from helpers import EXAMPLES, PROFILES, ROOT, need
 
 SCHEMA = json.loads((ROOT / "schemas" / "plan.schema.json").read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)   # no format_checker: formats are not asserted
@@ -82,7 +82,7 @@ def test_the_schema_ships_with_the_package():
     assert planjson.schema() == SCHEMA
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
 def test_every_example_validates_and_round_trips(path):
     plan = plan_of(path)
     data = netharden.emit(plan, "plan")
