@@ -3,6 +3,9 @@ files (Ignition, Butane, legacy CoreOS cloud-config): the Plan's files split int
 units (``/etc/systemd/system/NAME``), their drop-ins (``NAME.d/*.conf``) and everything
 else, with the enablement from ``Plan.units`` attached. Knows systemd's file layout,
 nothing about networking.
+
+An empty unit file or drop-in stays a plain file: Ignition and coreos-cloudinit both
+skip a unit or drop-in whose contents are empty, so only a file entry writes it.
 """
 from __future__ import annotations
 
@@ -30,10 +33,12 @@ def split_units(plan: Plan) -> tuple[list[SystemdUnit], list[File]]:
     for f in plan.files:
         directory, _, base = f.path.rpartition("/")
         parent, _, dropin_dir = directory.rpartition("/")
-        if directory == UNIT_DIR and base.endswith(UNIT_SUFFIXES) and f.mode == 0o644:
+        if f.content == "" or f.mode != 0o644:
+            rest.append(f)
+        elif directory == UNIT_DIR and base.endswith(UNIT_SUFFIXES):
             units.setdefault(base, SystemdUnit(base)).contents = f.content
         elif parent == UNIT_DIR and dropin_dir.endswith(".d") and dropin_dir[:-2].endswith(UNIT_SUFFIXES) \
-                and base.endswith(".conf") and f.mode == 0o644:
+                and base.endswith(".conf"):
             units.setdefault(dropin_dir[:-2], SystemdUnit(dropin_dir[:-2])).dropins.append((base, f.content))
         else:
             rest.append(f)

@@ -130,15 +130,8 @@ def layout(plan: Plan) -> tuple[list[CoreosUnit], list[File], list[Action]]:
         if su.masked and su.contents is not None:
             raise _refuse(f"{su.name}: masked and written at the same time")
         unit = CoreosUnit(su.name, enable=bool(su.enabled), mask=su.masked)
-        if su.contents == "":          # processUnits skips empty content: write it as a file
-            files.append(File(f"{UNIT_DIR}/{su.name}", ""))
-        else:
-            unit.content = su.contents
-        for name, contents in su.dropins:
-            if contents == "":
-                files.append(File(f"{UNIT_DIR}/{su.name}.d/{name}", ""))
-            else:
-                unit.dropins.append((name, contents))
+        unit.content = su.contents   # empty units stay files (split_units): processUnits skips them
+        unit.dropins.extend(su.dropins)
         units[su.name] = unit
     for f in rest:
         directory, _, base = f.path.rpartition("/")

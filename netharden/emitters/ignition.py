@@ -58,20 +58,7 @@ OPTIONS = {"ignition_version": (("3.3.0", "3.4.0"), "3.3.0")}
 def layout(plan: Plan) -> tuple[list[File], list[Link], list[SystemdUnit]]:
     """(storage files, storage links, systemd units), each in a stable order."""
     units, files = split_units(plan.sorted())
-    out_units: list[SystemdUnit] = []
-    for unit in units:
-        if unit.contents == "":   # Ignition would not write it: keep it a plain file
-            files.append(File(f"{UNIT_DIR}/{unit.name}", ""))
-            unit.contents = None
-        kept = []
-        for name, contents in unit.dropins:
-            if contents == "":
-                files.append(File(f"{UNIT_DIR}/{unit.name}.d/{name}", ""))
-            else:
-                kept.append((name, contents))
-        unit.dropins = kept
-        if unit.contents is not None or unit.dropins or unit.enabled is not None or unit.masked:
-            out_units.append(unit)
+    out_units = [u for u in units if u.contents is not None or u.dropins or u.enabled is not None or u.masked]
     masks = {f"{UNIT_DIR}/{u.name}" for u in out_units if u.masked}
     links = [link for link in plan.sorted().links if not (link.path in masks and link.target == "/dev/null")]
     return sorted(files, key=lambda f: f.path), links, out_units
