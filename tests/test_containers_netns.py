@@ -33,7 +33,7 @@ from netharden.renderers.containers import args_path
 pytestmark = pytest.mark.netns
 
 INCIDENT5 = ROOT / "examples" / "incident-5-container-ipv6.yaml"
-NS_PREFIX = "nhtest-"  # tests/netns_networkd.py's cleanup_stale() removes ours too if pytest is killed
+NS_PREFIX = "nhlab-"  # the lab harness cleanup_stale() removes ours too if pytest is killed
 REFUSED = ("RTNETLINK answers: Permission denied", "IPv6 is disabled on this device")
 ADDR, LATER_ADDR = "2001:db8:5::2/64", "2001:db8:6::2/64"
 

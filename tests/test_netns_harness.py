@@ -1,4 +1,4 @@
-"""Tests of the netns/networkd harness itself (tests/netns_networkd.py).
+"""Tests of the netns/networkd harness itself (netharden/lab/netns.py).
 
 They run the real systemd-networkd in throwaway namespaces; they need root.
 Outside CI they are skipped with a reason when that is impossible; with
@@ -18,14 +18,9 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from tests.netns_networkd import (
-        NETNS_DIR, LabCommandError, NetworkdLab, cleanup_stale, leftovers, require_or_skip,
-    )
-except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from netns_networkd import (  # type: ignore[no-redef]
-        NETNS_DIR, LabCommandError, NetworkdLab, cleanup_stale, leftovers, require_or_skip,
-    )
+from netharden.lab.netns import (
+    NETNS_DIR, LabCommandError, NetworkdLab, cleanup_stale, leftovers, require_or_skip,
+)
 
 pytestmark = pytest.mark.netns
 
@@ -306,7 +301,7 @@ def test_cleanup_when_owner_is_sigkilled(netdir: Path) -> None:
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(HERE)!r})
-        from netns_networkd import NetworkdLab
+        from netharden.lab.netns import NetworkdLab
         lab = NetworkdLab({str(netdir)!r}).__enter__()
         lab.add_veth("uplink0", "peer0")
         print(lab.name, flush=True)
@@ -320,7 +315,7 @@ def test_cleanup_when_owner_is_sigkilled(netdir: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         name = child.stdout.readline().strip()
-        assert name.startswith(f"nhtest-{child.pid}-")
+        assert name.startswith(f"nhlab-{child.pid}-")
         assert leftovers(owner=child.pid)
     finally:
         child.kill()

@@ -1,5 +1,5 @@
 """The rendered tree under the real systemd-networkd (and udev's net_setup_link) in a
-throwaway network + mount namespace. See tests/netns_networkd.py for the harness."""
+throwaway network + mount namespace. See netharden/lab/netns.py for the harness."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ import pytest
 
 import netharden
 from helpers import EXAMPLES, minimal
-from netns_networkd import NetworkdLab, leftovers, require_or_skip
+from netharden.lab.netns import NetworkdLab, leftovers, require_or_skip
 
 pytestmark = pytest.mark.netns
 

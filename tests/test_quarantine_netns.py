@@ -1,5 +1,5 @@
 """The rendered quarantine helper against the real systemd-networkd, in a throwaway
-network + mount namespace (tests/netns_networkd.py).
+network + mount namespace (netharden/lab/netns.py).
 
 Only the helper and a real-[Match] uplink file are installed: none of netharden's
 0-netharden-unmanaged-* files, which would protect the veths on their own. So what
@@ -21,7 +21,7 @@ import pytest
 
 import netharden
 from helpers import minimal
-from netns_networkd import NetworkdLab, leftovers, require_or_skip
+from netharden.lab.netns import NetworkdLab, leftovers, require_or_skip
 
 pytestmark = pytest.mark.netns
 

@@ -20,7 +20,7 @@ import pytest
 
 import netharden
 from helpers import minimal, require
-from netns_networkd import NS_PREFIX
+from netharden.lab.netns import NS_PREFIX
 
 pytestmark = pytest.mark.netns
 

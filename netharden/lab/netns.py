@@ -1,13 +1,14 @@
 """Run the real ``systemd-networkd`` in a throwaway network + mount namespace.
 
-Test harness (stdlib + subprocess only) that starts the distribution's own
+The lab's harness (stdlib + subprocess only; ``netharden lab`` and the test suite both
+use it) that starts the distribution's own
 ``/lib/systemd/systemd-networkd`` over a directory of networkd config files,
 isolated from the host, and lets tests create veth/bridge devices and read
 each link's networkd state.  Verified against systemd 252 (Debian 12).
 
 Usage::
 
-    from tests.netns_networkd import NetworkdLab, require_or_skip
+    from netharden.lab.netns import NetworkdLab, require_or_skip
 
     def test_x(tmp_path):
         require_or_skip(pytest)
@@ -22,8 +23,8 @@ Layout and lifecycle
 --------------------
 ``__enter__`` (or ``start=False`` + :meth:`NetworkdLab.start`) does:
 
-1. ``ip netns add nhtest-<ownerpid>-<random>``  (the only thing visible on the
-   host while the lab runs, plus a staging dir ``$TMPDIR/nhtest-*``).
+1. ``ip netns add nhlab-<ownerpid>-<random>``  (the only thing visible on the
+   host while the lab runs, plus a staging dir ``$TMPDIR/nhlab-*``).
 2. A *holder* process::
 
        nsenter --net=/run/netns/NAME -- \\
@@ -33,7 +34,7 @@ Layout and lifecycle
    SETUP (runs as PID 1 of a new PID namespace, inside a private mount
    namespace) does ``mount --make-rprivate /``; lazily unmounts its copies
    of all nsfs mounts and of everything below /run (a copied
-   ``/run/netns/nhtest-*`` of a concurrently running lab would otherwise keep
+   ``/run/netns/nhlab-*`` of a concurrently running lab would otherwise keep
    that lab's netns - and its interfaces - alive); ``umount -l /sys`` and
    ``mount -t sysfs -o ro sysfs /sys`` (a sysfs of *this* netns, read-only ->
    networkd's ``udev_available()`` is false and it does not wait for udev);
@@ -63,7 +64,7 @@ Layout and lifecycle
    It is ready when the log shows ``Enumeration completed`` (and, with dbus,
    ``Successfully acquired requested service name.``).
 
-Everything the lab spawns carries ``NHTEST_LAB=<name>`` in its environment.
+Everything the lab spawns carries ``NETHARDEN_LAB=<name>`` in its environment.
 Teardown (``__exit__``, also on exceptions / KeyboardInterrupt; SIGINT is
 deferred while it runs) SIGTERMs networkd and dbus, SIGKILLs the holder (its
 ``--kill-child`` SIGKILLs the namespace's PID 1, so the kernel kills whatever
@@ -168,8 +169,8 @@ __all__ = [
     "networkd_binary",
 ]
 
-NS_PREFIX = "nhtest-"
-ENV_MARKER = "NHTEST_LAB"
+NS_PREFIX = "nhlab-"
+ENV_MARKER = "NETHARDEN_LAB"
 NETNS_DIR = Path("/run/netns")
 _NETWORKD_CANDIDATES = (
     "/lib/systemd/systemd-networkd",
@@ -190,7 +191,7 @@ _PR_SET_PDEATHSIG = 1
 _HOLDER_SCRIPT = r"""
 set -eu
 mount --make-rprivate /
-# Drop our copies of nsfs mounts (other labs' /run/netns/nhtest-*, docker's
+# Drop our copies of nsfs mounts (other labs' /run/netns/nhlab-*, docker's
 # netns, ...) and of everything under /run: a copy would keep those network
 # namespaces alive for as long as this lab runs.
 awk '{ split($0, a, " - "); split(a[2], b, " ");
@@ -198,7 +199,7 @@ awk '{ split($0, a, " - "); split(a[2], b, " ");
     | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 umount -l /sys 2>/dev/null || true
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /sys
-mount -t tmpfs -o mode=0755,nosuid,nodev,size=16m nhtest-run /run
+mount -t tmpfs -o mode=0755,nosuid,nodev,size=16m nhlab-run /run
 mkdir -p /run/systemd/network /run/systemd/netif /run/dbus
 chown "$NHTEST_UID:$NHTEST_GID" /run/systemd/netif
 mount --bind "$NHTEST_ETC" /etc/systemd
@@ -210,7 +211,7 @@ if [ -n "${NHTEST_DROPIN_BIND:-}" ]; then
 fi
 if [ -n "${NHTEST_HIDE:-}" ]; then
     for d in $NHTEST_HIDE; do
-        mount -t tmpfs -o ro,mode=0755,size=4k nhtest-empty "$d"
+        mount -t tmpfs -o ro,mode=0755,size=4k nhlab-empty "$d"
     done
 fi
 echo READY
@@ -424,9 +425,9 @@ def _netns_names(prefix: str = NS_PREFIX) -> list[str]:
 
 
 def leftovers(owner: int | None = None, *, ignore_other_live_owners: bool = False) -> list[str]:
-    """Human-readable list of everything a lab may leave behind: nhtest-
-    network namespaces, mounts, processes (marked by NHTEST_LAB=, naming
-    nhtest- on the command line, or living in an nhtest- netns), unreaped
+    """Human-readable list of everything a lab may leave behind: nhlab-
+    network namespaces, mounts, processes (marked by NETHARDEN_LAB=, naming
+    nhlab- on the command line, or living in an nhlab- netns), unreaped
     zombies of this process, and staging dirs.  Empty == clean.
     ``owner``: restrict to labs created by that PID (default: all).
     ``ignore_other_live_owners``: drop items of labs whose owner is another
@@ -736,7 +737,7 @@ class NetworkdLab:
                 ["nsenter", f"--net={NETNS_DIR / self.name}", "--",
                  "unshare", "--mount", "--pid", "--fork", "--kill-child",
                  "--propagation", "private", "--",
-                 "/bin/sh", "-c", _HOLDER_SCRIPT, "nhtest-holder"],
+                 "/bin/sh", "-c", _HOLDER_SCRIPT, "nhlab-holder"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=holder_err,
                 env=env, preexec_fn=_set_pdeathsig, close_fds=True,
             )
