@@ -10,7 +10,7 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .problems import NetHardenError, ProfileError
+from .problems import NetHardenError, ProfileError, UsageError
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     from .emitters import EMITTERS
 
     p = _Parser(prog="netharden", description="Turn one declarative host profile into hardened container-host networking.",
-                epilog="Exit codes: 0 ok, 2 bad input or usage. Run 'netharden COMMAND --help' for details.")
+                epilog="Exit codes: 0 ok, 1 the profile fails a lab scenario, 2 bad input or usage. Run 'netharden COMMAND --help' for details.")
     p.add_argument("--version", action="version", version=f"netharden {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -70,6 +70,18 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("name", metavar="NAME", help="container name (a key of docker.containers)")
     d.add_argument("--format", "-f", default="args", choices=("args", "compose"),
                    help="args: docker run arguments, shell-quoted (default); compose: the compose fragment")
+
+    lab = sub.add_parser("lab", help="prove PROFILE against the incidents on the real systemd-networkd (root)",
+                         description="Replay each incident in throwaway network namespaces against the installed "
+                                     "systemd-networkd and kernel, with a naive baseline and with PROFILE's own files. "
+                                     "Needs root; never touches the host's interfaces, files or networkd.",
+                         epilog="Exit codes: 0 the profile holds in every scenario that applies (a baseline that does "
+                                "not reproduce is reported, not failed), 1 it fails one, 2 bad input, not root, or no "
+                                "systemd-networkd.")
+    lab.add_argument("profile", metavar="PROFILE")
+    lab.add_argument("--scenario", "-s", action="append", metavar="ID", help="run only this scenario (repeatable)")
+    lab.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    lab.add_argument("--keep", action="store_true", help="keep the work directory (rendered tree, networkd logs)")
     return p
 
 
@@ -159,7 +171,6 @@ def cmd_docker_args(args) -> int:
     import shlex
 
     import netharden
-    from .problems import UsageError
     from .renderers.containers import args_path, compose_path
 
     profile = netharden.load(args.profile)
@@ -188,7 +199,49 @@ def cmd_docker_args(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"render": cmd_render, "validate": cmd_validate, "schema": cmd_schema, "explain": cmd_explain,
+def cmd_lab(args) -> int:
+    import difflib
+    import os
+
+    import netharden
+    from .lab import report
+    from .lab.scenarios import by_id
+
+    scenarios = by_id()
+    for wanted in args.scenario or ():
+        if wanted not in scenarios:
+            close = difflib.get_close_matches(wanted, scenarios, n=1)
+            raise UsageError(f"unknown scenario {wanted!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                             + f" (scenarios: {', '.join(scenarios)})")
+    profile = netharden.load(args.profile)
+    plan = netharden.plan(profile)
+    from .lab.netns import available
+
+    reason = available()
+    if reason is not None:
+        raise UsageError(f"netharden lab cannot run here: {reason}")
+    from .lab.runner import run
+    from .lab.scenario import networkd_version
+
+    live = sys.stderr.isatty() and not args.json
+
+    def progress(sid: str, step: str) -> None:
+        if live:
+            sys.stderr.write("\r\033[K" + ("" if step == "done" else f"running {sid}: {step} ..."))
+            sys.stderr.flush()
+
+    outcomes, kept = run(profile, plan, args.scenario, keep=args.keep, progress=progress)
+    version = networkd_version()
+    if args.json:
+        print(json.dumps(report.to_json(profile.name, version, outcomes), indent=2))
+    else:
+        report.table(profile.name, version, outcomes, colour=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    if kept:
+        print(f"netharden lab: work directory kept: {kept}", file=sys.stderr)
+    return report.exit_code(outcomes)
+
+
+COMMANDS = {"lab": cmd_lab, "render": cmd_render, "validate": cmd_validate, "schema": cmd_schema, "explain": cmd_explain,
             "docker-args": cmd_docker_args}
 
 
@@ -204,3 +257,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. piped into head
         return EXIT_OK
+    except KeyboardInterrupt:  # everything has been cleaned up on the way out (lab: namespaces, work dir)
+        print("\nnetharden: interrupted", file=sys.stderr)
+        return 130
