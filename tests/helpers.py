@@ -86,3 +86,12 @@ def netharden_plan(data: dict):
     import netharden
 
     return netharden.plan(netharden.load(data))
+
+
+def lab_context(tmp_path: Path, data):
+    """A lab scenario Context for a profile (path or mapping), working in tmp_path."""
+    import netharden
+    from netharden.lab.scenario import Context
+
+    profile = netharden.load(data)
+    return Context(profile, netharden.plan(profile), tmp_path)

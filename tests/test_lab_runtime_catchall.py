@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import netharden
-from helpers import EXAMPLES, minimal
+from helpers import EXAMPLES, minimal, lab_context
 from netharden.lab import runner
 from netharden.lab.netns import leftovers, require_or_skip
-from netharden.lab.scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, SKIPPED, Context
+from netharden.lab.scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, SKIPPED
 from netharden.lab.scenarios import runtime_catchall as scenario
 
 pytestmark = pytest.mark.netns
@@ -62,9 +61,7 @@ def harness_and_clean():
     assert leftovers(ignore_other_live_owners=True) == []
 
 
-def context(tmp_path: Path, data) -> Context:
-    prof = netharden.load(data)
-    return Context(prof, netharden.plan(prof), tmp_path)
+context = lab_context
 
 
 def weak(**extra) -> dict:

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import netharden
-from helpers import EXAMPLES, ROOT, require
+from helpers import EXAMPLES, ROOT, require, lab_context
 from netharden.lab import runner
 from netharden.lab.netns import leftovers
 from netharden.lab.scenario import BREAKS, ERROR, FAILS, HOLDS, SKIPPED, Context
@@ -40,9 +39,7 @@ def root_and_clean():
     assert leftovers(ignore_other_live_owners=True) == []
 
 
-def context(tmp_path: Path, data: dict) -> Context:
-    prof = netharden.load(data)
-    return Context(prof, netharden.plan(prof), tmp_path)
+context = lab_context
 
 
 def example(path: Path, **vxlan_gc) -> dict:
