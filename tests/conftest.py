@@ -1,3 +1,6 @@
+import pytest
+
+
 def pytest_configure(config):
     # also declared in pyproject.toml; registering here keeps `-p no:cacheprovider`
     # / other-rootdir runs free of PytestUnknownMarkWarning
@@ -5,3 +8,15 @@ def pytest_configure(config):
         "markers",
         "netns: needs root and Linux namespaces (real networkd, kernel devices, dockerd, Ignition, cloud-init in throwaway namespaces)",
     )
+
+
+
+@pytest.fixture
+def lab_harness():
+    """The lab harness can run here (else skip; fail under CI=true); afterwards nothing
+    of this process is left behind."""
+    from netharden.lab.netns import leftovers, require_or_skip
+
+    require_or_skip(pytest)
+    yield
+    assert leftovers(ignore_other_live_owners=True) == []

@@ -95,3 +95,8 @@ def lab_context(tmp_path: Path, data):
 
     profile = netharden.load(data)
     return Context(profile, netharden.plan(profile), tmp_path)
+
+
+def debian_252(**extra) -> dict:
+    """A minimal profile for a Debian 12 target (systemd 252, the lab's version in CI)."""
+    return minimal(platform={"os": "debian", "systemd": 252}, **extra)

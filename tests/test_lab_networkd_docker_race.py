@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLES, minimal, lab_context
+from helpers import EXAMPLES, debian_252, lab_context
 from netharden.lab import runner
-from netharden.lab.netns import leftovers, require_or_skip
 from netharden.lab.scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, SKIPPED
 from netharden.lab.scenarios import networkd_docker_race as scenario
 
-pytestmark = pytest.mark.netns
+pytestmark = [pytest.mark.netns, pytest.mark.usefixtures("lab_harness")]
 
 VENDOR_DIR = "/usr/lib/systemd/network"
 SETUP = [f"50-docker.network, 50-docker-veth.network as CoreOS shipped them before Dec 2016, in {VENDOR_DIR} "
@@ -36,18 +35,8 @@ def veth_taken(name: str) -> str:
             f"net.ipv4.conf.{name}.promote_secondaries 0 -> 1; net.ipv6.conf.{name}.accept_ra 1 -> 0")
 
 
-@pytest.fixture(autouse=True)
-def harness_and_clean():
-    require_or_skip(pytest)
-    yield
-    assert leftovers(ignore_other_live_owners=True) == []
-
-
 context = lab_context
-
-
-def weak(**extra) -> dict:
-    return minimal(platform={"os": "debian", "systemd": 252}, **extra)
+weak = debian_252
 
 
 def test_vendor_files_are_coreos_own():

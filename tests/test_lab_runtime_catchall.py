@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLES, minimal, lab_context
+from helpers import EXAMPLES, debian_252, lab_context
 from netharden.lab import runner
-from netharden.lab.netns import leftovers, require_or_skip
 from netharden.lab.scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, SKIPPED
 from netharden.lab.scenarios import runtime_catchall as scenario
 
-pytestmark = pytest.mark.netns
+pytestmark = [pytest.mark.netns, pytest.mark.usefixtures("lab_harness")]
 
 STRAY = "/run/systemd/network/00-.network"
 # the number of sysctls per interface depends on the kernel (285 for these three on 6.x)
@@ -54,18 +53,8 @@ UPLINK_252 = {
 UPLINK_STATIC = {"name": "lan", "match": {"name": "ens*"}, "addresses": ["192.0.2.10/24"]}
 
 
-@pytest.fixture(autouse=True)
-def harness_and_clean():
-    require_or_skip(pytest)
-    yield
-    assert leftovers(ignore_other_live_owners=True) == []
-
-
 context = lab_context
-
-
-def weak(**extra) -> dict:
-    return minimal(platform={"os": "debian", "systemd": 252}, **extra)
+weak = debian_252
 
 
 def test_baseline_the_stray_takes_dockers_interfaces(tmp_path):
