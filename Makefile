@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: render test unit docs system-deps clean
+.PHONY: render test unit docs system-deps clean images molecule
 
 # The virtualenv with netharden (editable) and the test tools.
 $(STAMP): pyproject.toml
@@ -25,6 +25,14 @@ render: $(STAMP)
 ## Install everything (Debian packages + Python) and run the whole test suite.
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -ra
+
+## Build the booted-Debian images of the role's molecule scenario (cached; root).
+images:
+	sh scripts/build-debian-image.sh
+
+## The role's molecule scenario alone (also part of `make test`).
+molecule: system-deps $(STAMP)
+	$(BIN)/python -m pytest -ra tests/test_molecule.py
 
 ## Fast tests only (no namespaces, no root).
 unit: $(STAMP)

@@ -15,7 +15,10 @@ set -eu
 # config parser read the rendered package-hold snippet; ignition: ignition-validate and
 # the real Ignition binary (in its dracut module) that applies configs to a scratch root;
 # cloud-init: 'cloud-init schema' and 'cloud-init single' on the rendered cloud-config;
-# jq: a non-Python consumer that reads --format plan documents.
+# jq: a non-Python consumer that reads --format plan documents; podman + runc/conmon:
+# rootful containers booting systemd for the role's molecule scenario;
+# containernetworking-plugins: podman's network-stack dependency, named because installs
+# skip recommends; debootstrap + debian-archive-keyring: scripts/build-debian-image.sh.
 PACKAGES="
 iproute2
 systemd
@@ -32,6 +35,12 @@ python3-apt
 ignition
 cloud-init
 jq
+podman
+runc
+conmon
+containernetworking-plugins
+debootstrap
+debian-archive-keyring
 "
 
 missing=""

@@ -1,0 +1,1 @@
+../../roles/netharden/action_plugins/netharden_plan.py
