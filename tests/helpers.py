@@ -100,3 +100,30 @@ def lab_context(tmp_path: Path, data):
 def debian_252(**extra) -> dict:
     """A minimal profile for a Debian 12 target (systemd 252, the lab's version in CI)."""
     return minimal(platform={"os": "debian", "systemd": 252}, **extra)
+
+
+DEBIAN_IMAGES = {
+    "12": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN12", "localhost/netharden-debian12:latest"),
+    "11": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN11", "localhost/netharden-debian11:latest"),
+}
+
+
+def ensure_debian_images(*releases: str) -> str | None:
+    """Build the booted-Debian podman images (scripts/build-debian-image.sh: cached, quick
+    when present) of the role's tests; returns why they cannot be had, or None."""
+    import subprocess
+    if shutil.which("podman") is None:
+        return "podman is not installed (sh scripts/install-system-deps.sh)"
+    if os.geteuid() != 0:
+        return "the role's hosts are rootful podman containers with systemd as PID 1: needs root"
+    absent = [r for r in releases if DEBIAN_IMAGES[r].startswith("localhost/")
+              and subprocess.run(["podman", "image", "exists", DEBIAN_IMAGES[r]]).returncode != 0]
+    if not absent:
+        return None
+    if shutil.which("debootstrap") is None:
+        return f"{', '.join(DEBIAN_IMAGES[r] for r in absent)} must be built and debootstrap is not installed " \
+               "(sh scripts/install-system-deps.sh)"
+    build = subprocess.run(["sh", str(ROOT / "scripts" / "build-debian-image.sh"), *absent],
+                           capture_output=True, text=True, timeout=1800)
+    assert build.returncode == 0, build.stdout + build.stderr
+    return None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, require
+from helpers import DEBIAN_IMAGES, ROOT, require
 
 pytestmark = pytest.mark.netns
 
@@ -30,10 +30,7 @@ BUILD = ROOT / "scripts" / "build-debian-image.sh"
 BIN = Path(sys.executable).parent
 # molecule.yml's platform names are the container names
 CONTAINERS = ("netharden-debian12", "netharden-debian11")
-IMAGES = {
-    "12": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN12", "localhost/netharden-debian12:latest"),
-    "11": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN11", "localhost/netharden-debian11:latest"),
-}
+IMAGES = DEBIAN_IMAGES
 TIMEOUT = 1800
 # molecule's progress lines: "INFO     [default > converge] Executing" / "... Executed: Successful"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 import netharden
-from helpers import EXAMPLES, PROFILES, ROOT, require, tree_files
+from helpers import DEBIAN_IMAGES, EXAMPLES, PROFILES, ROOT, ensure_debian_images, require, tree_files
 
 ROLE = ROOT / "roles" / "netharden"
 PLUGIN = ROLE / "action_plugins" / "netharden_plan.py"
@@ -165,8 +165,34 @@ def test_plan_files_equal_render_tree(profile, tmp_path):
     assert tree_files(tmp_path / "role") == tree_files(tmp_path / "cli")
     assert _modes(tmp_path / "role") == _modes(tmp_path / "cli")
     assert result["paths"] == sorted(netharden.plan(netharden.load(profile)).paths())
-    # the directories the role ensures are the parents of everything it writes
-    assert set(result["dirs"]) == {os.path.dirname(p) for p in result["paths"]}
+    # the sysctls the role compares with the live host are the ones the file sets
+    loaded = {(x["key"], x["value"]) for x in result["sysctls"]}
+    conf = tmp_path / "cli" / "etc" / "sysctl.d" / "90-netharden.conf"
+    expected = {tuple(part.strip() for part in line.split("=", 1))
+                for line in (conf.read_text().splitlines() if conf.exists() else [])
+                if "=" in line and not line.startswith(("#", ";"))}
+    assert loaded == expected
+
+
+def test_sysctl_keys_map_to_proc_paths_the_kernel_has(tmp_path):
+    """sysctl.d(5) key forms the profile allows: dotted, and a dotted interface name written with '/'.
+    Each /proc/sys path exists on this kernel (the role reads them to find drifted values)."""
+    profile = yaml.safe_load((ROOT / "examples" / "full-host.yaml").read_text(encoding="utf-8"))
+    profile["sysctl"] = {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.forwarding": 1,
+                         "net.ipv4.conf.lo/0.rp_filter": 0, "net.ipv4.ip_local_port_range": "32768 60999"}
+    result = _plan_via_ansible(tmp_path, "netharden_profile", profile)
+    procs = {x["key"]: x["proc"] for x in result["sysctls"]}
+    assert procs == {"net.ipv4.ip_forward": "/proc/sys/net/ipv4/ip_forward",
+                     "net.ipv4.conf.all.forwarding": "/proc/sys/net/ipv4/conf/all/forwarding",
+                     "net.ipv4.conf.lo/0.rp_filter": "/proc/sys/net/ipv4/conf/lo.0/rp_filter",
+                     "net.ipv4.ip_local_port_range": "/proc/sys/net/ipv4/ip_local_port_range"}
+    assert {x["action"] for x in result["sysctls"]} == {"sysctl-load"}
+    for key, proc in procs.items():
+        if "lo.0" not in proc:
+            assert os.path.exists(proc), key
+    # the kernel prints the two ports with a tab: the role folds whitespace on both sides
+    live = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    assert len(live) == 2
 
 
 @pytest.mark.parametrize("profile", EXAMPLES, ids=lambda p: p.name)
@@ -378,6 +404,7 @@ def test_collection_holds_only_the_role_and_its_plugin(tmp_path):
         names = {m.name.rstrip("/") for m in tf.getmembers()}
         manifest = json.load(tf.extractfile("MANIFEST.json"))
         link = tf.getmember("plugins/action/netharden_plan.py")
+        module = tf.getmember("plugins/modules/netharden_files.py")
     assert manifest["collection_info"]["namespace"] == "netharden" and manifest["collection_info"]["name"] == "netharden"
     unexpected = sorted(n for n in names if n not in ALLOWED_TOP and not n.startswith(("roles/netharden", "plugins/")))
     assert not unexpected, f"not part of the role: {unexpected} (add them to build_ignore in galaxy.yml)"
@@ -387,9 +414,11 @@ def test_collection_holds_only_the_role_and_its_plugin(tmp_path):
                   if p.is_file() and "molecule" not in p.relative_to(ROLE).parts
                   and "__pycache__" not in p.parts and not p.name.endswith(".pyc")}
     assert role_files <= names, sorted(role_files - names)
-    assert {"meta/runtime.yml", "README.md", "plugins/action/netharden_plan.py"} <= names
-    # one implementation: the collection's plugin is the role's file
+    assert {"meta/runtime.yml", "README.md", "plugins/action/netharden_plan.py",
+            "plugins/modules/netharden_files.py"} <= names
+    # one implementation: the collection's plugins are the role's files
     assert link.issym() and link.linkname == "../../roles/netharden/action_plugins/netharden_plan.py"
+    assert module.issym() and module.linkname == "../../roles/netharden/library/netharden_files.py"
 
 
 def test_collection_installs_offline_and_its_role_uses_plugins_action(tmp_path):
@@ -405,11 +434,16 @@ def test_collection_installs_offline_and_its_role_uses_plugins_action(tmp_path):
     assert (installed / "roles" / "netharden" / "tasks" / "main.yml").read_bytes() == (ROLE / "tasks" / "main.yml").read_bytes()
     action = installed / "plugins" / "action" / "netharden_plan.py"
     assert action.read_bytes() == PLUGIN.read_bytes()
-    # leave only plugins/action/netharden_plan.py (a real file) in the installed collection
-    content = action.read_bytes()
-    action.unlink()
-    action.write_bytes(content)
+    module = installed / "plugins" / "modules" / "netharden_files.py"
+    assert module.read_bytes() == (ROLE / "library" / "netharden_files.py").read_bytes()
+    # leave only plugins/action/netharden_plan.py and plugins/modules/netharden_files.py (real
+    # files) in the installed collection
+    for plugin in (action, module):
+        content = plugin.read_bytes()
+        plugin.unlink()
+        plugin.write_bytes(content)
     shutil.rmtree(installed / "roles" / "netharden" / "action_plugins")
+    shutil.rmtree(installed / "roles" / "netharden" / "library")
     env = _env(tmp_path, ANSIBLE_ROLES_PATH=str(tmp_path / "no-roles"), ANSIBLE_COLLECTIONS_PATH=str(dest))
     play = """
         - hosts: all
@@ -424,24 +458,22 @@ def test_collection_installs_offline_and_its_role_uses_plugins_action(tmp_path):
     proc, events = _playbook(tmp_path, play.format(profile=ROOT / "tests" / "bad" / "23-enum-dhcp.yaml"), env=env)
     result = _only_controller_tasks_ran(events)
     assert ":11:11: error: " in result["msg"]
-    # without plugins/action the role cannot resolve its action: the test above is meaningful
-    action.unlink()
-    proc, _ = _playbook(tmp_path, play.format(profile=EXAMPLES[0]), env=env, args=("--syntax-check",))
-    assert proc.returncode != 0 and "netharden_plan" in proc.stdout + proc.stderr
+    # without plugins/ the role cannot resolve its action or module: the test above is meaningful
+    for plugin, name in ((module, "netharden_files"), (action, "netharden_plan")):
+        plugin.unlink()
+        proc, _ = _playbook(tmp_path, play.format(profile=EXAMPLES[0]), env=env, args=("--syntax-check",))
+        assert proc.returncode != 0 and name in proc.stdout + proc.stderr, name
 
 
 # --------------------------------------------------------------------------- a throwaway container
 
-IMAGE = os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN12", "localhost/netharden-debian12:latest")
+IMAGE = DEBIAN_IMAGES["12"]
 
 
 def _container_missing() -> str | None:
-    if shutil.which("podman") is None:
-        return "podman is not installed (sh scripts/install-system-deps.sh)"
-    if os.geteuid() != 0:
-        return "needs root (rootful podman with systemd as PID 1)"
-    if subprocess.run(["podman", "image", "exists", IMAGE], capture_output=True).returncode != 0:
-        return f"image {IMAGE} is missing (sh scripts/build-debian-image.sh 12)"
+    missing = ensure_debian_images("12")
+    if missing:
+        return missing
     try:
         import ansible_collections.containers.podman  # noqa: F401
     except ImportError:
@@ -509,7 +541,7 @@ def test_role_on_a_throwaway_container(container, tmp_path):
     """--check --diff changes nothing; netharden_apply=false writes the tree and the [Install]
     symlinks with no systemctl/networkctl/sysctl call; a later run with netharden_apply runs the
     actions left pending; a second run changes nothing; a smaller profile prunes exactly what
-    the first one wrote."""
+    the first one wrote; a drifted sysctl is loaded again."""
     inventory = textwrap.dedent(f"""\
         all:
           hosts:
@@ -587,6 +619,21 @@ def test_role_on_a_throwaway_container(container, tmp_path):
     again = run(first)
     assert _recap(again)["changed"] == 0
     assert "reload" not in _exec(container, "cat", "/run/netharden-test-calls")
+
+    # a sysctl changed behind the role's back (sysctl -w, another sysctl.d file) is loaded again
+    # although its file did not change; check mode reports it (the manifest would record the
+    # load as pending) and changes nothing
+    _exec(container, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0")
+    _exec(container, "rm", "-f", "/run/netharden-test-calls")
+    check = run(first, "--check", "--diff")
+    assert _recap(check)["changed"] == 1 and '+    "sysctl-load"' in check.stdout
+    assert "sysctl -p" not in _exec(container, "cat", "/run/netharden-test-calls")
+    assert _exec(container, "cat", "/proc/sys/net/ipv4/ip_forward").strip() == "0"
+    drift = run(first)
+    assert _recap(drift)["changed"] > 0
+    assert _exec(container, "cat", "/proc/sys/net/ipv4/ip_forward").strip() == "1"
+    assert _exec(container, "cat", "/run/netharden-test-calls").count("sysctl -p /etc/sysctl.d/90-netharden.conf") == 1
+    assert _recap(run(first))["changed"] == 0
 
     # prune: drop the VXLAN collector and the mask; a file netharden never wrote stays
     _exec(container, "sh", "-c", "echo keep > /etc/systemd/network/99-local.network")

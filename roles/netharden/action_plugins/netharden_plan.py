@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -221,10 +220,38 @@ def classify(actions: list[dict], files: dict[str, str]) -> list[dict]:
     return out
 
 
-def _parents(paths) -> list[str]:
-    """The direct parent directories of the plan's paths (ensured 0755 root:root; missing
-    ancestors are created the same way, existing ancestors are left alone)."""
-    return sorted({posixpath.dirname(p) for p in paths} - {"/"})
+def _sysctl_proc(key: str) -> str:
+    """/proc/sys path of a sysctl.d key (sysctl.d(5): when the first separator is '/', the key
+    is a path; when it is '.', dots and slashes swap)."""
+    key = key.lstrip("-")
+    first = re.search(r"[./]", key)
+    if first and first.group() == ".":
+        key = key.translate(str.maketrans("./", "/."))
+    return "/proc/sys/" + key.strip("/")
+
+
+def sysctls(actions: list[dict], files: dict[str, str]) -> list[dict]:
+    """The values the Plan's sysctl actions set: [{key, proc, value, action}], value with its
+    whitespace runs folded to one space (the kernel prints tabs between fields). The role
+    runs an action again when a live value differs (a value changed since, by hand or by a
+    package's sysctl.d file)."""
+    out = []
+    for action in actions:
+        argv = list(action["argv"])
+        if argv[:1] != ["sysctl"]:
+            continue
+        for path in (a for a in argv[1:] if a in files):
+            for raw in files[path].splitlines():
+                line = raw.strip()
+                if not line or line[0] in "#;" or "=" not in line:
+                    continue
+                key, _, value = line.partition("=")
+                key = key.strip()
+                if not key or any(c in key for c in "*?[") or key.startswith("-"):
+                    continue  # globs and optional keys: nothing definite to compare
+                out.append({"key": key, "proc": _sysctl_proc(key), "value": " ".join(value.split()),
+                            "action": action["id"]})
+    return out
 
 
 class ActionModule(ActionBase):
@@ -291,8 +318,7 @@ class ActionModule(ActionBase):
             units=[u["name"] for u in data["units"] if u["enabled"]],
             masked_units=[u["name"] for u in data["units"] if u["masked"]],
             enablement=sorted(enablement, key=lambda x: x["path"]),
-            dirs=_parents(paths),
-            enablement_dirs=_parents(x["path"] for x in enablement),
+            sysctls=sysctls(data["actions"], files),
             actions=classify(data["actions"], files),
             notes=data["notes"],
             paths=paths,

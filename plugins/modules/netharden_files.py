@@ -1,0 +1,1 @@
+../../roles/netharden/library/netharden_files.py
