@@ -528,6 +528,16 @@ def _daemon_checks(doc: Document, daemons: list, bridges: list) -> Iterator[Prob
     yield from _iptables_checks(doc, daemons)
 
 
+def daemon_json_problems(doc: Document) -> list[tuple[Problem, bool]]:
+    """The docker.daemons[].settings rules applied to a daemon.json's own data (the main daemon,
+    dockerd's defaults), for ``netharden doctor``. Without the ``hosts`` rule: whether ``hosts``
+    conflicts depends on the unit's real command line, which the doctor reads itself. Each
+    problem comes with whether dockerd ignores the key (True) rather than refusing to start."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    return [(p, " ignores " in f" {p.message} ")
+            for p in _settings_checks(doc, (), MAIN_DAEMON, True, data, None, None) if p.path[:1] != ("hosts",)]
+
+
 def _settings_checks(doc: Document, sbase: tuple, name: Any, main: bool, s: dict, bridge: dict | None,
                      ref: Any) -> Iterator[Problem]:
     """The daemon.json keys of one daemon: spellings dockerd refuses or ignores, value
