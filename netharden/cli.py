@@ -82,6 +82,23 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("--scenario", "-s", action="append", metavar="ID", help="run only this scenario (repeatable)")
     lab.add_argument("--json", action="store_true", help="print the outcome as JSON")
     lab.add_argument("--keep", action="store_true", help="keep the work directory (rendered tree, networkd logs)")
+
+    doc = sub.add_parser("doctor", help="audit a live host or an image for the incident patterns (read-only)",
+                         description="Look for the known failure modes on this host (files and the interfaces of "
+                                     "the current network namespace) or, with --root, in an unpacked image or a "
+                                     "rendered tree (file checks only). Changes nothing.",
+                         epilog="Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it (or a "
+                                "check could not run), 2 usage errors or a bad --profile.")
+    doc.add_argument("--root", metavar="DIR", help="audit the files under DIR instead of this host (live checks are skipped)")
+    doc.add_argument("--live", action="store_true",
+                     help="with --root: also read the live state of this network namespace (e.g. under "
+                          "'ip netns exec', or a container with the host's config mounted)")
+    doc.add_argument("--only", action="append", metavar="ID", help="run only this check (repeatable)")
+    doc.add_argument("--profile", metavar="PROFILE", help="also say which findings applying PROFILE fixes")
+    doc.add_argument("--fail-on", default="warning", choices=("error", "warning", "info", "never"),
+                     help="exit 1 when a finding is at least this severe (default: warning)")
+    doc.add_argument("--json", action="store_true", help="print the report as JSON")
+    doc.add_argument("--list", action="store_true", help="list the checks and exit")
     return p
 
 
@@ -241,7 +258,43 @@ def cmd_lab(args) -> int:
     return report.exit_code(outcomes)
 
 
-COMMANDS = {"lab": cmd_lab, "render": cmd_render, "validate": cmd_validate, "schema": cmd_schema, "explain": cmd_explain,
+def cmd_doctor(args) -> int:
+    import difflib
+    import os
+
+    from .doctor import Host, report as doctor_report, run
+    from .doctor.checks import all_checks
+
+    checks = {c.ID: c for c in all_checks()}
+    if args.list:
+        for c in checks.values():
+            print(f"{c.ID:26} {c.SEVERITY:8} {c.NEEDS:6} {c.TITLE} ({c.INCIDENT})")
+        return EXIT_OK
+    for wanted in args.only or ():
+        if wanted not in checks:
+            close = difflib.get_close_matches(wanted, checks, n=1)
+            raise UsageError(f"unknown check {wanted!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                             + f" (checks: {', '.join(checks)})")
+    if args.live and not args.root:
+        raise UsageError("--live goes with --root (without --root the live host is audited anyway)")
+    if args.root and not os.path.isdir(args.root):
+        raise UsageError(f"--root {args.root}: not a directory")
+    profile = None
+    if args.profile:
+        import netharden
+
+        profile = netharden.load(args.profile)
+    host = Host(os.path.abspath(args.root) if args.root else "/", live=bool(args.live or not args.root))
+    result = run(host, only=args.only, profile=profile)
+    if args.json:
+        print(doctor_report.to_json(result))
+    else:
+        tty = sys.stdout.isatty()
+        doctor_report.text(result, colour=tty and "NO_COLOR" not in os.environ)
+    return result.exit_code(args.fail_on)
+
+
+COMMANDS = {"doctor": cmd_doctor, "lab": cmd_lab, "render": cmd_render, "validate": cmd_validate, "schema": cmd_schema, "explain": cmd_explain,
             "docker-args": cmd_docker_args}
 
 

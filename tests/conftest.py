@@ -20,3 +20,12 @@ def lab_harness():
     require_or_skip(pytest)
     yield
     assert leftovers(ignore_other_live_owners=True) == []
+
+
+@pytest.fixture
+def doctor_host(tmp_path):
+    """A network namespace plus a scratch root for `netharden doctor` (tests/doctor_helpers.py);
+    skips without root (fails under CI=true), deleted afterwards."""
+    from doctor_helpers import doctor_host as make
+
+    yield from make(tmp_path)

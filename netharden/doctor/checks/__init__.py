@@ -1,0 +1,28 @@
+"""The doctor's checks, in report order. Each module has ID, TITLE, SEVERITY, INCIDENT, HINT,
+NEEDS ("files" or "live") and check(host) -> list[Finding]; optionally
+fixed_by(profile, plan, finding, host) -> (bool, note) | None where applying a profile fixes a
+finding in a way its files alone cannot show (live state, a helper that moves files); None
+falls back to re-running the check with the profile's files laid over the host."""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+MODULES = (
+    "catchall_network",
+    "vendor_docker_network",
+    "bridge_mac_follows_ports",
+    "stale_vxlan",
+    "veth_mac_policy",
+    "foreign_routes",
+    "docker_daemon",
+    "runtime_not_held",
+)
+
+
+def all_checks() -> list[ModuleType]:
+    return [importlib.import_module(f"{__name__}.{name}") for name in MODULES]
+
+
+def by_id() -> dict[str, ModuleType]:
+    return {c.ID: c for c in all_checks()}

@@ -1,0 +1,70 @@
+"""Run the checks against a Host, and with a profile say which findings applying it fixes."""
+from __future__ import annotations
+
+from .host import Host
+from .model import CheckRun, Finding, Report
+
+
+def _complete(check, finding: Finding) -> Finding:
+    from dataclasses import replace
+
+    return replace(finding, check=check.ID, severity=finding.severity or check.SEVERITY,
+                   incident=finding.incident or check.INCIDENT, hint=finding.hint or check.HINT)
+
+
+def _run_one(check, host: Host) -> CheckRun:
+    run = CheckRun(check.ID, check.TITLE, check.SEVERITY, check.INCIDENT, check.HINT)
+    if check.NEEDS == "live" and not host.live:
+        run.skipped = "needs the live host (not with --root)"
+        return run
+    try:
+        findings = check.check(host)
+    except Exception as exc:  # one broken check must not hide the others' findings
+        run.error = f"{type(exc).__name__}: {exc}"
+        return run
+    run.findings = sorted((_complete(check, f) for f in findings), key=lambda f: (f.subject, f.message))
+    return run
+
+
+def _plan_overlay(plan) -> dict[str, tuple[str, str]]:
+    overlay = {f.path: ("file", f.content) for f in plan.files}
+    overlay.update({l.path: ("link", l.target) for l in plan.links})
+    return overlay
+
+
+def run(host: Host, only: list[str] | None = None, profile=None) -> Report:
+    from dataclasses import replace
+
+    from .checks import all_checks
+
+    checks = [c for c in all_checks() if not only or c.ID in only]
+    report = Report(root=str(host.root), live=host.live, profile=getattr(profile, "name", None))
+    plan = fixed_host = None
+    if profile is not None:
+        from ..renderers import build_plan
+
+        plan = build_plan(profile)
+        fixed_host = host.with_overlay(_plan_overlay(plan))
+    for check in checks:
+        result = _run_one(check, host)
+        if plan is not None and result.findings:
+            after = _run_one(check, fixed_host)
+            remaining = {(f.subject, f.message) for f in after.findings}
+            remaining_subjects = {f.subject for f in after.findings}
+            marked = []
+            for f in result.findings:
+                verdict = check.fixed_by(profile, plan, f, host) if hasattr(check, "fixed_by") else None
+                if verdict is not None:
+                    fixed, note = verdict
+                elif after.error:
+                    fixed, note = False, f"could not check with the profile applied: {after.error}"
+                elif f.subject in remaining_subjects:
+                    fixed = False
+                    note = "still found with the profile's files in place" if (f.subject, f.message) in remaining \
+                        else "still found (differently) with the profile's files in place"
+                else:
+                    fixed, note = True, "gone with the profile's files in place"
+                marked.append(replace(f, fixed_by_profile=fixed, profile_note=note))
+            result.findings = marked
+        report.checks.append(result)
+    return report
