@@ -61,3 +61,15 @@ def test_every_template_directory_ships_in_the_wheel():
     dirs = {p.name for p in (ROOT / "templates").iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert {f"netharden.templates.{d}" for d in dirs} <= set(cfg["packages"])
     assert {f"netharden.templates.{d}" for d in dirs} <= set(cfg["package-data"])
+
+
+def test_every_python_package_ships_in_the_wheel():
+    """A package missing from pyproject's list works in a checkout (and an editable install)
+    and is absent from the wheel."""
+    import tomllib
+
+    from helpers import ROOT
+
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "netharden").rglob("__init__.py")}
+    assert found <= set(cfg["packages"]), sorted(found - set(cfg["packages"]))
