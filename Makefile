@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: render test unit docs system-deps clean images molecule
+.PHONY: render test unit docs system-deps clean images molecule precompile bench
 
 # The virtualenv with netharden (editable) and the test tools.
 $(STAMP): pyproject.toml
@@ -38,9 +38,20 @@ molecule: system-deps $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -ra -m "not netns"
 
-## Regenerate the profile reference in README.md from the schema.
-docs: $(STAMP)
+## Regenerate the precompiled schema checker and templates (netharden/_profile_schema_check.py,
+## netharden/_templates_compiled.py); tests/test_speed_paths.py fails when they are stale.
+precompile: $(STAMP)
+	$(BIN)/python -m netharden.precompile --write
+
+## Regenerate the profile reference in README.md from the schema (and the precompiled artefacts).
+docs: precompile
 	$(BIN)/python -m netharden.reference --write README.md
+
+## Print the speed figures of docs/performance.md (benchmarks/cli.py needs netplan.io).
+bench: system-deps $(STAMP)
+	$(BIN)/python benchmarks/cli.py
+	$(BIN)/python benchmarks/stages.py
+	$(BIN)/python benchmarks/fleet.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -3,9 +3,23 @@
 StrictUndefined makes a missing variable an error, never an empty string. Every value
 that reaches INI text passes the ``ini`` filter, which refuses newlines and control
 characters again (the schema already did: this is the writer's own guard).
+
+Templates normally render through ``_jinja_lite``: Jinja2's own compiled code for each
+template (``python -m netharden.precompile --write`` writes it into
+``netharden/_templates_compiled.py``), run by a small runtime, so that a render neither
+imports jinja2 nor parses and compiles templates (together about a third of a cold
+``netharden render`` before). A template takes that path only when that module records
+the installed Jinja2's version, these ``COMPILE_OPTIONS`` and the template's current
+source bytes, and its code needs nothing beyond the lite runtime. Anything else (an
+edited template, another Jinja2, any exception in a lite render) renders with jinja2 from
+source, as before: the lite path can make rendering faster, never different.
+``NETHARDEN_PRECOMPILED=0`` turns it off (tests and benchmarks compare both paths). jinja2 is imported only when a template
+needs it, so ``validate``, ``schema`` and ``--help`` never import it.
 """
 from __future__ import annotations
 
+import os
+import re
 from functools import lru_cache
 from typing import Any, Iterable
 
@@ -16,11 +30,13 @@ class RenderError(ValueError):
     """A value that must never reach a generated file did (a bug upstream of the writer)."""
 
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _ini(value: Any) -> str:
     text = str(value)
-    for ch in text:
-        if ord(ch) < 0x20 or ord(ch) == 0x7F:
-            raise RenderError(f"refusing to write a control character into INI text: {text!r}")
+    if _CONTROL_CHARS.search(text):
+        raise RenderError(f"refusing to write a control character into INI text: {text!r}")
     return text
 
 
@@ -50,22 +66,74 @@ def _yesno(value: bool) -> str:
     return "yes" if value else "no"
 
 
+FILTERS = {"ini": _ini, "ini_list": _ini_list, "yesno": _yesno, "sh": _sh, "json": _json}
+
+
+# Environment options that change the code Jinja2 generates; the precompiled modules
+# record them and are ignored when they differ.
+COMPILE_OPTIONS = {"autoescape": False, "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
+
+
+def jinja2_version() -> str:
+    """The installed Jinja2's version, read from its __init__.py without importing it
+    (importing jinja2 is what the lite path avoids)."""
+    import re
+    from importlib.machinery import PathFinder
+
+    spec = PathFinder.find_spec("jinja2")
+    if spec is None or not spec.origin:
+        return ""
+    try:
+        with open(spec.origin, encoding="utf-8") as fh:
+            found = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", fh.read(), re.M)
+    except OSError:
+        return ""
+    return found.group(1) if found else ""
+
+
+def precompiled_enabled() -> bool:
+    return os.environ.get("NETHARDEN_PRECOMPILED", "1") != "0"
+
+
+@lru_cache(maxsize=1)
+def _lite():
+    """The lite environment over the current precompiled templates, or None (use jinja2)."""
+    from . import _jinja_lite
+    from .resources import root
+
+    try:
+        from . import _templates_compiled as compiled
+    except ImportError:  # pragma: no cover - generated and shipped with the package
+        return None
+    if compiled.OPTIONS != COMPILE_OPTIONS or compiled.JINJA2_VERSION != jinja2_version():
+        return None
+    entries = {name: entry for name, entry in compiled.TEMPLATES.items() if entry[1] is not None}
+    return _jinja_lite.Environment(FILTERS, {"guard_text": GUARDS}, entries, root("templates"))
+
+
 @lru_cache(maxsize=1)
 def environment():
+    """The Jinja2 environment (templates compiled from source)."""
     import jinja2
 
     from .resources import root
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(root("templates"))),
-        undefined=jinja2.StrictUndefined, autoescape=False,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    )
-    env.filters.update(ini=_ini, ini_list=_ini_list, yesno=_yesno, sh=_sh, json=_json)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root("templates"))),
+                             undefined=jinja2.StrictUndefined, **COMPILE_OPTIONS)
+    env.filters.update(FILTERS)
     env.globals["guard_text"] = GUARDS
     return env
 
 
 def render(template: str, **context: Any) -> str:
-    text = environment().get_template(template).render(**context)
+    text = None
+    if precompiled_enabled():
+        lite = _lite()
+        if lite is not None:
+            try:
+                text = lite.render(template, context)
+            except Exception:  # not lite, stale, or an error: jinja2 renders it (and raises its own error)
+                text = None
+    if text is None:
+        text = environment().get_template(template).render(**context)
     return text if text.endswith("\n") else text + "\n"  # trim_blocks eats the last newline after a block

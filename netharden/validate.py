@@ -8,7 +8,6 @@ problems elsewhere and all problems are reported at once.
 """
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import ipaddress
 import json
@@ -33,6 +32,7 @@ RESERVED_IFNAMES = {"all": "reserved for /proc/sys/net/*/conf/all",
                     "lo": "the loopback interface already has it"}
 
 
+@lru_cache(maxsize=1)
 def schema_text() -> str:
     return read_text("schemas", "profile.schema.json")
 
@@ -85,6 +85,8 @@ def _kind(value: Any) -> str:
 
 
 def _closest(word: str, choices) -> str:
+    import difflib  # only a bad profile needs it: imported here to keep a valid render's start short
+
     found = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean {found[0]!r}?" if found else ""
 
@@ -93,7 +95,34 @@ def _has_control(value: Any) -> bool:
     return isinstance(value, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
 
 
+@lru_cache(maxsize=1)
+def _precompiled_check():
+    """``is_valid`` of netharden/_profile_schema_check.py when it was generated from this very
+    schema text (else None: an edited schema without 'make precompile' falls back to jsonschema).
+
+    It only answers "valid or not", without importing jsonschema (which, with referencing,
+    attrs and rpds, took longer to import than the rest of a render). A profile it calls
+    valid has no schema problem; for any other, jsonschema runs as before and every message
+    comes from it. netharden/precompile.py records how the checker is generated and why it
+    agrees with jsonschema; tests/test_speed_paths.py checks both.
+    """
+    import os
+
+    if os.environ.get("NETHARDEN_PRECOMPILED", "1") == "0":
+        return None
+    try:
+        from . import _profile_schema_check as generated
+    except ImportError:  # pragma: no cover - the module ships with the package
+        return None
+    if generated.SCHEMA != schema_text():
+        return None
+    return generated.is_valid
+
+
 def _schema_problems(doc: Document) -> Iterator[Problem]:
+    check = _precompiled_check()
+    if check is not None and check(doc.data):
+        return
     for err in _validator().iter_errors(doc.data):
         yield from _translate(doc, err)
 

@@ -15,6 +15,7 @@ set -eu
 # config parser read the rendered package-hold snippet; ignition: ignition-validate and
 # the real Ignition binary (in its dracut module) that applies configs to a scratch root;
 # cloud-init: 'cloud-init schema' and 'cloud-init single' on the rendered cloud-config;
+# netplan.io: 'netplan generate', the reference benchmarks/cli.py times the CLI against;
 # jq: a non-Python consumer that reads --format plan documents; podman + runc/conmon:
 # rootful containers booting systemd for the role's molecule scenario;
 # containernetworking-plugins: podman's network-stack dependency, named because installs
@@ -35,6 +36,7 @@ python3-apt
 ignition
 cloud-init
 jq
+netplan.io
 podman
 runc
 conmon

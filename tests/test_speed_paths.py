@@ -1,0 +1,256 @@
+"""The fast paths of a cold render change nothing but speed.
+
+- The generated artefacts (netharden/_profile_schema_check.py, netharden/_templates_compiled.py)
+  are what ``python -m netharden.precompile --write`` makes of the current schema,
+  templates and Jinja2 (``make precompile``).
+- Every example and the awkward profile render byte for byte the same in every format
+  through the precompiled path (schema checker + ``_jinja_lite``) and through the
+  source path (jsonschema + jinja2 compiling templates), and the precompiled run never
+  falls back to jinja2. Generated profiles agree too.
+- The generated schema checker says "valid" exactly when jsonschema finds no error.
+- Stale artefacts are ignored, and an error in a lite render is jinja2's own.
+- The CLI imports lazily: ``--help``, ``schema`` and ``validate`` of a valid profile import
+  neither jinja2 nor jsonschema, and neither does rendering the full host.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import netharden
+from netharden import _jinja_lite, precompile, templating, validate
+from netharden.emitters import EMITTERS
+from netharden.problems import NetHardenError
+from netharden.yamlload import load_file
+from helpers import PROFILES, ROOT, tree_files
+from test_property import MUTATIONS, profiles
+
+
+@pytest.fixture
+def source_path(monkeypatch):
+    """Switch to the path without precompiled artefacts (as NETHARDEN_PRECOMPILED=0)."""
+    def use(on: bool):
+        monkeypatch.setenv("NETHARDEN_PRECOMPILED", "1" if on else "0")
+        validate._precompiled_check.cache_clear()
+    yield use
+    validate._precompiled_check.cache_clear()
+
+
+def test_generated_artefacts_are_in_sync():
+    from netharden import _templates_compiled as compiled
+
+    stale = precompile.stale()
+    if compiled.JINJA2_VERSION != templating.jinja2_version():
+        # a new Jinja2 release: the templates then render through jinja2 (correct, slower)
+        # until 'make precompile' is run with it; that is no reason to fail unrelated work
+        assert stale in ([], ["netharden/_templates_compiled.py"]), stale
+        pytest.skip(f"templates precompiled with Jinja2 {compiled.JINJA2_VERSION}, "
+                    f"{templating.jinja2_version()} installed: run 'make precompile'")
+    assert stale == [], "run 'make precompile' (python -m netharden.precompile --write)"
+
+
+def test_every_template_runs_on_the_lite_runtime():
+    from netharden import _templates_compiled as compiled
+
+    if compiled.JINJA2_VERSION != templating.jinja2_version():
+        pytest.skip("templates precompiled with another Jinja2: see test_generated_artefacts_are_in_sync")
+    assert sorted(compiled.TEMPLATES) == sorted(precompile.template_sources())
+    assert [name for name, (_, factory) in compiled.TEMPLATES.items() if factory is None] == []
+    assert templating._lite() is not None
+
+
+def _render_all(path, tmp, tag):
+    """{format: bytes, or the tree's files, or the refusal's text} of one profile."""
+    plan = netharden.plan(netharden.load(path))
+    out = {}
+    for fmt in sorted(EMITTERS):
+        try:
+            if fmt == "tree":
+                netharden.emit(plan, fmt, tmp / f"{tag}-{path.stem}")
+                out[fmt] = tree_files(tmp / f"{tag}-{path.stem}")
+            else:
+                out[fmt] = netharden.emit(plan, fmt)
+        except NetHardenError as err:
+            out[fmt] = f"refused: {err}"
+    return out
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_precompiled_and_source_paths_write_the_same_bytes(path, tmp_path, source_path, monkeypatch):
+    source_path(False)
+    reference = _render_all(path, tmp_path, "source")
+    source_path(True)
+    assert validate._precompiled_check() is not None
+
+    def no_jinja2():  # the precompiled run must not fall back to jinja2 for any template
+        raise AssertionError("a template fell back to jinja2")
+
+    if templating._lite() is not None:  # None only with another Jinja2 than the precompiled one
+        monkeypatch.setattr(templating, "environment", no_jinja2)
+    assert _render_all(path, tmp_path, "fast") == reference
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(profiles())
+def test_generated_profiles_render_the_same_through_both_paths(monkeypatch, data):
+    profile = netharden.load(data)
+    monkeypatch.setenv("NETHARDEN_PRECOMPILED", "0")
+    reference = netharden.plan(profile).to_dict()
+    monkeypatch.setenv("NETHARDEN_PRECOMPILED", "1")
+    assert netharden.plan(profile).to_dict() == reference
+
+
+# ------------------------------------------------------------------ schema checker
+def _agrees(data):
+    check = validate._precompiled_check()
+    assert check is not None
+    jsonschema_ok = next(validate._validator().iter_errors(data), None) is None
+    assert check(data) is jsonschema_ok, json.dumps(data)[:300]
+    return jsonschema_ok
+
+
+def test_schema_checker_agrees_on_examples_and_the_bad_corpus():
+    for path in PROFILES:
+        assert _agrees(load_file(path).data)
+    invalid = 0
+    for path in sorted((ROOT / "tests" / "bad").glob("*")):
+        try:
+            doc = load_file(path)
+        except netharden.ProfileError:
+            continue  # a YAML-level problem: never reaches the schema
+        invalid += not _agrees(doc.data)
+    assert invalid > 50
+
+
+_ODD_VALUES = [None, True, False, 0, 1, 1.0, 1500.0, -1, 65536, 10 ** 6, "", "x", "UPPER", "eth0", "a" * 300,
+               "eth0\n", "10.0.0.1/24", "02:00:00:00:00:01", [], [1], ["x", "x"], ["eth*"], {}, {"name": "x"}]
+
+
+def _paths(node, path=()):
+    yield path
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, path + (i,))
+
+
+def _replace(data, path, value):
+    data = copy.deepcopy(data)
+    if not path:
+        return value
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_schema_checker_agrees_on_every_node_replaced_by_odd_values(path):
+    data = load_file(path).data
+    rng = random.Random(path.name)
+    for where in _paths(data):
+        for value in rng.sample(_ODD_VALUES, 6):
+            _agrees(_replace(data, where, value))
+        if isinstance(data, dict) and where:  # an unknown key beside each node
+            parent = where[:-1]
+            node = data
+            for key in parent:
+                node = node[key]
+            if isinstance(node, dict):
+                _agrees(_replace(data, parent + ("zzz",), 1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(profiles(), st.sampled_from(range(len(MUTATIONS))))
+def test_schema_checker_agrees_on_generated_and_mutated_profiles(data, which):
+    _agrees(data)
+    bad = copy.deepcopy(data)
+    MUTATIONS[which](bad)
+    _agrees(bad)
+
+
+def test_a_stale_schema_checker_is_not_used(monkeypatch):
+    validate._precompiled_check.cache_clear()
+    try:
+        monkeypatch.setattr(validate, "schema_text", lambda: validate.read_text("schemas", "profile.schema.json") + " ")
+        assert validate._precompiled_check() is None
+    finally:
+        validate._precompiled_check.cache_clear()
+
+
+def test_the_generator_refuses_keywords_it_does_not_implement():
+    with pytest.raises(precompile.SchemaNotSupported, match="patternProperties"):
+        precompile.schema_checker_source(json.dumps({"type": "object", "patternProperties": {"^a": {}}}))
+    with pytest.raises(precompile.SchemaNotSupported, match="references"):
+        precompile.schema_checker_source(json.dumps({"$ref": "https://example.org/x"}))
+
+
+# ------------------------------------------------------------------ lite runtime
+needs_lite = pytest.mark.skipif(templating._lite() is None, reason="templates precompiled with another Jinja2")
+
+
+@needs_lite
+def test_a_stale_template_module_is_not_used(tmp_path):
+    lite = templating._lite()
+    sha, factory = lite.entries["_header.j2"]
+    env = _jinja_lite.Environment(templating.FILTERS, lite.globals, {"_header.j2": ("0" * 64, factory)}, lite.source_dir)
+    with pytest.raises(_jinja_lite.TemplateRuntimeError, match="stale"):
+        env.get_template("_header.j2")
+    env = _jinja_lite.Environment(templating.FILTERS, lite.globals, {"_header.j2": (sha, factory)}, lite.source_dir)
+    assert env.get_template("_header.j2").name == "_header.j2"
+
+
+def test_an_error_in_a_lite_render_is_jinja2s_own():
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError, match="'why' is undefined"):
+        templating.render("_header.j2", profile=type("P", (), {"name": "h"})(), guards=())
+
+
+def test_a_template_with_blocks_is_not_lite():
+    code = templating.environment().compile("{% block b %}x{% endblock %}", "t.j2", None, True, True)
+    assert precompile._factory(code, "_t_x") is None
+
+
+def test_the_lite_check_refuses_what_the_runtime_lacks():
+    env = templating.environment()
+    for text, why in (("{% for x in y %}{{ loop.index }}{% endfor %}", "LoopContext"),
+                      ("{{ x | upper }}", "filter 'upper'"),
+                      ("{% macro m() %}{% endmacro %}{{ m() }}", "Macro"),
+                      ("{{ x is defined }}", "environment.tests")):
+        problems = precompile.lite_problems(env.compile(text, "t.j2", None, True, True))
+        assert any(why in p for p in problems), (text, problems)
+    assert precompile.lite_problems(env.compile("{{ x | map('sh') | join(' ') }}", "t.j2", None, True, True)) == []
+
+
+# ------------------------------------------------------------------ lazy imports
+def _imported(*args: str) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if k != "NETHARDEN_PRECOMPILED"}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "netharden", *args], capture_output=True,
+                          text=True, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["schema"], ["validate", "examples/full-host.yaml"],
+                                  ["render", "--help"]], ids=" ".join)
+def test_commands_that_render_nothing_import_neither_jinja2_nor_jsonschema(args):
+    found = _imported(*args)
+    assert not {m for m in found if m.split(".")[0] in ("jinja2", "jsonschema")}
+
+
+@needs_lite
+def test_rendering_a_valid_profile_imports_neither_jinja2_nor_jsonschema(tmp_path):
+    found = _imported("render", "examples/full-host.yaml", "--format", "tree", "--out", str(tmp_path / "out"))
+    assert not {m for m in found if m.split(".")[0] in ("jinja2", "jsonschema")}
+    assert {"netharden._jinja_lite", "netharden._templates_compiled", "netharden._profile_schema_check"} <= found
