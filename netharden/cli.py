@@ -30,17 +30,24 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    r = sub.add_parser("render", help="render a profile into an output format",
-                       description="Validate PROFILE and write it in the chosen format. Nothing is written when the profile has a problem.")
-    r.add_argument("profile", metavar="PROFILE", help="host profile (YAML or JSON)")
+    r = sub.add_parser("render", help="render a profile (or a fleet) into an output format",
+                       description="Validate PROFILE and write it in the chosen format. Nothing is written when the profile has a problem. "
+                                   "PROFILE may be a fleet (a 'kind: Fleet' file or a directory of host profiles): then --out DIR "
+                                   "receives one output per host (DIR/HOST.ign, DIR/HOST/ for tree ...), written atomically as a whole.")
+    r.add_argument("profile", metavar="PROFILE", help="host profile (YAML or JSON), or a fleet file or directory")
     r.add_argument("--format", "-f", default="tree", choices=sorted(EMITTERS), help="output format (default: tree)")
     r.add_argument("--out", "-o", metavar="PATH", help="output directory (tree) or file; stream formats default to stdout")
     r.add_argument("--force", action="store_true", help="replace an existing non-empty output directory or file")
     r.add_argument("--ignition-version", metavar="VERSION", help="Ignition spec of --format ignition/butane: 3.3.0 (default) or 3.4.0")
     r.add_argument("--variant", metavar="VARIANT", help="Butane variant of --format butane: flatcar (default) or fcos")
+    r.add_argument("--keep-going", action="store_true",
+                   help="fleets: write the good hosts and list the bad ones (exit code still 2)")
+    r.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="fleets: worker processes (default: the CPUs this process may use)")
 
-    v = sub.add_parser("validate", help="check profiles and report every problem",
-                       description="Check each PROFILE against the schema and the semantic rules; report every problem as FILE:LINE:COL.")
+    v = sub.add_parser("validate", help="check profiles (or fleets) and report every problem",
+                       description="Check each PROFILE (a host profile, a 'kind: Fleet' file or a directory of host profiles) "
+                                   "against the schema and the semantic rules; report every problem as FILE:LINE:COL.")
     v.add_argument("profiles", metavar="PROFILE", nargs="+")
     v.add_argument("--json", action="store_true", help="print problems as JSON")
 
@@ -109,9 +116,19 @@ def _report(err: ProfileError) -> None:
     print(f"{n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
 
 
+def _is_fleet(path: str) -> bool:
+    from .fleet import is_fleet
+
+    return is_fleet(path)
+
+
 def cmd_render(args) -> int:
     import netharden
 
+    if _is_fleet(args.profile):
+        return _render_fleet(args)
+    if args.keep_going or args.jobs is not None:
+        raise UsageError(f"{'--keep-going' if args.keep_going else '--jobs'} applies to fleets only")
     profile = netharden.load(args.profile)
     plan = netharden.plan(profile)
     data = netharden.emit(plan, args.format, args.out, force=args.force,
@@ -123,11 +140,67 @@ def cmd_render(args) -> int:
     return EXIT_OK
 
 
+def _render_fleet(args) -> int:
+    from . import fleet
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    loaded = fleet.load(args.profile)
+    try:
+        result = fleet.run(loaded, args.format, args.out, force=args.force, keep_going=args.keep_going, jobs=args.jobs,
+                           options={"ignition_version": args.ignition_version, "variant": args.variant})
+    except ProfileError as err:
+        _report(err)
+        bad = len({p.message.split(":", 1)[0] for p in err.problems if p.message.startswith("host ")})
+        if bad:
+            print(f"netharden: {bad} of {len(loaded.hosts)} hosts have problems; nothing written", file=sys.stderr)
+        return EXIT_USAGE
+    _fleet_summary(result, args.format, args.out)
+    return EXIT_USAGE if result.bad else EXIT_OK
+
+
+def _fleet_summary(result, fmt: str, out: str) -> None:
+    if result.bad:
+        problems = [p for probs in result.bad.values() for p in probs]
+        _report(ProfileError(problems))
+        print(f"netharden: {len(result.bad)} of {result.hosts} hosts have problems, not written: "
+              f"{', '.join(result.bad)}", file=sys.stderr)
+    print(f"wrote {fmt} for {len(result.written)} of {result.hosts} hosts to {out} "
+          f"in {result.seconds:.2f} s ({result.jobs} worker{'s' if result.jobs != 1 else ''})", file=sys.stderr)
+
+
+def _validate_fleet(path: str, as_json: bool, results: list) -> bool:
+    from . import fleet
+
+    try:
+        loaded = fleet.load(path)
+        result = fleet.run(loaded, None, None, keep_going=True)
+    except ProfileError as err:
+        results.append({"file": path, "ok": False, "problems": [p.to_dict() for p in err.problems]})
+        if not as_json:
+            _report(err)
+        return False
+    problems = [p for probs in result.bad.values() for p in probs]
+    results.append({"file": path, "ok": not problems, "hosts": result.hosts, "bad_hosts": list(result.bad),
+                    "problems": [p.to_dict() for p in problems]})
+    if not as_json:
+        if problems:
+            _report(ProfileError(problems))
+            print(f"{path}: {len(result.bad)} of {result.hosts} hosts have problems: {', '.join(result.bad)}",
+                  file=sys.stderr)
+        else:
+            print(f"{path}: ok ({result.hosts} hosts)")
+    return not problems
+
+
 def cmd_validate(args) -> int:
     import netharden
 
     failed, results = False, []
     for path in args.profiles:
+        if _is_fleet(path):
+            failed = not _validate_fleet(path, args.json, results) or failed
+            continue
         try:
             netharden.load(path)
             results.append({"file": path, "ok": True, "problems": []})

@@ -89,15 +89,28 @@ class Plan:
 
     def add(self, entry: File | Link | Unit | Action) -> None:
         if isinstance(entry, (File, Link)):
-            if entry.path in self.paths():
+            if entry.path in self._known_paths():
                 raise ValueError(f"two plan entries write {entry.path}")
             (self.files if isinstance(entry, File) else self.links).append(entry)
+            index = self._index
+            index[4].add(entry.path)
+            index[1], index[3] = len(self.files), len(self.links)
         elif isinstance(entry, Unit):
             self.units.append(entry)
         else:
             if any(a.id == entry.id for a in self.actions):
                 return  # several renderers may ask for the same reload
             self.actions.append(entry)
+
+    def _known_paths(self) -> set[str]:
+        """``paths()``, kept up to date by ``add`` instead of rebuilt for every entry
+        (rebuilding made a Plan of n files cost n^2). The set is rebuilt whenever the
+        lists were replaced or changed length other than through ``add``."""
+        index = self.__dict__.get("_index")
+        if (index is None or index[0] is not self.files or index[1] != len(self.files)
+                or index[2] is not self.links or index[3] != len(self.links)):
+            index = self.__dict__["_index"] = [self.files, len(self.files), self.links, len(self.links), self.paths()]
+        return index[4]
 
     def note(self, text: str) -> None:
         if text not in self.notes:

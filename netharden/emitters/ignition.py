@@ -25,6 +25,21 @@ Layout (``layout()``, shared with the Butane emitter so both carry the same entr
 Output is compact JSON (``sort_keys``, no spaces) with one final newline; lists are in
 Plan path order and units by name, so the same Plan gives the same bytes.
 
+Fleets (``fragments()``, on for a fleet run): ``json.dumps`` is compositional (a list is
+``[`` + its items' texts joined by ``,`` + ``]``, a mapping its sorted members the same
+way), so the document is assembled from the JSON text of each storage file, link and
+unit, cached by content. The host's name (``Plan.profile``) is swapped for a sentinel
+(``renderers._cache.SENTINEL``, which no valid profile contains) before the lookup, so
+hosts whose files differ only by name share one entry; the name goes back into the
+cached text where the sentinel's encoding stands: verbatim in a JSON string (a
+sentinel is a plain character for ``ensure_ascii=False``), and as its percent-encoding
+in a ``data:,`` URL (percent-encoding is per byte, and ``%`` only ever starts an escape,
+so the sentinel's encoding cannot match anywhere else). The data URL's choice between
+percent-encoding and base64 depends on the real length, so it is made again for each
+host from lengths kept in the entry; base64 is encoded from the real text. Swapping is
+skipped for a text that already holds the sentinel or when the name is empty: such a
+text is its own key. ``tests/test_fleet.py`` compares both paths on every example.
+
 Spec versions. 3.3.0 (Ignition >= 2.11, the default) is proven in the test suite: Debian's
 ``ignition-validate`` (Ignition 2.14.0) accepts every output with no warnings, and the
 real Ignition 2.14 binary applies it to a scratch root that then equals ``--format tree``.
@@ -44,7 +59,9 @@ the tests check that no path is written twice.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+from typing import Iterator
 
 from ..plan_model import File, Link, Plan
 from ..targets import UNIT_DIR
@@ -94,5 +111,114 @@ def _unit(u: SystemdUnit) -> dict:
 
 
 def render(plan: Plan, ignition_version: str = "3.3.0") -> bytes:
+    if _FRAGMENTS is not None:
+        return _render_fragments(plan, ignition_version, _FRAGMENTS)
     text = json.dumps(config(plan, ignition_version), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return (text + "\n").encode("utf-8")
+
+
+# ------------------------------------------------------------------------- fleets
+_FRAGMENTS: dict | None = None      # None: off (a single render: plain json.dumps)
+MAX_FRAGMENTS = 4096                # cleared when full (hosts' own files would grow it without bound)
+_DUMP = dict(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def fragments(on: bool = True) -> Iterator[None]:
+    """Assemble ``render``'s output from cached fragments within the ``with`` block."""
+    global _FRAGMENTS
+    before, _FRAGMENTS = _FRAGMENTS, ({} if on else None)
+    try:
+        yield
+    finally:
+        _FRAGMENTS = before
+
+
+def _sentinel() -> str:
+    from ..renderers._cache import SENTINEL
+
+    return SENTINEL
+
+
+class _Names:
+    """The encodings of one host name, and of the sentinel that stands for it."""
+    __slots__ = ("name", "json", "pct", "nbytes", "s", "s_pct", "s_nbytes")
+
+    def __init__(self, name: str):
+        s = _sentinel()
+        self.name, self.s = name, s
+        self.json = json.dumps(name, ensure_ascii=False)[1:-1]
+        self.pct = _dataurl.percent_encode(name.encode("utf-8"))
+        self.nbytes = len(name.encode("utf-8"))
+        self.s_pct = _dataurl.percent_encode(s.encode("utf-8"))
+        self.s_nbytes = len(s.encode("utf-8"))
+
+    def swap(self, text: str) -> tuple[str, int]:
+        """(text with the name swapped for the sentinel, how many), or (text, 0)."""
+        name = self.name
+        if not name or name not in text or self.s in text:
+            return text, 0
+        return text.replace(name, self.s), text.count(name)
+
+
+def _file_fragment(f: File, names: _Names, cache: dict) -> str:
+    swapped, k = names.swap(f.content)
+    key = ("f", f.path, f.mode, swapped)
+    entry = cache.get(key)
+    if entry is None:
+        raw = swapped.encode("utf-8")
+        body = _dataurl.percent_encode(raw)
+        head, _, tail = json.dumps({"path": f.path, "mode": f.mode, "overwrite": True,
+                                    "contents": {"source": "\x00"}}, **_DUMP).partition('"\\u0000"')
+        entry = cache[key] = (head + '"', body, '"' + tail, len(raw), len(body))
+    head, body, tail, nbytes, plen = entry
+    if k:
+        nbytes -= k * (names.s_nbytes - names.nbytes)
+        plen -= k * (len(names.s_pct) - len(names.pct))
+    # _dataurl.encode's rule: base64 only when strictly shorter than the percent-encoded URL
+    if len("data:;base64,") + 4 * ((nbytes + 2) // 3) < len("data:,") + plen:
+        import base64
+
+        return head + "data:;base64," + base64.b64encode(f.content.encode("utf-8")).decode("ascii") + tail
+    return head + "data:," + (body.replace(names.s_pct, names.pct) if k else body) + tail
+
+
+def _unit_fragment(u: SystemdUnit, names: _Names, cache: dict) -> str:
+    contents, k = names.swap(u.contents) if u.contents is not None else (None, 0)
+    dropins = []
+    for n, c in u.dropins:
+        c, kd = names.swap(c)
+        k += kd
+        dropins.append((n, c))
+    key = ("u", u.name, contents, tuple(dropins), u.enabled, u.masked)
+    text = cache.get(key)
+    if text is None:
+        swapped = SystemdUnit(u.name, contents, dropins, u.enabled, u.masked)
+        text = cache[key] = json.dumps(_unit(swapped), **_DUMP)
+    return text.replace(names.s, names.json) if k else text
+
+
+def _render_fragments(plan: Plan, ignition_version: str, cache: dict) -> bytes:
+    if len(cache) >= MAX_FRAGMENTS:
+        cache.clear()
+    files, links, units = layout(plan)
+    names = _Names(plan.profile)
+    top = ['"ignition":' + json.dumps({"version": ignition_version}, **_DUMP)]
+    storage = []
+    if files:
+        storage.append('"files":[' + ",".join([_file_fragment(f, names, cache) for f in files]) + "]")
+    if links:
+        parts = []
+        for x in links:
+            key = ("l", x.path, x.target)
+            text = cache.get(key)
+            if text is None:
+                text = cache[key] = json.dumps({"path": x.path, "target": x.target, "hard": False, "overwrite": True},
+                                               **_DUMP)
+            parts.append(text)
+        storage.append('"links":[' + ",".join(parts) + "]")
+    if storage:
+        top.append('"storage":{' + ",".join(storage) + "}")
+    if units:
+        top.append('"systemd":{"units":[' + ",".join([_unit_fragment(u, names, cache) for u in units]) + "]}")
+    return ("{" + ",".join(top) + "}\n").encode("utf-8")

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from ..plan_model import File, Plan
 from ..profile import Container, Profile
-from ..templating import render as render_template
+from ._cache import render as render_template
 
 CONTAINERS_DIR = "/etc/netharden/containers"
 GUARDS = ("incident-5",)

@@ -56,7 +56,7 @@ from ..plan_model import PHASE_RUNTIME, PHASE_SYSTEMD, Action, File, Plan, Unit
 from ..profile import Daemon, Profile
 from ..systemd import supports
 from ..targets import UNIT_DIR
-from ..templating import render as render_template
+from ._cache import render as render_template
 from .quarantine import SERVICE as QUARANTINE_SERVICE
 
 DOCKER_DIR = "/etc/docker"

@@ -19,7 +19,7 @@ import ipaddress
 from ..plan_model import PHASE_NETWORKD, Action, File, Link, Plan
 from ..profile import Bridge, Profile, Uplink
 from ..systemd import features_for, supports
-from ..templating import render as render_template
+from ._cache import render as render_template
 
 NETWORK_DIR = "/etc/systemd/network"
 NETWORKD_CONF_DIR = "/etc/systemd/networkd.conf.d"
@@ -39,16 +39,30 @@ def _file(plan: Plan, profile: Profile, path: str, template: str, guards: tuple[
 
 
 def render(profile: Profile, plan: Plan) -> None:
+    for part in PARTS:
+        part(profile, plan)
+
+
+def render_unmanaged(profile: Profile, plan: Plan) -> None:
     for group in profile.unmanaged:
         _file(plan, profile, f"{NETWORK_DIR}/0-netharden-unmanaged-{group.id}.network", "networkd/unmanaged.network.j2",
               ("incident-1", "incident-2"), f"Unmanaged: {group.description}", group=group)
         if supports(profile.systemd, "link.mac_policy_persistent_default"):
             _file(plan, profile, f"{NETWORK_DIR}/0-netharden-{group.id}.link", "networkd/mac-policy.link.j2",
                   ("hazard-mac-policy",), f"Keep the MACs the runtime chose: {group.description}", group=group)
+
+
+def render_bridges(profile: Profile, plan: Plan) -> None:
     for bridge in profile.bridges:
         _render_bridge(plan, profile, bridge)
+
+
+def render_uplinks(profile: Profile, plan: Plan) -> None:
     for uplink in profile.uplinks:
         _render_uplink(plan, profile, uplink)
+
+
+def render_masks(profile: Profile, plan: Plan) -> None:
     for name in profile.masks:
         plan.add(Link(path=f"{NETWORK_DIR}/{name}", target="/dev/null", guards=("incident-2",),
                       why=f"Mask the vendor file {name} that manages container interfaces"))
@@ -59,12 +73,21 @@ def render(profile: Profile, plan: Plan) -> None:
         # DHCP leases, so appliers run it only when asked (it takes effect at boot anyway)
         plan.add(Action("networkd-restart", ("systemctl", "try-restart", "systemd-networkd.service"),
                         "networkd reads networkd.conf only at start", phase=PHASE_NETWORKD + 1, disruptive=True))
+
+
+def render_reload(profile: Profile, plan: Plan) -> None:
     if profile.uplinks or profile.bridges or profile.unmanaged or profile.masks:
         if supports(profile.systemd, "networkctl.reload"):
             plan.add(Action("networkd-reload", ("networkctl", "reload"), "load the new .network/.netdev files"))
         else:
             plan.add(Action("networkd-reload", ("systemctl", "restart", "systemd-networkd.service"),
                             "systemd < 244 has no 'networkctl reload'"))
+
+
+# render() in parts, in order: a fleet caches each part on the settings it reads (the
+# unmanaged groups, masks and networkd.conf are the same on most hosts; bridges and
+# uplinks are each host's own)
+PARTS = (render_unmanaged, render_bridges, render_uplinks, render_masks, render_reload)
 
 
 def _render_bridge(plan: Plan, profile: Profile, bridge: Bridge) -> None:

@@ -23,7 +23,7 @@ from ..plan_model import File, Plan
 from ..profile import Profile
 from ..systemd import features_for
 from ..targets import APT_BASED
-from ..templating import render as render_template
+from ._cache import render as render_template
 
 PREFERENCES = "/etc/apt/preferences.d/netharden-hold.pref"
 UNATTENDED = "/etc/apt/apt.conf.d/51netharden-unattended-upgrades"

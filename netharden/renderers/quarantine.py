@@ -57,7 +57,7 @@ from ..plan_model import PHASE_SYSTEMD, PHASE_UNITS, Action, File, Plan, Unit
 from ..profile import Profile
 from ..systemd import supports
 from ..targets import STATE_DIR, UNIT_DIR
-from ..templating import render as render_template
+from ._cache import render as render_template
 
 SCRIPT = "netharden-quarantine"
 SERVICE = "netharden-quarantine.service"

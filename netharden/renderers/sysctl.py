@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..plan_model import PHASE_SYSCTL, Action, File, Plan
 from ..profile import Profile
 from ..systemd import features_for
-from ..templating import render as render_template
+from ._cache import render as render_template
 
 PATH = "/etc/sysctl.d/90-netharden.conf"
 GUARDS = ("config",)

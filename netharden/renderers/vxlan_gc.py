@@ -39,7 +39,7 @@ from __future__ import annotations
 from ..plan_model import PHASE_SYSTEMD, PHASE_UNITS, Action, File, Plan, Unit
 from ..profile import Profile
 from ..targets import STATE_DIR, UNIT_DIR
-from ..templating import render as render_template
+from ._cache import render as render_template
 
 SCRIPT = "netharden-vxlan-gc"
 SERVICE = "netharden-vxlan-gc.service"

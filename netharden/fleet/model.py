@@ -1,0 +1,205 @@
+"""Fleet sources, the merge of defaults and host entries, and host documents.
+
+Two forms of fleet (``load``):
+
+- a ``kind: Fleet`` file (schemas/fleet.schema.json): ``defaults`` (a partial
+  HostProfile) and ``hosts: [{name, profile}]``. A host's profile is ``merge(defaults,
+  profile)`` plus ``apiVersion``, ``kind: HostProfile`` and ``metadata.name`` = the
+  entry's ``name``.
+- a directory: every ``*.yaml``, ``*.yml`` and ``*.json`` file directly in it is one
+  complete HostProfile, read exactly like ``netharden render PROFILE`` reads it (same
+  loader, positions and messages); the host's name is its ``metadata.name``. Files
+  whose name starts with ``.`` are skipped (editor and temporary files).
+
+Merge rules (``merge``): a mapping over a mapping merges key by key, recursively;
+anything else (lists, scalars, null) replaces the default. There is no merge-by-name
+exception for lists (``uplinks``, ``bridges``, ``docker.daemons``): a host that sets
+a list restates it whole, which keeps the rule one sentence long and the result
+obvious from the file.
+
+Fleet-level errors (``ProfileError`` naming the fleet file, exit 2, nothing written,
+also with ``--keep-going``): the fleet schema (unknown keys, ``metadata.name`` in
+defaults or a host profile: the entry's ``name`` sets it), no hosts, duplicate host
+names (two files of a directory fleet with the same ``metadata.name`` too).
+``name`` is a lowercase DNS label, the same rule as ``metadata.name``, so it is always
+usable as a file name (no ``/``, no ``.``/``..``, no upper case to collide on a
+case-insensitive file system).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..problems import Problem, ProfileError
+from ..yamlload import Document
+
+PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
+_MISSING = object()
+
+
+@dataclass
+class Host:
+    name: str
+    index: int                       # position in the fleet (entry index, or sorted file order)
+    data: Any = None                 # merged profile (file form), None until loaded (directory form)
+    file: str = ""                   # where the host is defined
+    entry: tuple = ()                # JSON path of its entry in the fleet file (file form)
+
+
+@dataclass
+class Fleet:
+    source: str                      # the fleet file or directory
+    kind: str                        # "file" | "directory"
+    hosts: list[Host] = field(default_factory=list)
+    defaults: dict = field(default_factory=dict)
+    doc: Document | None = None      # the fleet file's document (file form)
+
+
+def merge(base: Any, over: Any) -> Any:
+    """``over`` deep-merged over ``base``: mappings merge, everything else replaces.
+    Neither argument is modified; unchanged subtrees of ``base`` are shared."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = merge(base[key], value) if key in base else value
+        return out
+    return over
+
+
+def host_profile(defaults: dict, entry: dict) -> dict:
+    """The HostProfile of one fleet entry (its data before validation)."""
+    merged = merge(defaults, entry.get("profile") or {})
+    metadata = merged.get("metadata")
+    return {"apiVersion": "netharden/v1", "kind": "HostProfile",
+            "metadata": {**(metadata if isinstance(metadata, dict) else {}), "name": entry["name"]},
+            **{k: v for k, v in merged.items() if k != "metadata"}}
+
+
+@lru_cache(maxsize=1)
+def _fleet_validator():
+    import jsonschema
+
+    from ..resources import read_text
+
+    return jsonschema.Draft202012Validator(json.loads(read_text("schemas", "fleet.schema.json")))
+
+
+def fleet_schema_problems(doc: Document) -> list[Problem]:
+    from ..validate import _translate  # the profile's message translation, reused for the fleet schema
+
+    problems = []
+    for err in _fleet_validator().iter_errors(doc.data):
+        problems.extend(_translate(doc, err))
+    return problems
+
+
+def load(source: str | Path) -> Fleet:
+    """Read a fleet file or directory (hosts of a directory are read later, in the workers)."""
+    path = Path(source)
+    if path.is_dir():
+        return _load_directory(path)
+    from . import yamlfast
+
+    doc = yamlfast.load_file(path)
+    problems = fleet_schema_problems(doc) if _looks_wrong(doc.data) else []
+    if problems:
+        # read again with positions, only to report
+        doc = yamlfast.load_file(path, positions=True)
+        raise ProfileError(fleet_schema_problems(doc))
+    defaults = doc.data.get("defaults") or {}
+    hosts = [Host(e["name"], i, None, str(path), ("hosts", i)) for i, e in enumerate(doc.data["hosts"])]
+    fleet = Fleet(str(path), "file", hosts, defaults, doc)
+    if len({h.name for h in hosts}) != len(hosts):
+        fleet.doc = yamlfast.load_file(path, positions=True)
+        raise ProfileError(duplicate_problems(hosts, lambda h: fleet.doc.position(h.entry + ("name",)),
+                                              lambda h, msg, hint: fleet.doc.problem(h.entry + ("name",), msg, hint)))
+    return fleet
+
+
+def duplicate_problems(hosts: list[Host], position, problem) -> list[Problem]:
+    """One problem per host whose name an earlier host already has."""
+    seen: dict[str, Host] = {}
+    out = []
+    for host in hosts:
+        first = seen.setdefault(host.name, host)
+        if first is not host:
+            line = position(first)[0]
+            where = f"line {line}" if line else first.file
+            out.append(problem(host, f"duplicate host name {host.name!r} (first at {where})",
+                               "every host needs its own name: it is its output file name"))
+    return out
+
+
+def _looks_wrong(data: dict) -> bool:
+    """True when the fleet schema has something to say (then the file is read again
+    with positions to say it)."""
+    return not _fleet_validator().is_valid(data)
+
+
+def _load_directory(path: Path) -> Fleet:
+    files = sorted(p for p in path.iterdir()
+                   if p.suffix in PROFILE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    if not files:
+        raise ProfileError([Problem(str(path), 0, 0, (), "the fleet directory holds no host profiles",
+                                    f"put one profile per host in it ({', '.join('*' + s for s in PROFILE_SUFFIXES)})")])
+    # names come from metadata.name: read just that, cheaply, to find duplicates before rendering
+    hosts = [Host("", i, None, str(p)) for i, p in enumerate(files)]
+    return Fleet(str(path), "directory", hosts)
+
+
+def entry_document(fleet: Fleet, host: Host, data: dict) -> Document:
+    """The Document of a file-form host's merged profile, with the position of every
+    node taken from whichever part of the fleet file supplied it: the host's own entry
+    or ``defaults``. Reads the fleet file again with positions when needed."""
+    from . import yamlfast
+
+    if not fleet.doc.positions or len(fleet.doc.positions) == 1:
+        fleet.doc = yamlfast.load_file(fleet.source, positions=True)
+    fpos, fkeys = fleet.doc.positions, fleet.doc.key_positions
+    entry = fleet.doc.data["hosts"][host.index]
+    prof = entry.get("profile")
+    defaults = fleet.doc.data.get("defaults")
+    ep, hp, dp = host.entry, host.entry + ("profile",), ("defaults",)
+    pos: dict = {(): fpos.get(ep, (0, 0)), ("apiVersion",): fpos.get(ep, (0, 0)), ("kind",): fpos.get(ep, (0, 0))}
+    keys: dict = {}
+
+    def walk(value, d, h, path):
+        origin = hp if h is not _MISSING else dp
+        at = fpos.get(origin + path)
+        if at is not None:
+            pos[path] = at
+        at = fkeys.get(origin + path)
+        if at is not None:
+            keys[path] = at
+        if isinstance(value, dict):
+            for k, v in value.items():
+                hk = h.get(k, _MISSING) if isinstance(h, dict) else _MISSING
+                dk = d.get(k, _MISSING) if isinstance(d, dict) else _MISSING
+                if hk is not _MISSING and not (isinstance(hk, dict) and isinstance(dk, dict)):
+                    dk = _MISSING  # the host's value replaced the default one
+                walk(v, dk, hk, path + (k,))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                if h is not _MISSING:
+                    walk(v, _MISSING, h[i], path + (i,))
+                else:
+                    walk(v, d[i], _MISSING, path + (i,))
+
+    walk({k: v for k, v in data.items() if k not in ("apiVersion", "kind")},
+         defaults if isinstance(defaults, dict) else {}, prof if isinstance(prof, dict) else {}, ())
+    pos[()] = pos[("apiVersion",)] = pos[("kind",)] = fpos.get(ep, (0, 0))
+    pos.setdefault(("metadata",), fpos.get(ep + ("name",), (0, 0)))
+    pos[("metadata", "name")] = fpos.get(ep + ("name",), (0, 0))
+    keys[("metadata", "name")] = fkeys.get(ep + ("name",), (0, 0))
+    return Document(file=fleet.source, data=data, positions=pos, key_positions=keys)
+
+
+def cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,341 @@
+"""Fleets: merge rules, per-host bytes equal to a single render, errors with host/file/
+line/path, atomic output, --keep-going, progress, parallel == serial, caches exact."""
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+import netharden
+from netharden import fleet
+from netharden.cli import main
+from netharden.emitters import _dataurl
+from netharden.fleet import yamlfast
+from netharden.fleet.run import EXTENSIONS, Progress
+from netharden.renderers import _cache
+from netharden.yamlload import load_file
+from helpers import EXAMPLES, PROFILES, ROOT, tree_files
+
+FLEET_EXAMPLE = ROOT / "examples" / "fleet" / "ci-workers.yaml"
+FORMATS = ["tree", "cloud-config", "ignition", "butane", "coreos-cloud-config", "plan"]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def small_fleet(tmp_path: Path, n: int = 3, bad: int | None = None) -> Path:
+    hosts = []
+    for i in range(n):
+        mtu = "toobig" if i == bad else "1500"
+        hosts.append(f"  - name: h{i}\n    profile:\n      bridges: [{{name: br0, addresses: [\"10.0.{i}.1/24\"], mtu: {mtu}}}]\n")
+    return write(tmp_path / "fleet.yaml", "apiVersion: netharden/v1\nkind: Fleet\ndefaults:\n  platform: {os: flatcar}\n"
+                 "  uplinks: [{name: lan, match: {name: eth*}}]\nhosts:\n" + "".join(hosts))
+
+
+def render_alone(data: dict, fmt: str, tmp: Path):
+    profile = netharden.load(data)
+    plan = netharden.plan(profile)
+    if fmt == "tree":
+        netharden.emit(plan, "tree", tmp)
+        return tree_files(tmp)
+    return netharden.emit(plan, fmt)
+
+
+def output_of(out: Path, host: str, fmt: str):
+    return tree_files(out / host) if fmt == "tree" else (out / (host + EXTENSIONS[fmt])).read_bytes()
+
+
+# ------------------------------------------------------------------------------ merge
+def test_merge_rules():
+    base = {"a": {"x": 1, "y": [1, 2]}, "l": [1], "s": "d", "keep": {"k": 1}}
+    over = {"a": {"y": [3], "z": None}, "l": [], "s": {"now": "map"}}
+    merged = fleet.merge(base, over)
+    assert merged == {"a": {"x": 1, "y": [3], "z": None}, "l": [], "s": {"now": "map"}, "keep": {"k": 1}}
+    assert merged["keep"] is base["keep"]             # untouched subtrees are shared
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "l": [1], "s": "d", "keep": {"k": 1}}  # nothing modified
+
+
+def test_host_profile_name_and_metadata():
+    data = fleet.host_profile({"metadata": {"description": "d"}, "vxlan_gc": {"mode": "report", "interval": "1min"}},
+                              {"name": "n1", "profile": {"vxlan_gc": {"mode": "remove"}}})
+    assert data["metadata"] == {"description": "d", "name": "n1"}
+    assert data["kind"] == "HostProfile" and data["vxlan_gc"] == {"mode": "remove", "interval": "1min"}
+
+
+def test_fleet_schema_matches_profile_keys():
+    profile = json.loads((ROOT / "schemas/profile.schema.json").read_text())
+    schema = json.loads((ROOT / "schemas/fleet.schema.json").read_text())
+    partial = set(schema["$defs"]["partial"]["properties"])
+    assert partial == set(profile["properties"]) - {"apiVersion", "kind"}
+
+
+# --------------------------------------------------------------- bytes per host
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_example_fleet_each_host_equals_its_profile_alone(fmt, tmp_path):
+    out = tmp_path / "out"
+    assert main(["render", str(FLEET_EXAMPLE), "--format", fmt, "--out", str(out)]) == 0
+    doc = yaml.safe_load(FLEET_EXAMPLE.read_text())
+    assert sorted(p.name for p in out.iterdir()) == sorted(h["name"] + ("" if fmt == "tree" else EXTENSIONS[fmt])
+                                                           for h in doc["hosts"])
+    for i, entry in enumerate(doc["hosts"]):
+        data = fleet.host_profile(doc.get("defaults") or {}, entry)
+        assert output_of(out, entry["name"], fmt) == render_alone(data, fmt, tmp_path / f"alone-{i}")
+
+
+def test_directory_fleet_equals_single_renders(tmp_path):
+    d = tmp_path / "hosts"
+    d.mkdir()
+    for p in PROFILES:
+        (d / p.name).write_bytes(p.read_bytes())
+    (d / ".editor.swp").write_text("ignored")
+    out = tmp_path / "out"
+    assert main(["render", str(d), "--format", "ignition", "--out", str(out)]) == 0
+    for p in PROFILES:
+        name = load_file(p).data["metadata"]["name"]
+        single = tmp_path / f"{name}.ign"
+        assert main(["render", str(p), "--format", "ignition", "--out", str(single)]) == 0
+        assert (out / f"{name}.ign").read_bytes() == single.read_bytes()
+    assert main(["validate", str(d)]) == 0
+
+
+def test_parallel_equals_serial(tmp_path):
+    path = small_fleet(tmp_path, n=200)
+    for fmt in ("ignition", "tree"):
+        serial, parallel = tmp_path / f"s-{fmt}", tmp_path / f"p-{fmt}"
+        assert main(["render", str(path), "--format", fmt, "--out", str(serial), "--jobs", "1"]) == 0
+        assert main(["render", str(path), "--format", fmt, "--out", str(parallel), "--jobs", "2"]) == 0
+        a, b = tree_files(serial), tree_files(parallel)
+        assert a == b and len([k for k in a if "/" not in k or fmt == "tree"]) >= 200
+
+
+def test_caches_give_the_same_bytes(tmp_path):
+    # every example and the awkward profile, every format, with and without the render cache
+    for p in PROFILES:
+        plan_plain = netharden.plan(netharden.load(p))
+        _cache.clear()
+        with _cache.enabled():
+            plan_cached = netharden.plan(netharden.load(p))
+            again = netharden.plan(netharden.load(p))   # second time: from the cache
+        assert plan_plain.to_dict() == plan_cached.to_dict() == again.to_dict()
+    # the data URL line cache against the plain per-byte encoding
+    for p in PROFILES:
+        for f in netharden.plan(netharden.load(p)).files:
+            raw = f.content.encode()
+            assert _dataurl.percent_encode(raw) == _dataurl._encode_bytes(raw)
+    for raw in (b"", b"\n", b"a\n\nb", "ü\x7f%\n".encode(), bytes(range(256))):
+        assert _dataurl.percent_encode(raw) == _dataurl._encode_bytes(raw)
+
+
+def test_rendered_examples_unchanged_by_this_work(tmp_path):
+    """Byte-identical output of the single-host path: rendered with the fleet caches warm
+    and cold, every format equals the uncached render."""
+    for p in EXAMPLES:
+        profile = netharden.load(p)
+        for fmt in ("ignition", "butane", "plan", "cloud-config"):
+            plain = netharden.emit(netharden.plan(profile), fmt)
+            with _cache.enabled():
+                cached = netharden.emit(netharden.plan(profile), fmt)
+            assert plain == cached
+
+
+def test_cache_refuses_unsafe_templates(monkeypatch):
+    monkeypatch.setattr(_cache, "_source", lambda name: {
+        "a.j2": "{{ profile.name | upper }}", "b.j2": "{{ profile }}", "c.j2": "{% include x %}",
+        "d.j2": "{% include 'e.j2' %}{{ profile.os }}", "e.j2": "{{ profile.name | ini }} {{ profile.name }}"}[name])
+    monkeypatch.setattr(_cache, "_uses", {})
+    assert _cache.profile_uses("a.j2") is None
+    assert _cache.profile_uses("b.j2") is None
+    assert _cache.profile_uses("c.j2") is None
+    assert _cache.profile_uses("d.j2") == ("name", "os")
+
+
+# ------------------------------------------------------------------------------ errors
+def test_error_in_host_entry_names_host_file_line_path(tmp_path, capsys):
+    path = small_fleet(tmp_path, bad=1)
+    out = tmp_path / "out"
+    assert main(["render", str(path), "--format", "ignition", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:12:62: error: host h1: expected an integer" in err and "host h1:" in err and "(at $.bridges[0].mtu)" in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+def test_error_in_defaults_points_at_defaults(tmp_path, capsys):
+    path = write(tmp_path / "f.yaml", "apiVersion: netharden/v1\nkind: Fleet\ndefaults:\n  platform: {os: flatcar}\n"
+                 "  uplinks: [{name: lan, match: {name: eth*}, mtu: 99999999}]\n"
+                 "hosts:\n  - name: a\n  - name: b\n    profile:\n      uplinks: [{name: lan, mtu: 1500}]\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:5:" in err and "host a:" in err and "(at $.uplinks[0].mtu)" in err
+    assert "host b:" not in err   # b's list replaced the bad default
+
+
+def test_fleet_level_errors(tmp_path, capsys):
+    dup = write(tmp_path / "dup.yaml", "apiVersion: netharden/v1\nkind: Fleet\nhosts:\n  - name: a\n  - name: a\n")
+    assert main(["validate", str(dup)]) == 2
+    err = capsys.readouterr().err
+    assert f"{dup}:5:" in err and "duplicate host name 'a' (first at line 4)" in err
+    empty = write(tmp_path / "empty.yaml", "apiVersion: netharden/v1\nkind: Fleet\nhosts: []\n")
+    assert main(["validate", str(empty)]) == 2
+    assert "must not be an empty list (at $.hosts)" in capsys.readouterr().err
+    badname = write(tmp_path / "n.yaml", "apiVersion: netharden/v1\nkind: Fleet\nhosts:\n  - name: ../etc\n")
+    assert main(["render", str(badname), "--format", "ignition", "--out", str(tmp_path / "o")]) == 2
+    assert f"{badname}:4:11: error: invalid host name '../etc'" in capsys.readouterr().err
+    meta = write(tmp_path / "m.yaml", "apiVersion: netharden/v1\nkind: Fleet\nhosts:\n  - name: a\n    profile: {metadata: {name: b}}\n")
+    assert main(["validate", str(meta)]) == 2
+    assert "unknown key 'name'" in capsys.readouterr().err
+    d = tmp_path / "d"
+    d.mkdir()
+    assert main(["validate", str(d)]) == 2
+    assert "holds no host profiles" in capsys.readouterr().err
+
+
+def test_directory_fleet_duplicate_and_bad_file(tmp_path, capsys):
+    d = tmp_path / "d"
+    d.mkdir()
+    text = (ROOT / "examples/incident-4-stale-vxlan.yaml").read_text()
+    write(d / "a.yaml", text)
+    write(d / "b.yaml", text)
+    assert main(["render", str(d), "--format", "ignition", "--out", str(tmp_path / "o")]) == 2
+    assert "duplicate host name" in capsys.readouterr().err
+    (d / "b.yaml").unlink()
+    write(d / "c.yaml", "apiVersion: netharden/v1\nkind: HostProfile\nmetadata: {name: c}\nbridges: [{name: x, mtu: big}]\n")
+    assert main(["render", str(d), "--format", "ignition", "--out", str(tmp_path / "o")]) == 2
+    assert f"{d / 'c.yaml'}:4:" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_keep_going_writes_good_hosts(tmp_path, capsys):
+    path = small_fleet(tmp_path, n=3, bad=1)
+    out = tmp_path / "out"
+    assert main(["render", str(path), "--format", "ignition", "--out", str(out), "--keep-going"]) == 2
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["h0.ign", "h2.ign"]
+    assert "1 of 3 hosts have problems, not written: h1" in err and "wrote ignition for 2 of 3 hosts" in err
+
+
+def test_force_replaces_the_directory_atomically(tmp_path):
+    path = small_fleet(tmp_path, n=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.ign").write_text("old")
+    assert main(["render", str(path), "--format", "ignition", "--out", str(out)]) == 2   # not empty, no --force
+    assert (out / "stale.ign").exists()
+    assert main(["render", str(path), "--format", "ignition", "--out", str(out), "--force"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["h0.ign", "h1.ign"]
+    bad = small_fleet(tmp_path, n=2, bad=0)
+    assert main(["render", str(bad), "--format", "tree", "--out", str(out), "--force"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["h0.ign", "h1.ign"]   # a failed run replaced nothing
+    assert [p.name for p in tmp_path.iterdir() if "netharden" in p.name] == []
+
+
+def test_progress_only_on_a_tty():
+    class Stream(io.StringIO):
+        def __init__(self, tty):
+            super().__init__()
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    quiet, live = Stream(False), Stream(True)
+    for stream in (quiet, live):
+        bar = Progress(10, stream)
+        bar.advance(10)
+        bar.close()
+    assert quiet.getvalue() == ""
+    assert "10/10 hosts" in live.getvalue()
+
+
+def test_render_to_a_pipe_has_no_progress_bar(tmp_path):
+    import subprocess
+    import sys
+
+    path = small_fleet(tmp_path, n=2)
+    proc = subprocess.run([sys.executable, "-m", "netharden", "render", str(path), "--format", "ignition", "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0
+    assert "\r" not in proc.stderr and proc.stderr.startswith("wrote ignition for 2 of 2 hosts")
+
+
+def test_single_profile_flags_refused(tmp_path, capsys):
+    assert main(["render", str(EXAMPLES[0]), "--format", "ignition", "--keep-going"]) == 2
+    assert "--keep-going applies to fleets only" in capsys.readouterr().err
+
+
+def test_yamlfast_reads_like_yamlload():
+    for p in PROFILES + [FLEET_EXAMPLE]:
+        a, b = load_file(p), yamlfast.load_file(p, positions=True)
+        assert a.data == b.data and a.positions == b.positions and a.key_positions == b.key_positions
+        assert yamlfast.load_file(p).data == a.data
+
+
+# ------------------------------------------------------------ fleet fast paths
+def _fleet_plans(tmp_path, n=40):
+    from netharden.profile import normalize
+    from netharden.renderers import build_plan
+
+    doc = yaml.safe_load(small_fleet(tmp_path, n=n).read_text())
+    datas = [fleet.host_profile(doc["defaults"], e) for e in doc["hosts"]]
+    # a host whose name is a word its files use everywhere, and one with the name in a value
+    datas.append(fleet.host_profile(doc["defaults"], {"name": "docker", "profile": {"docker": {"daemons": [{"name": "docker"}]}}}))
+    datas.append(fleet.host_profile(doc["defaults"], {"name": "lan", "profile": {"sysctl": {"net.ipv4.conf.lan.forwarding": 1}}}))
+    plain = [build_plan(normalize(d)) for d in datas]
+    return datas, plain
+
+
+def test_renderer_cache_gives_the_same_plans(tmp_path):
+    from netharden.profile import normalize
+    from netharden.renderers import build_plan
+
+    datas, plain = _fleet_plans(tmp_path)
+    profiles = [netharden.load(p) for p in PROFILES]
+    _cache.clear()
+    with _cache.enabled():
+        for _ in range(2):   # cold, then from the cache
+            assert [build_plan(normalize(d)).to_dict() for d in datas] == [p.to_dict() for p in plain]
+            for profile in profiles:
+                with _cache.enabled(False):
+                    expected = netharden.plan(profile).to_dict()
+                assert netharden.plan(profile).to_dict() == expected
+
+
+def test_renderer_cache_never_keys_on_the_sentinel(tmp_path):
+    from netharden.profile import normalize
+    from netharden.renderers import build_plan
+
+    data = fleet.host_profile({"platform": {"os": "flatcar"}}, {"name": "h1", "profile": {
+        "sysctl": {"kernel.domainname": _cache.SENTINEL}}})
+    expected = build_plan(normalize(data)).to_dict()
+    _cache.clear()
+    with _cache.enabled():
+        assert build_plan(normalize(data)).to_dict() == expected
+        assert not any("\ue000" in repr(key) for key in _cache._plans)
+
+
+def test_ignition_fragments_equal_json_dumps(tmp_path):
+    from netharden.emitters import ignition
+
+    _, plans = _fleet_plans(tmp_path)
+    plans += [netharden.plan(netharden.load(p)) for p in PROFILES]
+    with ignition.fragments(False):
+        expected = [(ignition.render(p, v)) for v in ("3.3.0", "3.4.0") for p in plans]
+    with ignition.fragments():
+        for _ in range(2):
+            assert [ignition.render(p, v) for v in ("3.3.0", "3.4.0") for p in plans] == expected
+
+
+def test_plan_add_still_refuses_a_path_twice():
+    from netharden.plan_model import File, Link, Plan
+
+    plan = Plan("h", 252)
+    plan.add(File("/a", "x"))
+    with pytest.raises(ValueError):
+        plan.add(Link("/a", "/dev/null"))
+    plan.files = [File("/b", "y")]          # lists replaced from outside: the index follows
+    plan.add(File("/a", "x"))
+    with pytest.raises(ValueError):
+        plan.add(File("/b", "z"))
