@@ -18,6 +18,47 @@ DEFAULT_MASKS = ("50-docker.network", "50-docker-veth.network")
 DEFAULT_QUARANTINE = ("/run/systemd/network/*.network",)
 DEFAULT_TEXTFILE_DIR = "/var/lib/node_exporter/textfile_collector"
 
+# Fleets: parts of a Profile built from a subtree of the data that many hosts share by
+# identity (``fleet.merge`` shares what a host inherits unchanged from ``defaults``) are
+# built once and shared, so the renderer cache's identity memo of their repr hits
+# (renderers._cache._key_part). Keyed by (part, id(subtree)), the subtree is kept with
+# the value so an id is never reused while cached. Only parts that depend on nothing
+# but that subtree are shared (not bridges: their stable MAC derives from the host's
+# name). An absent subtree (None) is a key too: its defaults are shared the same way.
+# None: off (a single profile); on inside ``sharing()``.
+_shared: dict | None = None
+MAX_SHARED = 4096
+
+
+def sharing():
+    """Context manager: share equal parts of Profiles built in the block (fleets)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def block():
+        global _shared
+        before, _shared = _shared, {}
+        try:
+            yield
+        finally:
+            _shared = before
+    return block()
+
+
+def _memo(part: str, subtree: Any, build):
+    """``build()``, shared between hosts whose ``subtree`` is the same object."""
+    if _shared is None:
+        return build()
+    key = (part, id(subtree))
+    hit = _shared.get(key)
+    if hit is not None and hit[0] is subtree:
+        return hit[1]
+    value = build()
+    if len(_shared) >= MAX_SHARED:
+        _shared.clear()
+    _shared[key] = (subtree, value)
+    return value
+
 
 @dataclass(frozen=True)
 class Match:
@@ -196,6 +237,14 @@ def dhcp_mode(value: Any, has_addresses: bool) -> str | None:
     return value if isinstance(value, str) and value in DHCP_FAMILIES else None
 
 
+def _groups(unmanaged_cfg: dict) -> tuple[UnmanagedGroup, ...]:
+    groups = [UnmanagedGroup(p, PRESETS[p][0], PRESETS[p][1])
+              for p in ALL_PRESETS if p in unmanaged_cfg.get("presets", ALL_PRESETS)]
+    if unmanaged_cfg.get("names"):
+        groups.append(UnmanagedGroup("names", tuple(unmanaged_cfg["names"]), "interfaces listed in unmanaged.names"))
+    return tuple(groups)
+
+
 def normalize(data: dict, source: str = "") -> Profile:
     """Build the typed Profile from validated data (see validate.validate)."""
     meta = data["metadata"]
@@ -226,33 +275,33 @@ def normalize(data: dict, source: str = "") -> Profile:
             mtu=br.get("mtu"), stp=bool(br.get("stp", False)),
         ))
     unmanaged_cfg = data.get("unmanaged") or {}
-    groups = [UnmanagedGroup(p, PRESETS[p][0], PRESETS[p][1])
-              for p in ALL_PRESETS if p in unmanaged_cfg.get("presets", ALL_PRESETS)]
-    if unmanaged_cfg.get("names"):
-        groups.append(UnmanagedGroup("names", tuple(unmanaged_cfg["names"]), "interfaces listed in unmanaged.names"))
+    groups = _memo("unmanaged", data.get("unmanaged"), lambda: _groups(unmanaged_cfg))
     networkd = data.get("networkd") or {}
     docker = data.get("docker") or {}
-    daemons = tuple(Daemon.from_data(d) for d in docker.get("daemons") or [])
-    containers = tuple(
+    daemons = _memo("daemons", docker.get("daemons"),
+                    lambda: tuple(Daemon.from_data(d) for d in docker.get("daemons") or []))
+    containers = _memo("containers", docker.get("containers"), lambda: tuple(
         Container(name, tuple(sorted((k, str(v)) for k, v in (c.get("sysctls") or {}).items())),
                   tuple(c.get("cap_add") or ()), tuple(c.get("devices") or ()))
-        for name, c in sorted((docker.get("containers") or {}).items()))
+        for name, c in sorted((docker.get("containers") or {}).items())))
     gc = data.get("vxlan_gc")
     if gc is None:
         vxlan = VxlanGC("off", "5min", "vx-*", DEFAULT_TEXTFILE_DIR)
     else:
-        mode = gc.get("mode", "report")
-        vxlan = VxlanGC("off" if mode is False else mode, gc.get("interval", "5min"), gc.get("pattern", "vx-*"),
-                        gc.get("textfile_dir", DEFAULT_TEXTFILE_DIR))
+        vxlan = _memo("vxlan_gc", gc, lambda: VxlanGC(
+            "off" if gc.get("mode", "report") is False else gc.get("mode", "report"), gc.get("interval", "5min"),
+            gc.get("pattern", "vx-*"), gc.get("textfile_dir", DEFAULT_TEXTFILE_DIR)))
     return Profile(
         name=host, description=meta.get("description", ""), os=os_name,
         systemd=platform.get("systemd", DEFAULT_VERSION[os_name]),
-        uplinks=tuple(uplinks), bridges=tuple(bridges), unmanaged=tuple(groups),
-        masks=tuple(sorted(networkd.get("mask", DEFAULT_MASKS))),
-        quarantine=tuple(networkd.get("quarantine", DEFAULT_QUARANTINE)),
+        uplinks=tuple(uplinks), bridges=tuple(bridges), unmanaged=groups,
+        masks=_memo("mask", networkd.get("mask"), lambda: tuple(sorted(networkd.get("mask", DEFAULT_MASKS)))),
+        quarantine=_memo("quarantine", networkd.get("quarantine"),
+                         lambda: tuple(networkd.get("quarantine", DEFAULT_QUARANTINE))),
         foreign_routes=networkd.get("foreign_routes", "keep"),
         daemons=daemons, containers=containers, hold_packages=tuple(docker.get("hold_packages") or ()),
         vxlan_gc=vxlan, helper_dir=HELPER_DIR[os_name],
-        sysctl=tuple(sorted((k, str(v)) for k, v in (data.get("sysctl") or {}).items())),
+        sysctl=_memo("sysctl", data.get("sysctl"),
+                     lambda: tuple(sorted((k, str(v)) for k, v in (data.get("sysctl") or {}).items()))),
         source=source,
     )

@@ -228,6 +228,10 @@ def _strings(value: Any) -> list[tuple[tuple, str]]:
     return []
 
 
+# Parsed addresses are memoized (a fleet's hosts repeat gateways, DNS servers and docker
+# subnets; parsing was half of the semantic checks' time). ipaddress objects are
+# immutable, so sharing one between callers is safe; keyed by the exact string.
+@lru_cache(maxsize=4096)
 def _ip(value: str):
     try:
         return ipaddress.ip_address(value)
@@ -235,6 +239,7 @@ def _ip(value: str):
         return None
 
 
+@lru_cache(maxsize=4096)
 def _iface(value: str):
     try:
         return ipaddress.ip_interface(value)

@@ -328,6 +328,30 @@ def test_ignition_fragments_equal_json_dumps(tmp_path):
             assert [ignition.render(p, v) for v in ("3.3.0", "3.4.0") for p in plans] == expected
 
 
+def test_ignition_base64_tail_cache_every_name_length():
+    """The cached base64 tail after the last name (emitters.ignition._base64) for names
+    of every length (the cut moves with the name's length modulo 3), the name several
+    times, at the very end, absent, and in binary-looking content (base64 wins)."""
+    from netharden.emitters import ignition
+    from netharden.plan_model import File, Plan
+
+    def plan(name):
+        p = Plan(profile=name, systemd=252)
+        bodies = [f"# {name}\n" + "\u00e9\u00e8" * 40 + "\n", f"a {name} b {name}\n" + "\u00fc" * 97,
+                  "\u00fc" * 50 + name, name, "\u00e4" * 61 + "\n", f"plain text {name} only ascii\n" * 3]
+        for i, body in enumerate(bodies):
+            p.add(File(f"/etc/t{i}", body, 0o644))
+        return p
+
+    names = ["a", "ab", "abc"] + ["n" + "x" * i for i in range(2, 62)] + ["node-0001", "node-0002", "e"]
+    plans = [plan(n) for n in names]
+    with ignition.fragments(False):
+        expected = [ignition.render(p) for p in plans]
+    with ignition.fragments():
+        for _ in range(2):
+            assert [ignition.render(p) for p in plans] == expected
+
+
 def test_plan_add_still_refuses_a_path_twice():
     from netharden.plan_model import File, Link, Plan
 
@@ -339,3 +363,50 @@ def test_plan_add_still_refuses_a_path_twice():
     plan.add(File("/a", "x"))
     with pytest.raises(ValueError):
         plan.add(File("/b", "z"))
+
+
+# ---------------------------------------------- serial work of a large fleet file
+def test_fleet_check_agrees_with_jsonschema():
+    from netharden.fleet import model
+
+    check = model._fleet_check()
+    assert check is not None
+    good = {"apiVersion": "netharden/v1", "kind": "Fleet", "defaults": {"platform": {"os": "x"}},
+            "hosts": [{"name": "a", "profile": {"bridges": []}}]}
+    cases = [good, {**good, "hosts": []}, {**good, "kind": "HostProfile"}, {**good, "extra": 1},
+             {**good, "hosts": [{"name": "A"}]}, {**good, "hosts": [{"name": "a", "x": 1}]}, {**good, "hosts": [{}]},
+             {**good, "defaults": {"metadata": {"name": "n"}}}, {**good, "defaults": {"metadata": {"description": 1}}},
+             {**good, "defaults": []}, {**good, "hosts": [{"name": "a", "profile": None}]}, [], None,
+             {**good, "hosts": [{"name": "a" * 64}]}, {**good, "hosts": [{"name": "a-"}]}, {**good, "hosts": "a"}]
+    for data in cases:
+        assert check(data) == model._fleet_validator().is_valid(data), data
+
+
+def test_profile_sharing_builds_equal_profiles(tmp_path):
+    from netharden import profile
+
+    datas, _ = _fleet_plans(tmp_path)
+    alone = [profile.normalize(d) for d in datas]
+    with profile.sharing():
+        shared = [profile.normalize(d) for d in datas]
+        assert shared[1].unmanaged is shared[2].unmanaged   # inherited from defaults: one object
+    assert [repr(p) for p in shared] == [repr(p) for p in alone]
+
+
+def test_renderer_parts_that_always_miss_run_plainly(tmp_path, monkeypatch):
+    """After PROBE misses a part runs without recording (_cache._DIRECT): same plans, and
+    the parts that hit (shared settings) stay cached."""
+    from netharden import profile as profile_mod
+    from netharden.renderers import PARTS, build_plan
+
+    monkeypatch.setattr(_cache, "PROBE", 4)
+    datas, plain = _fleet_plans(tmp_path)
+    _cache.clear()
+    try:
+        with _cache.enabled(), profile_mod.sharing():
+            for _ in range(2):
+                assert [build_plan(profile_mod.normalize(d)).to_dict() for d in datas] == [p.to_dict() for p in plain]
+            direct = {p.__name__ for p in PARTS if _cache._attrs.get(p) is _cache._DIRECT}
+            assert "render_bridges" in direct and "render_unmanaged" not in direct
+    finally:
+        _cache.clear()

@@ -161,26 +161,78 @@ class _Names:
         return text.replace(name, self.s), text.count(name)
 
 
+_DELETE_UNRESERVED = None
+
+
+def _reserved_count(raw: bytes) -> int:
+    """How many bytes of ``raw`` percent-encoding writes as ``%XX``."""
+    global _DELETE_UNRESERVED
+    if _DELETE_UNRESERVED is None:
+        _DELETE_UNRESERVED = bytes(sorted(_dataurl._UNRESERVED))
+    return len(raw.translate(None, _DELETE_UNRESERVED))
+
+
+class _FileEntry:
+    """What one file's fragment needs, for a content with the host name swapped for the
+    sentinel. ``body`` (the percent-encoding) and the base64 parts are made on first use:
+    most files are base64 (shorter), and ``plen`` (the percent-encoded length, for the
+    choice) is counted without encoding."""
+    __slots__ = ("head", "tail", "raw", "nbytes", "plen", "body", "b64", "last")
+
+    def __init__(self, head: str, tail: str, raw: bytes, last: int):
+        self.head, self.tail, self.raw, self.last = head, tail, raw, last
+        self.nbytes, self.plen = len(raw), len(raw) + 2 * _reserved_count(raw)
+        self.body = None
+        self.b64: dict = {}
+
+
 def _file_fragment(f: File, names: _Names, cache: dict) -> str:
     swapped, k = names.swap(f.content)
     key = ("f", f.path, f.mode, swapped)
     entry = cache.get(key)
     if entry is None:
         raw = swapped.encode("utf-8")
-        body = _dataurl.percent_encode(raw)
         head, _, tail = json.dumps({"path": f.path, "mode": f.mode, "overwrite": True,
                                     "contents": {"source": "\x00"}}, **_DUMP).partition('"\\u0000"')
-        entry = cache[key] = (head + '"', body, '"' + tail, len(raw), len(body))
-    head, body, tail, nbytes, plen = entry
+        # bytes up to the end of the last sentinel (where the host's own bytes stop)
+        last = len(swapped[:swapped.rfind(names.s) + len(names.s)].encode("utf-8")) if k else 0
+        entry = cache[key] = _FileEntry(head + '"', '"' + tail, raw, last)
+    nbytes, plen = entry.nbytes, entry.plen
     if k:
-        nbytes -= k * (names.s_nbytes - names.nbytes)
+        grow = k * (names.s_nbytes - names.nbytes)
+        nbytes -= grow
         plen -= k * (len(names.s_pct) - len(names.pct))
     # _dataurl.encode's rule: base64 only when strictly shorter than the percent-encoded URL
     if len("data:;base64,") + 4 * ((nbytes + 2) // 3) < len("data:,") + plen:
-        import base64
+        return entry.head + "data:;base64," + _base64(entry, names, k) + entry.tail
+    if entry.body is None:
+        entry.body = _dataurl.percent_encode(entry.raw)
+    return entry.head + "data:," + (entry.body.replace(names.s_pct, names.pct) if k else entry.body) + entry.tail
 
-        return head + "data:;base64," + base64.b64encode(f.content.encode("utf-8")).decode("ascii") + tail
-    return head + "data:," + (body.replace(names.s_pct, names.pct) if k else body) + tail
+
+def _base64(entry: _FileEntry, names: _Names, k: int) -> str:
+    """base64 of the host's bytes. Base64 encodes 3-byte groups on their own, so the
+    encoding of the bytes after a cut at a multiple of 3 past the last name is the same
+    on every host whose name has that length modulo 3: that tail is cached per cut, only
+    the head (up to the cut, with the name) is encoded per host."""
+    import binascii
+
+    if not k:
+        text = entry.b64.get(None)
+        if text is None:
+            text = entry.b64[None] = binascii.b2a_base64(entry.raw, newline=False).decode("ascii")
+        return text
+    grow = k * (names.s_nbytes - names.nbytes)
+    cut = -(-(entry.last - grow) // 3) * 3           # in the host's bytes
+    if cut >= entry.nbytes - grow:
+        host = entry.raw.replace(names.s.encode("utf-8"), names.name.encode("utf-8"))
+        return binascii.b2a_base64(host, newline=False).decode("ascii")
+    at = cut + grow                                   # the same place in the sentinel's bytes
+    tail = entry.b64.get(at)
+    if tail is None:
+        tail = entry.b64[at] = binascii.b2a_base64(entry.raw[at:], newline=False).decode("ascii")
+    host_head = entry.raw[:at].replace(names.s.encode("utf-8"), names.name.encode("utf-8"))
+    return binascii.b2a_base64(host_head, newline=False).decode("ascii") + tail
 
 
 def _unit_fragment(u: SystemdUnit, names: _Names, cache: dict) -> str:

@@ -20,7 +20,8 @@
 - Content caches (on for the run): each renderer part's Plan entries and rendered
   template text (``renderers._cache``), the JSON text of each Ignition file, link and
   unit (``emitters.ignition.fragments``), percent-encoded lines of data URLs
-  (``emitters._dataurl``), schema verdicts of shared subtrees (``fleet.check``). Each
+  (``emitters._dataurl``), schema verdicts of shared subtrees (``fleet.check``), Profile
+  parts built from subtrees inherited from ``defaults`` (``profile.sharing``). Each
   worker has its own, warm after a few hosts; all are keyed by content with the host
   name swapped for a sentinel, so a cached answer is the uncached one byte for byte.
 - Problems: a host is first checked by ``check.valid`` (cheap); only a host that
@@ -176,10 +177,11 @@ def run(fleet: Fleet, fmt: str | None, out: str | Path | None, *, force: bool = 
         if result.bad and (not keep_going or not result.written):
             raise ProfileError([p for probs in result.bad.values() for p in probs])
 
+    from .. import profile
     from ..emitters import ignition
 
     try:
-        with _cache.enabled(), ignition.fragments():
+        with _cache.enabled(), ignition.fragments(), profile.sharing():
             if fmt is None:
                 fill(None)
             else:

@@ -10,7 +10,7 @@ RENDERERS = (networkd.render, quarantine.render, vxlan_gc.render, docker.render,
              packages.render, sysctl.render)
 # the same renderers in finer parts, in the same order (fleets cache each part's entries:
 # a part that reads only shared settings is rendered once per worker, see _cache)
-PARTS = networkd.PARTS + RENDERERS[1:]
+PARTS = networkd.PARTS + RENDERERS[1:3] + docker.PARTS + RENDERERS[4:]
 
 
 def build_plan(profile: Profile) -> Plan:

@@ -79,6 +79,7 @@ def clear() -> None:
     _texts.clear()
     _plans.clear()
     _attrs.clear()
+    _tally.clear()
     _reprs.clear()
     for k in stats:
         stats[k] = 0
@@ -253,13 +254,30 @@ def _replayable(entry) -> tuple | None:
     marked = tuple(k for k, v in values.items() if _holds(v))
     if not marked:
         return None
-    return type(entry), values, marked
+    cls = type(entry)
+    # plain dataclasses (no __post_init__, no __slots__: Plan entries) are rebuilt by
+    # filling a copy of the recorded instance's __dict__, several times faster than
+    # the frozen dataclass's __init__ and the same object (same fields, same values)
+    plain = (not hasattr(cls, "__post_init__") and hasattr(entry, "__dict__")
+             and set(entry.__dict__) == set(values))
+    return cls, values, marked, plain
+
+
+_new = object.__new__
+# A renderer part that misses on (nearly) every host (it reads the host's own bridges or
+# uplinks) gains nothing from recording and replaying: after PROBE misses with fewer
+# than one hit in four, it runs plainly, with the template cache off too (_DIRECT). The
+# output is the uncached output by construction; only the time differs.
+PROBE = 64
+_DIRECT = frozenset({"\0direct"})
+_tally: dict[Any, list[int]] = {}   # renderer -> [hits, misses]
 
 
 def build_plan(profile, renderers) -> Any:
     """``renderers.build_plan`` with each renderer's entries cached (see the docstring)."""
     from ..plan_model import Plan
 
+    global ENABLED
     plan = Plan(profile=profile.name, systemd=profile.systemd)
     name = profile.name
     for renderer in renderers:
@@ -267,10 +285,26 @@ def build_plan(profile, renderers) -> Any:
         if attrs is None:
             renderer(profile, plan)
             continue
+        if attrs is _DIRECT:
+            ENABLED = False   # the plain render, templates included (the reference output)
+            try:
+                renderer(profile, plan)
+            finally:
+                ENABLED = True
+            continue
         names = tuple(sorted(attrs))
         parts = tuple(_key_part(getattr(profile, a)) for a in names)
         key = (renderer, names, parts)
         ops = _plans.get(key)
+        tally = _tally.get(renderer)
+        if tally is None:
+            tally = _tally[renderer] = [0, 0]
+        if ops is None:
+            tally[1] += 1
+            if tally[1] >= PROBE and tally[0] * 4 < tally[1]:
+                _attrs[renderer] = _DIRECT   # each host's own: recording costs more than it saves
+        else:
+            tally[0] += 1
         if ops is None:
             if _marked(repr(parts)):
                 renderer(profile, plan)
@@ -298,8 +332,15 @@ def build_plan(profile, renderers) -> Any:
         for is_add, value, how in ops:
             if is_add:
                 if how is not None:
-                    cls, values, marked = how
-                    value = cls(**{**values, **{k: _subst(values[k], name) for k in marked}})
+                    cls, values, marked, plain = how
+                    if plain:
+                        value = _new(cls)
+                        fields = value.__dict__
+                        fields.update(values)
+                        for k in marked:
+                            fields[k] = _subst(values[k], name)
+                    else:
+                        value = cls(**{**values, **{k: _subst(values[k], name) for k in marked}})
                 plan.add(value)
             else:
                 plan.note(value.replace(SENTINEL, name) if how else value)

@@ -81,42 +81,71 @@ def exec_start(profile: Profile, daemon: Daemon) -> tuple[str, ...]:
 
 
 def render(profile: Profile, plan: Plan) -> None:
+    for part in PARTS:
+        part(profile, plan)
+
+
+def render_shared(profile: Profile, plan: Plan) -> None:
+    """The wait helper and every daemon without a bridge: reads no bridge, so a fleet
+    caches it across hosts (``PARTS``)."""
     if not profile.daemons:
         return
-    helper = f"{profile.helper_dir}/{WAIT_HELPER}"
-    after = ["systemd-networkd.service"] + ([QUARANTINE_SERVICE] if profile.quarantine else [])
-    addresses = {b.name: b.addresses for b in profile.bridges}
     if any(d.bridge for d in profile.daemons):
         why = "Wait until systemd-networkd created a dockerd bridge with its addresses"
-        plan.add(File(helper, _render("docker/netharden-wait-bridge.sh.j2", profile, ("incident-2",), why), 0o755,
-                      ("incident-2",), why))
+        plan.add(File(_helper(profile), _render("docker/netharden-wait-bridge.sh.j2", profile, ("incident-2",), why),
+                      0o755, ("incident-2",), why))
     for daemon in profile.daemons:
-        wait = _wait(helper, daemon, addresses)
-        guards = _guards(daemon)
-        why = (f"daemon.json of dockerd '{daemon.name}', the whole file: its settings" +
-               ("" if daemon.main else f" ({daemon.unit}; iptables {str(daemon.daemon_json()['iptables']).lower()})"))
-        plan.add(File(daemon.config_path, render_template("docker/daemon.json.j2", config=daemon.daemon_json()),
-                      0o644, guards, why))
-        if daemon.main:
-            why = "Start the packaged docker.service after systemd-networkd" + (" and the bridge" if wait else "")
-            text = _render("docker/docker.service.conf.j2", profile, ("incident-2",), why,
-                           after=after, wants=after, wait=wait)
-            plan.add(File(DROPIN, text, 0o644, ("incident-2",), why))
-        else:
-            why = f"Extra dockerd '{daemon.name}' on {daemon.host}" + (f", bridge {daemon.bridge}" if daemon.bridge else "")
-            text = _render("docker/docker-daemon.service.j2", profile, guards + ("incident-2",), why, daemon=daemon,
-                           after=["network-online.target", "firewalld.service"] + after,
-                           wants=["network-online.target"] + after, wait=wait, exec_start=exec_start(profile, daemon))
-            plan.add(File(f"{UNIT_DIR}/{daemon.unit}", text, 0o644, guards + ("incident-2",), why))
-            plan.add(Unit(daemon.unit, enabled=True, guards=guards, why=why))
-            plan.add(Action(f"docker-{daemon.name}-start", ("systemctl", "start", daemon.unit),
-                            f"start the extra dockerd '{daemon.name}' once networkd created its bridge",
-                            phase=PHASE_RUNTIME))
-        plan.add(Action(f"{daemon.unit.removesuffix('.service')}-restart", ("systemctl", "try-restart", daemon.unit),
-                        f"apply a changed {daemon.config_path}; restarting dockerd stops its containers",
-                        phase=PHASE_RUNTIME, disruptive=True))
+        if not daemon.bridge:
+            _render_daemon(profile, plan, daemon, None)
+
+
+def render_bridged(profile: Profile, plan: Plan) -> None:
+    """Every daemon on a bridge (its wait reads the bridge's addresses), then the
+    daemon-reload (last, as before the split: the first renderer to add an action id wins)."""
+    if not profile.daemons:
+        return
+    addresses = {b.name: b.addresses for b in profile.bridges}
+    for daemon in profile.daemons:
+        if daemon.bridge:
+            _render_daemon(profile, plan, daemon, _wait(_helper(profile), daemon, addresses))
     plan.add(Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
                     phase=PHASE_SYSTEMD))
+
+
+# render() in parts (a daemon's entries do not depend on another's; the order of adds
+# only matters for action ids, which are per daemon but for the daemon-reload)
+PARTS = (render_shared, render_bridged)
+
+
+def _helper(profile: Profile) -> str:
+    return f"{profile.helper_dir}/{WAIT_HELPER}"
+
+
+def _render_daemon(profile: Profile, plan: Plan, daemon: Daemon, wait: tuple[str, ...] | None) -> None:
+    after = ["systemd-networkd.service"] + ([QUARANTINE_SERVICE] if profile.quarantine else [])
+    guards = _guards(daemon)
+    why = (f"daemon.json of dockerd '{daemon.name}', the whole file: its settings" +
+           ("" if daemon.main else f" ({daemon.unit}; iptables {str(daemon.daemon_json()['iptables']).lower()})"))
+    plan.add(File(daemon.config_path, render_template("docker/daemon.json.j2", config=daemon.daemon_json()),
+                  0o644, guards, why))
+    if daemon.main:
+        why = "Start the packaged docker.service after systemd-networkd" + (" and the bridge" if wait else "")
+        text = _render("docker/docker.service.conf.j2", profile, ("incident-2",), why,
+                       after=after, wants=after, wait=wait)
+        plan.add(File(DROPIN, text, 0o644, ("incident-2",), why))
+    else:
+        why = f"Extra dockerd '{daemon.name}' on {daemon.host}" + (f", bridge {daemon.bridge}" if daemon.bridge else "")
+        text = _render("docker/docker-daemon.service.j2", profile, guards + ("incident-2",), why, daemon=daemon,
+                       after=["network-online.target", "firewalld.service"] + after,
+                       wants=["network-online.target"] + after, wait=wait, exec_start=exec_start(profile, daemon))
+        plan.add(File(f"{UNIT_DIR}/{daemon.unit}", text, 0o644, guards + ("incident-2",), why))
+        plan.add(Unit(daemon.unit, enabled=True, guards=guards, why=why))
+        plan.add(Action(f"docker-{daemon.name}-start", ("systemctl", "start", daemon.unit),
+                        f"start the extra dockerd '{daemon.name}' once networkd created its bridge",
+                        phase=PHASE_RUNTIME))
+    plan.add(Action(f"{daemon.unit.removesuffix('.service')}-restart", ("systemctl", "try-restart", daemon.unit),
+                    f"apply a changed {daemon.config_path}; restarting dockerd stops its containers",
+                    phase=PHASE_RUNTIME, disruptive=True))
 
 
 def _render(template: str, profile: Profile, guards: tuple[str, ...], why: str, **extra) -> str:
