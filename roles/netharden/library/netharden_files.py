@@ -93,6 +93,18 @@ def _text(data):
     return "" if data is None else to_text(data, errors="surrogate_or_strict")
 
 
+def _before(path, st):
+    """What a diff shows for the current state of path (``st``: its lstat, or None)."""
+    if st is None:
+        return ""
+    if stat.S_ISLNK(st.st_mode):
+        return "-> %s\n" % os.readlink(path)
+    if stat.S_ISREG(st.st_mode):
+        old = _read(path, st.st_size)
+        return "(%d bytes, not shown)\n" % st.st_size if old is None else _text(old)
+    return "(not a regular file)\n"
+
+
 def _ensure_parent(path, check):
     """Create the missing ancestors of path (0755 root:root); returns the created ones."""
     missing, parent = [], os.path.dirname(path)
@@ -162,8 +174,7 @@ def main():
                 continue
             if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
                 continue  # never a directory or a device: the role removes only what it wrote
-            before = "-> %s\n" % os.readlink(path) if stat.S_ISLNK(st.st_mode) else _text(_read(path, st.st_size))
-            diffs.append(dict(before_header=path, after_header="%s (removed)" % path, before=before, after=""))
+            diffs.append(dict(before_header=path, after_header="%s (removed)" % path, before=_before(path, st), after=""))
             if not check:
                 os.unlink(path)
             changed.append(path)
@@ -196,15 +207,7 @@ def main():
                                   before="mode %04o owner %d:%d\n" % (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid),
                                   after="mode %04o owner 0:0\n" % mode))
             else:
-                if st is None:
-                    before = ""
-                elif stat.S_ISLNK(st.st_mode):
-                    before = "-> %s\n" % os.readlink(path)
-                elif stat.S_ISREG(st.st_mode):
-                    old = _read(path, st.st_size)
-                    before = "(%d bytes, not shown)\n" % st.st_size if old is None else _text(old)
-                else:
-                    before = "(not a regular file)\n"
+                before = _before(path, st)
                 after = content if len(data) <= MAX_DIFF else "(%d bytes, not shown)\n" % len(data)
                 diffs.append(dict(before_header=path, after_header=path, before=before, after=after))
                 if not check:
@@ -222,16 +225,8 @@ def main():
                 continue
             if st is not None and stat.S_ISDIR(st.st_mode):
                 fail(path, "is a directory, netharden would put a symlink there")
-            if st is None:
-                before = ""
-            elif stat.S_ISLNK(st.st_mode):
-                before = "-> %s\n" % os.readlink(path)
-            elif stat.S_ISREG(st.st_mode):
-                old = _read(path, st.st_size)
-                before = "(%d bytes, not shown)\n" % st.st_size if old is None else _text(old)
-            else:
-                before = "(not a regular file)\n"
-            diffs.append(dict(before_header=path, after_header=path, before=before, after="-> %s\n" % target))
+            diffs.append(dict(before_header=path, after_header=path, before=_before(path, st),
+                              after="-> %s\n" % target))
             if not check:
                 _atomic_link(path, target)
             changed.append(path)
