@@ -100,20 +100,24 @@ class Context:
     def netns(self, tag: str) -> Iterator[str]:
         """A plain network namespace (no networkd) named like the harness's, so
         ``netns.cleanup_stale`` also removes it if this process dies; deleted on exit."""
-        from .netns import NS_PREFIX
+        from .netns import NS_PREFIX, _sigint_deferred
 
         name = f"{NS_PREFIX}{os.getpid()}-{tag}-{secrets.token_hex(3)}"
-        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+        # Ctrl-C waits until the namespace exists and is owned by the try below (a SIGINT
+        # while `ip netns add` runs would otherwise leave it behind), and until it is gone
+        with _sigint_deferred():
+            subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
         try:
             yield name
         finally:
-            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+            with _sigint_deferred():
+                pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+                for pid in pids:
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+                subprocess.run(["ip", "netns", "delete", name], capture_output=True)
 
     def run(self, ns: str, *argv: str, check: bool = False, timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a command inside the plain namespace ``ns``."""
