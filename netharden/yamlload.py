@@ -206,28 +206,36 @@ def _too_big(file: str, size: int, max_bytes: int) -> ProfileError:
                                  "a host profile is a few KiB; split a fleet into one profile per host")])
 
 
+def decode(raw: bytes, file: str) -> str:
+    """The text of a YAML file's bytes: refuses UTF-16, invalid UTF-8 and control
+    characters (with their line:col); a UTF-8 BOM is dropped. Shared by the profile
+    loader and the fleet reader (netharden/fleet/yamlfast.py)."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ProfileError([Problem(file, 1, 1, (), "file is UTF-16 encoded", "save it as UTF-8")])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ProfileError([Problem(file, line, col, (), "file is not valid UTF-8")]) from None
+    bad = _CONTROL.search(text)
+    if bad:
+        i, ch = bad.start(), bad.group()
+        line = text.count("\n", 0, i) + 1
+        col = i - (text.rfind("\n", 0, i) + 1) + 1
+        what = "a NUL byte: not a text file" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
+        raise ProfileError([Problem(file, line, col, (), f"file contains {what}",
+                                    "YAML text may not contain control characters; write escapes such as \"\\t\" in a double-quoted string")])
+    return text
+
+
 def load_text(text: str | bytes, file: str = "<profile>", *, max_bytes: int = MAX_BYTES) -> Document:
     """Parse ``text`` into a Document. Raises ProfileError listing every problem."""
     doc = Document(file=file, data=None, positions={(): (1, 1)})
     raw = text.encode("utf-8") if isinstance(text, str) else text
     if len(raw) > max_bytes:
         raise _too_big(file, len(raw), max_bytes)
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise ProfileError([Problem(file, 1, 1, (), "file is UTF-16 encoded", "save it as UTF-8")])
-    try:
-        decoded = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ProfileError([Problem(file, line, col, (), "file is not valid UTF-8")]) from None
-    bad = _CONTROL.search(decoded)
-    if bad:
-        i, ch = bad.start(), bad.group()
-        line = decoded.count("\n", 0, i) + 1
-        col = i - (decoded.rfind("\n", 0, i) + 1) + 1
-        what = "a NUL byte: not a text file" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
-        raise ProfileError([Problem(file, line, col, (), f"file contains {what}",
-                                    "YAML text may not contain control characters; write escapes such as \"\\t\" in a double-quoted string")])
+    decoded = decode(raw, file)
     loader = None
     try:
         loader = _Loader(decoded)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import yaml
 
 from ..problems import Problem, ProfileError
-from ..yamlload import _CONTROL, MAX_NODES, Document, _Core12Resolver, _EventParser, _scalar
+from ..yamlload import MAX_NODES, Document, decode, _Core12Resolver, _EventParser, _scalar
 
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 64 + 4  # the fleet adds hosts[i].profile above a profile's own 64 levels
@@ -53,23 +53,7 @@ def _decode(raw: bytes, file: str) -> str:
     if len(raw) > MAX_BYTES:
         raise ProfileError([Problem(file, 1, 1, (), f"file is {len(raw)} bytes, over the limit of {MAX_BYTES}",
                                     "split the fleet into several files or use a directory of host profiles")])
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise ProfileError([Problem(file, 1, 1, (), "file is UTF-16 encoded", "save it as UTF-8")])
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ProfileError([Problem(file, line, col, (), "file is not valid UTF-8")]) from None
-    bad = _CONTROL.search(text)
-    if bad:
-        i, ch = bad.start(), bad.group()
-        line = text.count("\n", 0, i) + 1
-        col = i - (text.rfind("\n", 0, i) + 1) + 1
-        what = "a NUL byte: not a text file" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
-        raise ProfileError([Problem(file, line, col, (), f"file contains {what}",
-                                    "YAML text may not contain control characters; write escapes such as \"\\t\" in a double-quoted string")])
-    return text
+    return decode(raw, file)
 
 
 def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
