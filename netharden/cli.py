@@ -289,8 +289,19 @@ def cmd_docker_args(args) -> int:
     return EXIT_OK
 
 
-def cmd_lab(args) -> int:
+def _require_known(kind: str, wanted, known) -> None:
+    """A usage error naming the first of ``wanted`` that is not in ``known`` (ids of lab
+    scenarios or doctor checks), with a did-you-mean and the list of known ids."""
     import difflib
+
+    for name in wanted or ():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise UsageError(f"unknown {kind} {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                             + f" ({kind}s: {', '.join(known)})")
+
+
+def cmd_lab(args) -> int:
     import os
 
     import netharden
@@ -298,11 +309,7 @@ def cmd_lab(args) -> int:
     from .lab.scenarios import by_id
 
     scenarios = by_id()
-    for wanted in args.scenario or ():
-        if wanted not in scenarios:
-            close = difflib.get_close_matches(wanted, scenarios, n=1)
-            raise UsageError(f"unknown scenario {wanted!r}" + (f"; did you mean {close[0]!r}?" if close else "")
-                             + f" (scenarios: {', '.join(scenarios)})")
+    _require_known("scenario", args.scenario, scenarios)
     profile = netharden.load(args.profile)
     plan = netharden.plan(profile)
     from .lab.netns import available
@@ -332,7 +339,6 @@ def cmd_lab(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    import difflib
     import os
 
     from .doctor import Host, report as doctor_report, run
@@ -343,11 +349,7 @@ def cmd_doctor(args) -> int:
         for c in checks.values():
             print(f"{c.ID:26} {c.SEVERITY:8} {c.NEEDS:6} {c.TITLE} ({c.INCIDENT})")
         return EXIT_OK
-    for wanted in args.only or ():
-        if wanted not in checks:
-            close = difflib.get_close_matches(wanted, checks, n=1)
-            raise UsageError(f"unknown check {wanted!r}" + (f"; did you mean {close[0]!r}?" if close else "")
-                             + f" (checks: {', '.join(checks)})")
+    _require_known("check", args.only, checks)
     if args.live and not args.root:
         raise UsageError("--live goes with --root (without --root the live host is audited anyway)")
     if args.root and not os.path.isdir(args.root):
