@@ -103,11 +103,12 @@ class Context:
         from .netns import NS_PREFIX, _sigint_deferred
 
         name = f"{NS_PREFIX}{os.getpid()}-{tag}-{secrets.token_hex(3)}"
-        # Ctrl-C waits until the namespace exists and is owned by the try below (a SIGINT
-        # while `ip netns add` runs would otherwise leave it behind), and until it is gone
-        with _sigint_deferred():
-            subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+        # Ctrl-C waits while `ip netns add` runs and while the namespace is deleted; the
+        # deferred KeyboardInterrupt is raised inside the try, so the finally deletes the
+        # namespace (deleting one that was never made is harmless)
         try:
+            with _sigint_deferred():
+                subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
             yield name
         finally:
             with _sigint_deferred():
