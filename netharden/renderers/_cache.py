@@ -80,6 +80,7 @@ def clear() -> None:
     _plans.clear()
     _attrs.clear()
     _tally.clear()
+    _names.clear()
     _reprs.clear()
     for k in stats:
         stats[k] = 0
@@ -246,20 +247,27 @@ def _subst(value: Any, name: str) -> Any:
     return value
 
 
+ORIGIN = "_origin"   # key in a replayed entry's __dict__: the recorded entry it was made from
+
+
 def _replayable(entry) -> tuple | None:
-    """None when ``entry`` holds no sentinel (it is shared as it is), else (class, fields)."""
+    """None when ``entry`` holds no sentinel (it is shared as it is), else (class, fields,
+    marked fields, plain). Either way the recorded entry gets ``ORIGIN`` (see build_plan)."""
     import dataclasses
 
     values = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
     marked = tuple(k for k, v in values.items() if _holds(v))
+    if hasattr(entry, "__dict__") and set(entry.__dict__) == set(values):
+        entry.__dict__[ORIGIN] = entry
     if not marked:
         return None
     cls = type(entry)
     # plain dataclasses (no __post_init__, no __slots__: Plan entries) are rebuilt by
     # filling a copy of the recorded instance's __dict__, several times faster than
     # the frozen dataclass's __init__ and the same object (same fields, same values)
-    plain = (not hasattr(cls, "__post_init__") and hasattr(entry, "__dict__")
-             and set(entry.__dict__) == set(values))
+    plain = not hasattr(cls, "__post_init__") and ORIGIN in entry.__dict__
+    if plain:
+        values[ORIGIN] = entry
     return cls, values, marked, plain
 
 
@@ -271,6 +279,7 @@ _new = object.__new__
 PROBE = 64
 _DIRECT = frozenset({"\0direct"})
 _tally: dict[Any, list[int]] = {}   # renderer -> [hits, misses]
+_names: dict[frozenset, tuple] = {}  # attribute set -> its names, sorted
 
 
 def build_plan(profile, renderers) -> Any:
@@ -292,8 +301,10 @@ def build_plan(profile, renderers) -> Any:
             finally:
                 ENABLED = True
             continue
-        names = tuple(sorted(attrs))
-        parts = tuple(_key_part(getattr(profile, a)) for a in names)
+        names = _names.get(attrs)
+        if names is None:
+            names = _names[attrs] = tuple(sorted(attrs))
+        parts = tuple([_key_part(getattr(profile, a)) for a in names])
         key = (renderer, names, parts)
         ops = _plans.get(key)
         tally = _tally.get(renderer)
@@ -329,6 +340,8 @@ def build_plan(profile, renderers) -> Any:
             if len(_plans) >= MAX_PLANS:
                 _plans.clear()
             _plans[key] = ops
+        entries = []
+        add = entries.append
         for is_add, value, how in ops:
             if is_add:
                 if how is not None:
@@ -338,10 +351,12 @@ def build_plan(profile, renderers) -> Any:
                         fields = value.__dict__
                         fields.update(values)
                         for k in marked:
-                            fields[k] = _subst(values[k], name)
+                            v = values[k]
+                            fields[k] = v.replace(SENTINEL, name) if type(v) is str else _subst(v, name)
                     else:
                         value = cls(**{**values, **{k: _subst(values[k], name) for k in marked}})
-                plan.add(value)
+                add(value)
             else:
                 plan.note(value.replace(SENTINEL, name) if how else value)
+        plan.extend(entries)
     return plan.sorted()
