@@ -26,22 +26,33 @@ class SystemdUnit:
     masked: bool = False
 
 
+def placement(path: str, mode: int, empty: bool) -> tuple[str, str] | None:
+    """Where a file of ``path`` goes: (unit name, "") for a unit file, (unit name, file
+    name) for a drop-in, None for a plain file (also an empty or non-0644 unit file)."""
+    if empty or mode != 0o644:
+        return None
+    directory, _, base = path.rpartition("/")
+    if directory == UNIT_DIR and base.endswith(UNIT_SUFFIXES):
+        return base, ""
+    parent, _, dropin_dir = directory.rpartition("/")
+    if parent == UNIT_DIR and dropin_dir.endswith(".d") and dropin_dir[:-2].endswith(UNIT_SUFFIXES) \
+            and base.endswith(".conf"):
+        return dropin_dir[:-2], base
+    return None
+
+
 def split_units(plan: Plan) -> tuple[list[SystemdUnit], list[File]]:
     """(units sorted by name, the remaining files in plan order)."""
     units: dict[str, SystemdUnit] = {}
     rest: list[File] = []
     for f in plan.files:
-        directory, _, base = f.path.rpartition("/")
-        parent, _, dropin_dir = directory.rpartition("/")
-        if f.content == "" or f.mode != 0o644:
+        place = placement(f.path, f.mode, f.content == "")
+        if place is None:
             rest.append(f)
-        elif directory == UNIT_DIR and base.endswith(UNIT_SUFFIXES):
-            units.setdefault(base, SystemdUnit(base)).contents = f.content
-        elif parent == UNIT_DIR and dropin_dir.endswith(".d") and dropin_dir[:-2].endswith(UNIT_SUFFIXES) \
-                and base.endswith(".conf"):
-            units.setdefault(dropin_dir[:-2], SystemdUnit(dropin_dir[:-2])).dropins.append((base, f.content))
+        elif not place[1]:
+            units.setdefault(place[0], SystemdUnit(place[0])).contents = f.content
         else:
-            rest.append(f)
+            units.setdefault(place[0], SystemdUnit(place[0])).dropins.append((place[1], f.content))
     for u in plan.units:
         unit = units.setdefault(u.name, SystemdUnit(u.name))
         unit.enabled, unit.masked = u.enabled, u.masked

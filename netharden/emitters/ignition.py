@@ -28,17 +28,20 @@ Plan path order and units by name, so the same Plan gives the same bytes.
 Fleets (``fragments()``, on for a fleet run): ``json.dumps`` is compositional (a list is
 ``[`` + its items' texts joined by ``,`` + ``]``, a mapping its sorted members the same
 way), so the document is assembled from the JSON text of each storage file, link and
-unit, cached by content. The host's name (``Plan.profile``) is swapped for a sentinel
-(``renderers._cache.SENTINEL``, which no valid profile contains) before the lookup, so
-hosts whose files differ only by name share one entry; the name goes back into the
-cached text where the sentinel's encoding stands: verbatim in a JSON string (a
-sentinel is a plain character for ``ensure_ascii=False``), and as its percent-encoding
-in a ``data:,`` URL (percent-encoding is per byte, and ``%`` only ever starts an escape,
-so the sentinel's encoding cannot match anywhere else). The data URL's choice between
-percent-encoding and base64 depends on the real length, so it is made again for each
-host from lengths kept in the entry; base64 is encoded from the real text. Swapping is
-skipped for a text that already holds the sentinel or when the name is empty: such a
-text is its own key. ``tests/test_fleet.py`` compares both paths on every example.
+unit. A file or unit the renderer cache replayed (``renderers._cache``) carries the
+recorded entry it was made from (``ORIGIN``), whose text holds a sentinel
+(``renderers._cache.SENTINEL``, which no valid profile contains) exactly where the host's
+name went; its JSON is worked out once per recorded entry (held by the cache, so its id
+is not reused) and the name goes back where the sentinel's encoding stands: verbatim in a
+JSON string (a sentinel is a plain character for ``ensure_ascii=False``), as its
+percent-encoding in a ``data:,`` URL (percent-encoding is per byte, and ``%`` only ever
+starts an escape, so the sentinel's encoding cannot match anywhere else), and in base64
+by encoding only the bytes up to the first 3-byte boundary after the last name (the rest
+is encoded once per name length). The data URL's choice between percent-encoding and
+base64 depends on the real length, so it is made per name length from lengths kept in the
+entry. A host's own files (bridges, uplinks: not replayed) are encoded as they are; only
+their JSON frame is cached. ``tests/test_fleet.py`` compares both paths on every example
+and on names of every length.
 
 Spec versions. 3.3.0 (Ignition >= 2.11, the default) is proven in the test suite: Debian's
 ``ignition-validate`` (Ignition 2.14.0) accepts every output with no warnings, and the
@@ -61,12 +64,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+from binascii import b2a_base64
+from operator import attrgetter, itemgetter
 from typing import Iterator
 
 from ..plan_model import File, Link, Plan
 from ..targets import UNIT_DIR
 from . import _dataurl
-from ._systemd import SystemdUnit, split_units
+from ._systemd import SystemdUnit, placement, split_units
 
 KIND = "stream"
 OPTIONS = {"ignition_version": (("3.3.0", "3.4.0"), "3.3.0")}
@@ -118,6 +123,7 @@ def render(plan: Plan, ignition_version: str = "3.3.0") -> bytes:
 
 
 # ------------------------------------------------------------------------- fleets
+_PATH, _FIRST = attrgetter("path"), itemgetter(0)
 _FRAGMENTS: dict | None = None      # None: off (a single render: plain json.dumps)
 MAX_FRAGMENTS = 4096                # cleared when full (hosts' own files would grow it without bound)
 _DUMP = dict(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -142,34 +148,17 @@ def _sentinel() -> str:
 
 class _Names:
     """The encodings of one host name, and of the sentinel that stands for it."""
-    __slots__ = ("name", "json", "pct", "nbytes", "s", "s_pct", "s_nbytes")
+    __slots__ = ("name", "json", "pct", "bytes", "nbytes", "s", "s_pct", "s_bytes", "s_nbytes", "sig")
 
     def __init__(self, name: str):
         s = _sentinel()
         self.name, self.s = name, s
         self.json = json.dumps(name, ensure_ascii=False)[1:-1]
-        self.pct = _dataurl.percent_encode(name.encode("utf-8"))
-        self.nbytes = len(name.encode("utf-8"))
-        self.s_pct = _dataurl.percent_encode(s.encode("utf-8"))
-        self.s_nbytes = len(s.encode("utf-8"))
-
-    def swap(self, text: str) -> tuple[str, int]:
-        """(text with the name swapped for the sentinel, how many), or (text, 0)."""
-        name = self.name
-        if not name or name not in text or self.s in text:
-            return text, 0
-        return text.replace(name, self.s), text.count(name)
-
-
-_DELETE_UNRESERVED = None
-
-
-def _reserved_count(raw: bytes) -> int:
-    """How many bytes of ``raw`` percent-encoding writes as ``%XX``."""
-    global _DELETE_UNRESERVED
-    if _DELETE_UNRESERVED is None:
-        _DELETE_UNRESERVED = bytes(sorted(_dataurl._UNRESERVED))
-    return len(raw.translate(None, _DELETE_UNRESERVED))
+        self.bytes, self.s_bytes = name.encode("utf-8"), s.encode("utf-8")
+        self.pct = _dataurl.percent_encode(self.bytes)
+        self.nbytes, self.s_nbytes = len(self.bytes), len(self.s_bytes)
+        self.s_pct = _dataurl.percent_encode(self.s_bytes)
+        self.sig = (self.nbytes, len(self.pct))   # what a fragment's layout depends on
 
 
 class _FileEntry:
@@ -177,83 +166,176 @@ class _FileEntry:
     sentinel. ``body`` (the percent-encoding) and the base64 parts are made on first use:
     most files are base64 (shorter), and ``plen`` (the percent-encoded length, for the
     choice) is counted without encoding."""
-    __slots__ = ("head", "tail", "raw", "nbytes", "plen", "body", "b64", "last")
+    __slots__ = ("head", "tail", "raw", "nbytes", "plen", "body", "last", "whole", "plans")
 
     def __init__(self, head: str, tail: str, raw: bytes, last: int):
         self.head, self.tail, self.raw, self.last = head, tail, raw, last
-        self.nbytes, self.plen = len(raw), len(raw) + 2 * _reserved_count(raw)
-        self.body = None
-        self.b64: dict = {}
+        self.nbytes, self.plen = len(raw), _dataurl.percent_length(raw)
+        self.body = self.whole = None
+        self.plans: dict = {}    # names.sig -> _fragment_plan
+
+
+def _frame(path: str, mode: int) -> tuple[str, str]:
+    """The JSON text of a storage file before and after its data URL (quotes included)."""
+    head, _, tail = json.dumps({"path": path, "mode": mode, "overwrite": True,
+                                "contents": {"source": "\x00"}}, **_DUMP).partition('"\\u0000"')
+    return head + '"', '"' + tail
+
+
+def _new_entry(path: str, mode: int, swapped: str, k: int, names: _Names) -> _FileEntry:
+    # bytes up to the end of the last sentinel (where the host's own bytes stop)
+    last = len(swapped[:swapped.rfind(names.s) + len(names.s)].encode("utf-8")) if k else 0
+    return _FileEntry(*_frame(path, mode), swapped.encode("utf-8"), last)
 
 
 def _file_fragment(f: File, names: _Names, cache: dict) -> str:
-    swapped, k = names.swap(f.content)
-    key = ("f", f.path, f.mode, swapped)
-    entry = cache.get(key)
-    if entry is None:
-        raw = swapped.encode("utf-8")
-        head, _, tail = json.dumps({"path": f.path, "mode": f.mode, "overwrite": True,
-                                    "contents": {"source": "\x00"}}, **_DUMP).partition('"\\u0000"')
-        # bytes up to the end of the last sentinel (where the host's own bytes stop)
-        last = len(swapped[:swapped.rfind(names.s) + len(names.s)].encode("utf-8")) if k else 0
-        entry = cache[key] = _FileEntry(head + '"', '"' + tail, raw, last)
-    nbytes, plen = entry.nbytes, entry.plen
-    if k:
-        grow = k * (names.s_nbytes - names.nbytes)
-        nbytes -= grow
-        plen -= k * (len(names.s_pct) - len(names.pct))
-    # _dataurl.encode's rule: base64 only when strictly shorter than the percent-encoded URL
+    origin = _origin(f, names, cache)
+    if origin is None:   # the host's own file (not replayed): encoded as it is, nothing cached but its JSON frame
+        frame = cache.get(("frame", f.path, f.mode))
+        if frame is None:
+            frame = cache[("frame", f.path, f.mode)] = _frame(f.path, f.mode)
+        return frame[0] + _dataurl.encode(f.content.encode("utf-8")) + frame[1]
+    entry, k = origin
+    if not k:
+        text = entry.whole
+        if text is None:
+            text = entry.whole = _whole_fragment(entry)
+        return text
+    # everything but the host's own bytes depends on the name only through its encoded
+    # lengths (names.sig): worked out once per entry and length
+    how = entry.plans.get(names.sig)
+    if how is None:
+        how = entry.plans[names.sig] = _fragment_plan(entry, names, k)
+    before, at, after = how
+    if at is None:     # percent-encoded
+        return before + entry.body.replace(names.s_pct, names.pct) + after
+    return before + b2a_base64(entry.raw[:at].replace(names.s_bytes, names.bytes), newline=False).decode("ascii") + after
+
+
+def _whole_fragment(entry: _FileEntry) -> str:
+    """The fragment of an entry without the name: _dataurl.encode's choice, base64 only
+    when strictly shorter than the percent-encoded URL."""
+    if len("data:;base64,") + 4 * ((entry.nbytes + 2) // 3) < len("data:,") + entry.plen:
+        return entry.head + "data:;base64," + b2a_base64(entry.raw, newline=False).decode("ascii") + entry.tail
+    return entry.head + "data:," + _dataurl.percent_encode(entry.raw) + entry.tail
+
+
+def _fragment_plan(entry: _FileEntry, names: _Names, k: int) -> tuple[str, int | None, str]:
+    """(text before the host's own bytes, where they end in the sentinel's bytes or None
+    for percent-encoding, text after) for names of ``names.sig``'s lengths.
+
+    The choice is _dataurl.encode's (base64 only when strictly shorter), from the lengths
+    the host's bytes will have. Base64 encodes 3-byte groups on their own, so the
+    encoding of the bytes after a cut at a multiple of 3 past the last name is the same
+    on every host whose name has that length: that tail is encoded once, only the head
+    (up to the cut, with the name) is encoded per host."""
+    grow = k * (names.s_nbytes - names.nbytes)
+    nbytes = entry.nbytes - grow
+    plen = entry.plen - k * (len(names.s_pct) - len(names.pct))
     if len("data:;base64,") + 4 * ((nbytes + 2) // 3) < len("data:,") + plen:
-        return entry.head + "data:;base64," + _base64(entry, names, k) + entry.tail
+        cut = -(-(entry.last - grow) // 3) * 3           # in the host's bytes
+        if cut >= nbytes:
+            return entry.head + "data:;base64,", len(entry.raw), entry.tail
+        at = cut + grow                                   # the same place in the sentinel's bytes
+        tail = b2a_base64(entry.raw[at:], newline=False).decode("ascii")
+        return entry.head + "data:;base64,", at, tail + entry.tail
     if entry.body is None:
         entry.body = _dataurl.percent_encode(entry.raw)
-    return entry.head + "data:," + (entry.body.replace(names.s_pct, names.pct) if k else entry.body) + entry.tail
+    return entry.head + "data:,", None, entry.tail
 
 
-def _base64(entry: _FileEntry, names: _Names, k: int) -> str:
-    """base64 of the host's bytes. Base64 encodes 3-byte groups on their own, so the
-    encoding of the bytes after a cut at a multiple of 3 past the last name is the same
-    on every host whose name has that length modulo 3: that tail is cached per cut, only
-    the head (up to the cut, with the name) is encoded per host."""
-    import binascii
-
-    if not k:
-        text = entry.b64.get(None)
-        if text is None:
-            text = entry.b64[None] = binascii.b2a_base64(entry.raw, newline=False).decode("ascii")
-        return text
-    grow = k * (names.s_nbytes - names.nbytes)
-    cut = -(-(entry.last - grow) // 3) * 3           # in the host's bytes
-    if cut >= entry.nbytes - grow:
-        host = entry.raw.replace(names.s.encode("utf-8"), names.name.encode("utf-8"))
-        return binascii.b2a_base64(host, newline=False).decode("ascii")
-    at = cut + grow                                   # the same place in the sentinel's bytes
-    tail = entry.b64.get(at)
-    if tail is None:
-        tail = entry.b64[at] = binascii.b2a_base64(entry.raw[at:], newline=False).decode("ascii")
-    host_head = entry.raw[:at].replace(names.s.encode("utf-8"), names.name.encode("utf-8"))
-    return binascii.b2a_base64(host_head, newline=False).decode("ascii") + tail
+def _origin(f: File, names: _Names, cache: dict) -> tuple[_FileEntry, int] | None:
+    """(entry, sentinel count) of a file the renderer cache replayed: its recorded entry
+    (``renderers._cache.ORIGIN``) holds the sentinel exactly where the name went, so it
+    is the key as it is (no swap, no hashing of the content); the cache keeps the
+    recorded entry alive, so its id is not reused. None for any other file."""
+    origin = f.__dict__.get("_origin")
+    if origin is None:
+        return None
+    hit = cache.get(id(origin))
+    if hit is not None and hit[0] is origin:
+        return hit[1], hit[2]
+    if names.s in origin.path or f.path != origin.path.replace(names.s, names.name) or f.mode != origin.mode:
+        return None
+    k = origin.content.count(names.s)
+    entry = _new_entry(origin.path, origin.mode, origin.content, k, names)
+    cache[id(origin)] = (origin, entry, k)
+    return entry, k
 
 
-def _unit_fragment(u: SystemdUnit, names: _Names, cache: dict) -> str:
-    contents, k = names.swap(u.contents) if u.contents is not None else (None, 0)
-    dropins = []
-    for n, c in u.dropins:
-        c, kd = names.swap(c)
-        k += kd
-        dropins.append((n, c))
-    key = ("u", u.name, contents, tuple(dropins), u.enabled, u.masked)
-    text = cache.get(key)
-    if text is None:
-        swapped = SystemdUnit(u.name, contents, dropins, u.enabled, u.masked)
-        text = cache[key] = json.dumps(_unit(swapped), **_DUMP)
-    return text.replace(names.s, names.json) if k else text
+def _unit_fragment_of_files(name: str, contents: File | None, dropins: list, unit, names: _Names,
+                            cache: dict) -> str:
+    """The JSON text of one unit. When the renderer cache replayed all its files, it is
+    kept per recorded entries (see ``_origin``), with the name put back in; else it is
+    dumped as it is."""
+    enabled, masked = (unit.enabled, unit.masked) if unit is not None else (None, False)
+    files = ([contents] if contents is not None else []) + [f for _, f in dropins]
+    origins = [f.__dict__.get("_origin") for f in files]
+    if files and None not in origins:
+        key = ("uo", name, contents is not None, tuple(n for n, _ in dropins), tuple(map(id, origins)), enabled, masked)
+        hit = cache.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], origins)):
+            return hit[1].replace(names.s, names.json) if hit[2] else hit[1]
+        if all(o.path == f.path and o.mode == f.mode and names.s not in o.path for o, f in zip(origins, files)):
+            recorded = [o.content for o in origins]
+            unit_rec = SystemdUnit(name, recorded[0] if contents is not None else None,
+                                   [(n, c) for (n, _), c in zip(dropins, recorded[len(recorded) - len(dropins):])],
+                                   enabled, masked)
+            text = json.dumps(_unit(unit_rec), **_DUMP)
+            k = any(names.s in c for c in recorded)
+            cache[key] = (origins, text, k)
+            return text.replace(names.s, names.json) if k else text
+    # the host's own unit (not replayed): its JSON as it is, nothing cached
+    return json.dumps(_unit(SystemdUnit(name, contents.content if contents is not None else None,
+                                        [(n, f.content) for n, f in dropins], enabled, masked)), **_DUMP)
+
+
+def _layout_files(plan: Plan, memo: dict) -> tuple[list[File], list[Link], list[tuple]]:
+    """``layout`` for fleets: the same entries in the same order, with unit contents and
+    drop-ins kept as their Files (so replayed ones are found by their origin) and each
+    path's placement memoized. Returns (files, links, [(name, contents File | None,
+    [(drop-in name, File)], Plan Unit | None)])."""
+    units: dict[str, list] = {}
+    rest: list[File] = []
+    for f in plan.files:
+        key = (f.path, f.mode, f.content == "")
+        place = memo.get(key, False)
+        if place is False:
+            place = memo[key] = placement(*key)
+        if place is None:
+            rest.append(f)
+        else:
+            u = units.get(place[0])
+            if u is None:
+                u = units[place[0]] = [place[0], None, [], None]
+            if place[1]:
+                u[2].append((place[1], f))
+            else:
+                u[1] = f
+    for pu in plan.units:
+        u = units.get(pu.name)
+        if u is None:
+            u = units[pu.name] = [pu.name, None, [], None]
+        u[3] = pu
+    out = []
+    for n in sorted(units):
+        u = units[n]
+        pu = u[3]
+        if u[1] is not None or u[2] or (pu is not None and (pu.enabled is not None or pu.masked)):
+            u[2].sort(key=_FIRST)
+            out.append(tuple(u))
+    masks = {f"{UNIT_DIR}/{u[0]}" for u in out if u[3] is not None and u[3].masked}
+    links = [x for x in plan.links if not (x.path in masks and x.target == "/dev/null")]
+    return sorted(rest, key=_PATH), links, out
 
 
 def _render_fragments(plan: Plan, ignition_version: str, cache: dict) -> bytes:
     if len(cache) >= MAX_FRAGMENTS:
         cache.clear()
-    files, links, units = layout(plan)
+    memo = cache.get("placement")
+    if memo is None:
+        memo = cache["placement"] = {}
+    files, links, units = _layout_files(plan.sorted(), memo)
     names = _Names(plan.profile)
     top = ['"ignition":' + json.dumps({"version": ignition_version}, **_DUMP)]
     storage = []
@@ -272,5 +354,6 @@ def _render_fragments(plan: Plan, ignition_version: str, cache: dict) -> bytes:
     if storage:
         top.append('"storage":{' + ",".join(storage) + "}")
     if units:
-        top.append('"systemd":{"units":[' + ",".join([_unit_fragment(u, names, cache) for u in units]) + "]}")
+        top.append('"systemd":{"units":[' + ",".join([_unit_fragment_of_files(*u, names, cache) for u in units])
+                   + "]}")
     return ("{" + ",".join(top) + "}\n").encode("utf-8")
