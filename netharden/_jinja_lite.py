@@ -200,18 +200,29 @@ def do_default(value, default_value="", boolean=False):
     return value
 
 
+NAME_SENTINEL = "\ue000netharden-name\ue001"
+
+
+class _Named:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+
 class Environment:
     """The parts of jinja2.Environment that compiled template code calls."""
 
     undefined = Undefined
 
-    def __init__(self, filters: dict, globals: dict, entries: dict, source_dir):
+    def __init__(self, filters: dict, globals: dict, entries: dict, source_dir, memoized: dict | None = None):
         self.plain_filters = frozenset(filters)  # ours: plain functions of the value
         self.filters = {**filters, "map": do_map, "join": do_join, "default": do_default}
         self.globals = globals
         self.entries = entries        # template name -> (its source's bytes, factory of its root), lite ones only
         self.source_dir = source_dir  # templates/, to check that a module is still current
         self.cache: dict[str, Template] = {}
+        self.memoized = memoized or {}   # template name -> the context variables it reads (see _memoized)
 
     concat = staticmethod("".join)
 
@@ -245,8 +256,49 @@ class Environment:
             if (self.source_dir / name).read_bytes() != entry[0]:  # edited since 'make precompile'
                 raise TemplateRuntimeError(f"{name}: the precompiled module is stale")
             # the factory binds ``environment`` as jinja2's Template._from_namespace does
-            template = self.cache[name] = Template(self, name, entry[1](self))
+            root = entry[1](self)
+            if name in self.memoized:
+                root = self._memoized(root, self.memoized[name])
+            template = self.cache[name] = Template(self, name, root)
         return template
+
+    def _memoized(self, root, keys: tuple[str, ...]):
+        """``root`` with its output memoized, for an included template (the generated-by
+        header) that reads only the context variables ``keys``, the globals, and
+        ``profile.name`` through the ``ini`` filter (``tests/test_speed_paths.py`` checks
+        that of the template). The text is rendered once with the name replaced by
+        ``NAME_SENTINEL`` (private-use characters, which no profile name has) and the
+        host's name is put back: the header of every file of every host of a fleet is one
+        entry per (comment, guards, why). A key that holds the sentinel, or is not
+        hashable, and a name the ``ini`` filter refuses render as before."""
+        memo: dict = {}
+        ini, globals_ = self.filters["ini"], self.globals
+
+        def memo_root(context, missing=missing):
+            get = context.resolve_or_missing
+            profile = get("profile")
+            host = getattr(profile, "name", None) if profile is not missing else None
+            text = None
+            if type(host) is str and all(get(g) is v for g, v in globals_.items()):
+                key = tuple(get(k) for k in keys)
+                try:
+                    text = memo.get(key)
+                except TypeError:  # unhashable
+                    key = None
+                if text is None and key is not None and NAME_SENTINEL[0] not in repr(key) \
+                        and "\\ue000" not in repr(key):
+                    stand_in = Context(self, dict(context.get_all(), profile=_Named(NAME_SENTINEL)), context.name)
+                    text = self.concat(root(stand_in))
+                    if len(memo) >= 4096:
+                        memo.clear()
+                    memo[key] = text
+            if text is None:
+                yield from root(context)
+            else:
+                ini(host)   # raises as the template would for a name it refuses
+                yield text.replace(NAME_SENTINEL, host)
+
+        return memo_root
 
     def render(self, name: str, context: dict) -> str:
         return self.get_template(name).render(context)

@@ -40,10 +40,13 @@ def _ini(value: Any) -> str:
     return text
 
 
+_SPACE = re.compile(r"\s")   # str.isspace's characters: both use Python's Unicode whitespace table
+
+
 def _ini_list(values: Iterable[Any]) -> str:
     parts = [_ini(v) for v in values]
     for p in parts:
-        if not p or any(ch.isspace() for ch in p):
+        if not p or _SPACE.search(p):
             raise RenderError(f"list items in INI text must be non-empty words: {p!r}")
     return " ".join(parts)
 
@@ -68,6 +71,10 @@ def _yesno(value: bool) -> str:
 
 FILTERS = {"ini": _ini, "ini_list": _ini_list, "yesno": _yesno, "sh": _sh, "json": _json}
 
+
+# Included templates whose output the lite runtime memoizes (``_jinja_lite.Environment._memoized``):
+# name -> the context variables the template reads besides ``profile.name`` and the globals.
+MEMOIZED = {"_header.j2": ("comment", "guards", "why")}
 
 # Environment options that change the code Jinja2 generates; the precompiled modules
 # record them and are ignored when they differ.
@@ -108,7 +115,7 @@ def _lite():
     if compiled.OPTIONS != COMPILE_OPTIONS or compiled.JINJA2_VERSION != jinja2_version():
         return None
     entries = {name: entry for name, entry in compiled.TEMPLATES.items() if entry[1] is not None}
-    return _jinja_lite.Environment(FILTERS, {"guard_text": GUARDS}, entries, root("templates"))
+    return _jinja_lite.Environment(FILTERS, {"guard_text": GUARDS}, entries, root("templates"), MEMOIZED)
 
 
 @lru_cache(maxsize=1)

@@ -247,6 +247,29 @@ def _iface(value: str):
         return None
 
 
+@lru_cache(maxsize=256)
+def _unmanaged_globs(presets: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(glob, where it comes from) of the unmanaged presets and names, in order."""
+    globs = [(g, f"unmanaged preset {preset!r}") for preset in presets for g in PRESETS[preset][0]]
+    return tuple(globs + [(g, "unmanaged.names") for g in names])
+
+
+@lru_cache(maxsize=4096)
+def _swallowing_glob(name: str, globs: tuple[tuple[str, str], ...]) -> tuple[str, str] | None:
+    """The first (glob, source) that matches the interface ``name``, or None (memoized:
+    a fleet's hosts repeat bridge names and presets)."""
+    for glob, source in globs:
+        if fnmatch.fnmatchcase(name, glob):
+            return glob, source
+    return None
+
+
+def interface(value: str):
+    """``ipaddress.ip_interface(value)`` (raising the same ValueError), memoized with the
+    semantic checks' parses: a renderer reads the addresses validation just parsed."""
+    return _iface(value) or ipaddress.ip_interface(value)
+
+
 def _semantic_problems(doc: Document) -> Iterator[Problem]:
     data = doc.data if isinstance(doc.data, dict) else {}
     uplinks = _items(data, "uplinks")
@@ -269,13 +292,9 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     # bridge names the kernel refuses or that an unmanaged rule would swallow
     unmanaged = data.get("unmanaged") if isinstance(data.get("unmanaged"), dict) else {}
     preset_names = unmanaged.get("presets", list(ALL_PRESETS))
-    globs: list[tuple[str, str]] = []
-    if isinstance(preset_names, list):
-        for preset in preset_names:
-            if preset in PRESETS:
-                globs += [(g, f"unmanaged preset {preset!r}") for g in PRESETS[preset][0]]
-    for _, g in _strings(unmanaged.get("names")):
-        globs.append((g, "unmanaged.names"))
+    presets = tuple(p for p in preset_names if isinstance(p, str) and p in PRESETS) \
+        if isinstance(preset_names, list) else ()
+    globs = _unmanaged_globs(presets, tuple(g for _, g in _strings(unmanaged.get("names"))))
     for i, br in bridges:
         name = br.get("name")
         if not isinstance(name, str):
@@ -284,12 +303,12 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
             yield doc.problem(("bridges", i, "name"), f"the kernel refuses the interface name {name!r} ({RESERVED_IFNAMES[name]})",
                               "pick another name, e.g. 'dockerbr0'")
             continue
-        for glob, source in globs:
-            if fnmatch.fnmatchcase(name, glob):
-                yield doc.problem(("bridges", i, "name"),
-                                  f"bridge {name!r} matches {glob!r} of {source}, so systemd-networkd would leave it unconfigured",
-                                  "rename the bridge (e.g. 'dockerbr' + purpose) or drop that preset/glob")
-                break
+        hit = _swallowing_glob(name, globs)
+        if hit is not None:
+            glob, source = hit
+            yield doc.problem(("bridges", i, "name"),
+                              f"bridge {name!r} matches {glob!r} of {source}, so systemd-networkd would leave it unconfigured",
+                              "rename the bridge (e.g. 'dockerbr' + purpose) or drop that preset/glob")
 
     # MACs
     seen_macs: dict[str, tuple] = {}

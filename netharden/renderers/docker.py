@@ -50,12 +50,11 @@ Decisions:
 """
 from __future__ import annotations
 
-import ipaddress
-
 from ..plan_model import PHASE_RUNTIME, PHASE_SYSTEMD, Action, File, Plan, Unit
 from ..profile import Daemon, Profile
 from ..systemd import supports
 from ..targets import UNIT_DIR
+from ..validate import interface
 from ._cache import render as render_template
 from .quarantine import SERVICE as QUARANTINE_SERVICE
 
@@ -86,8 +85,9 @@ def render(profile: Profile, plan: Plan) -> None:
 
 
 def render_shared(profile: Profile, plan: Plan) -> None:
-    """The wait helper and every daemon without a bridge: reads no bridge, so a fleet
-    caches it across hosts (``PARTS``)."""
+    """The wait helper, every daemon's daemon.json, Unit and actions, and the unit file
+    of every daemon without a bridge: reads no bridge, so a fleet caches it across hosts
+    (``PARTS``)."""
     if not profile.daemons:
         return
     if any(d.bridge for d in profile.daemons):
@@ -95,19 +95,21 @@ def render_shared(profile: Profile, plan: Plan) -> None:
         plan.add(File(_helper(profile), _render("docker/netharden-wait-bridge.sh.j2", profile, ("incident-2",), why),
                       0o755, ("incident-2",), why))
     for daemon in profile.daemons:
+        _render_daemon(profile, plan, daemon)
         if not daemon.bridge:
-            _render_daemon(profile, plan, daemon, None)
+            _render_daemon_unit(profile, plan, daemon, None)
 
 
 def render_bridged(profile: Profile, plan: Plan) -> None:
-    """Every daemon on a bridge (its wait reads the bridge's addresses), then the
-    daemon-reload (last, as before the split: the first renderer to add an action id wins)."""
+    """The unit file (or docker.service drop-in) of every daemon on a bridge (its wait
+    reads the bridge's addresses), then the daemon-reload (last, as before the split: the
+    first renderer to add an action id wins)."""
     if not profile.daemons:
         return
     addresses = {b.name: b.addresses for b in profile.bridges}
     for daemon in profile.daemons:
         if daemon.bridge:
-            _render_daemon(profile, plan, daemon, _wait(_helper(profile), daemon, addresses))
+            _render_daemon_unit(profile, plan, daemon, _wait(_helper(profile), daemon, addresses))
     plan.add(Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
                     phase=PHASE_SYSTEMD))
 
@@ -121,24 +123,15 @@ def _helper(profile: Profile) -> str:
     return f"{profile.helper_dir}/{WAIT_HELPER}"
 
 
-def _render_daemon(profile: Profile, plan: Plan, daemon: Daemon, wait: tuple[str, ...] | None) -> None:
-    after = ["systemd-networkd.service"] + ([QUARANTINE_SERVICE] if profile.quarantine else [])
+def _render_daemon(profile: Profile, plan: Plan, daemon: Daemon) -> None:
+    """A daemon's daemon.json, its Unit (extra daemons) and actions: all but its unit file."""
     guards = _guards(daemon)
     why = (f"daemon.json of dockerd '{daemon.name}', the whole file: its settings" +
            ("" if daemon.main else f" ({daemon.unit}; iptables {str(daemon.daemon_json()['iptables']).lower()})"))
     plan.add(File(daemon.config_path, render_template("docker/daemon.json.j2", config=daemon.daemon_json()),
                   0o644, guards, why))
-    if daemon.main:
-        why = "Start the packaged docker.service after systemd-networkd" + (" and the bridge" if wait else "")
-        text = _render("docker/docker.service.conf.j2", profile, ("incident-2",), why,
-                       after=after, wants=after, wait=wait)
-        plan.add(File(DROPIN, text, 0o644, ("incident-2",), why))
-    else:
-        why = f"Extra dockerd '{daemon.name}' on {daemon.host}" + (f", bridge {daemon.bridge}" if daemon.bridge else "")
-        text = _render("docker/docker-daemon.service.j2", profile, guards + ("incident-2",), why, daemon=daemon,
-                       after=["network-online.target", "firewalld.service"] + after,
-                       wants=["network-online.target"] + after, wait=wait, exec_start=exec_start(profile, daemon))
-        plan.add(File(f"{UNIT_DIR}/{daemon.unit}", text, 0o644, guards + ("incident-2",), why))
+    if not daemon.main:
+        why = _extra_why(daemon)
         plan.add(Unit(daemon.unit, enabled=True, guards=guards, why=why))
         plan.add(Action(f"docker-{daemon.name}-start", ("systemctl", "start", daemon.unit),
                         f"start the extra dockerd '{daemon.name}' once networkd created its bridge",
@@ -146,6 +139,26 @@ def _render_daemon(profile: Profile, plan: Plan, daemon: Daemon, wait: tuple[str
     plan.add(Action(f"{daemon.unit.removesuffix('.service')}-restart", ("systemctl", "try-restart", daemon.unit),
                     f"apply a changed {daemon.config_path}; restarting dockerd stops its containers",
                     phase=PHASE_RUNTIME, disruptive=True))
+
+
+def _extra_why(daemon: Daemon) -> str:
+    return f"Extra dockerd '{daemon.name}' on {daemon.host}" + (f", bridge {daemon.bridge}" if daemon.bridge else "")
+
+
+def _render_daemon_unit(profile: Profile, plan: Plan, daemon: Daemon, wait: tuple[str, ...] | None) -> None:
+    """The packaged docker.service's drop-in (main daemon) or the extra daemon's unit file."""
+    after = ["systemd-networkd.service"] + ([QUARANTINE_SERVICE] if profile.quarantine else [])
+    if daemon.main:
+        why = "Start the packaged docker.service after systemd-networkd" + (" and the bridge" if wait else "")
+        text = _render("docker/docker.service.conf.j2", profile, ("incident-2",), why,
+                       after=after, wants=after, wait=wait)
+        plan.add(File(DROPIN, text, 0o644, ("incident-2",), why))
+    else:
+        why, guards = _extra_why(daemon), _guards(daemon)
+        text = _render("docker/docker-daemon.service.j2", profile, guards + ("incident-2",), why, daemon=daemon,
+                       after=["network-online.target", "firewalld.service"] + after,
+                       wants=["network-online.target"] + after, wait=wait, exec_start=exec_start(profile, daemon))
+        plan.add(File(f"{UNIT_DIR}/{daemon.unit}", text, 0o644, guards + ("incident-2",), why))
 
 
 def _render(template: str, profile: Profile, guards: tuple[str, ...], why: str, **extra) -> str:
@@ -164,5 +177,5 @@ def _wait(helper: str, daemon: Daemon, addresses: dict[str, tuple[str, ...]]) ->
     Addresses are written the way 'ip -o addr' prints them."""
     if not daemon.bridge:
         return None
-    shown = tuple(ipaddress.ip_interface(a).with_prefixlen for a in addresses.get(daemon.bridge, ()))
+    shown = tuple(interface(a).with_prefixlen for a in addresses.get(daemon.bridge, ()))
     return (helper, daemon.bridge, str(WAIT_SECONDS)) + shown

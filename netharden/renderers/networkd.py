@@ -14,11 +14,11 @@ sorted by file name, first match wins):
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 
 from ..plan_model import PHASE_NETWORKD, Action, File, Link, Plan
 from ..profile import Bridge, Profile, Uplink
 from ..systemd import features_for, supports
+from ..validate import interface
 from ._cache import render as render_template
 
 NETWORK_DIR = "/etc/systemd/network"
@@ -94,7 +94,7 @@ def _render_bridge(plan: Plan, profile: Profile, bridge: Bridge) -> None:
     origin = "derived from host and bridge name" if bridge.mac_source == "stable" else "explicit"
     _file(plan, profile, f"{NETWORK_DIR}/10-netharden-{bridge.name}.netdev", "networkd/bridge.netdev.j2",
           ("incident-3",), f"Bridge {bridge.name} with its MAC pinned ({origin})", bridge=bridge)
-    has_ipv6 = any(ipaddress.ip_interface(a).version == 6 for a in bridge.addresses)
+    has_ipv6 = any(interface(a).version == 6 for a in bridge.addresses)
     _file(plan, profile, f"{NETWORK_DIR}/10-netharden-{bridge.name}.network", "networkd/bridge.network.j2",
           ("config",), f"Addresses of bridge {bridge.name}", bridge=bridge, has_ipv6=has_ipv6)
 
