@@ -21,6 +21,15 @@ Differences, decided for fleets:
 - Bounds scale with the file: at most ``MAX_BYTES`` (64 MiB), ``MAX_DEPTH`` (64)
   levels, and at most ``EXPANSION`` times as many nodes after alias expansion as the
   file has events (plus ``yamlload.MAX_NODES``), which stops an alias bomb at once.
+
+``parse_items`` reads one slice of a fleet's ``hosts:`` block (whole item lines at
+their original columns) for ``model``'s split reading: marks and positions are
+shifted by ``line_offset`` so they equal a full read's, the item paths start at
+``("hosts",)`` so the depth bound is the same, aliases may name the anchors defined
+before the hosts block (``seed``), and it returns what the parent needs to tell
+whether the whole file would have read the same (anchors defined and taken from the
+seed, the alias-expansion budget). Any explicit tag in a slice raises ``Surprise``:
+the split reading then falls back to the full read rather than arguing about tags.
 """
 from __future__ import annotations
 
@@ -56,10 +65,73 @@ def _decode(raw: bytes, file: str) -> str:
     return decode(raw, file)
 
 
+class Surprise(Exception):
+    """Something the split reading does not handle (``parse_items(strict=True)``)."""
+
+
+class Parsed:
+    """What one run of the event loop gives: the data, its counters for the
+    expansion bound, and (for the split reading) anchors and the watched key."""
+    __slots__ = ("root", "events", "nodes", "alias_min", "defined", "seed_used", "watch")
+
+    def __init__(self):
+        self.root = None
+        self.events = self.nodes = 0
+        self.alias_min = None      # min of EXPANSION * events - nodes at alias checks (after the watched value)
+        self.defined: set = set()  # anchor names defined
+        self.seed_used: set = set()  # anchor names an alias took from the seed
+        self.watch = None          # watched top-level key: {"line", "anchors", "value": (event), "events", "nodes", "alias_min"}
+
+
 def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
     """Parse ``raw`` into a Document (positions empty unless ``positions``)."""
     text = _decode(raw, file)
+    return load_text(text, file, positions=positions)
+
+
+def load_text(text: str, file: str, *, positions: bool = False) -> Document:
+    """Parse decoded ``text`` into a Document."""
+    return load_watching(text, file, positions=positions)[0]
+
+
+def load_watching(text: str, file: str, *, positions: bool = False, watch: str | None = None) -> tuple[Document, Parsed]:
+    """``load_text`` plus the counters; ``watch`` (a top-level key) records in
+    ``Parsed.watch`` that key's line, the anchors closed before it, and its value's
+    event and counters."""
     doc = Document(file=file, data=None, positions={(): (1, 1)})
+    parsed = _parse(text, file, doc, positions=positions, watch=watch)
+    root = parsed.root
+    if not isinstance(root, dict):
+        kind = "a list" if isinstance(root, list) else {
+            str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(type(root), "null")
+        raise ProfileError([Problem(file, 1, 1, (), f"the document is {kind}, expected a mapping",
+                                    "a fleet starts with 'apiVersion: netharden/v1'")])
+    doc.data = root
+    return doc, parsed
+
+
+def parse_items(text: str, file: str, *, line_offset: int, seed: dict | None = None,
+                positions: bool = False, index_base: int = 0) -> tuple[list, Parsed, Document]:
+    """Parse a slice of the hosts block: ``text`` is whole lines, the first one at
+    0-based line ``line_offset`` of the file. Returns the items, the counters and a
+    Document whose positions (when asked) use the full file's paths
+    (``("hosts", index_base + i, ...)``) and lines. Raises ProfileError for what the
+    full read would also refuse and ``Surprise`` for an explicit tag."""
+    doc = Document(file=file, data=None, positions={})
+    parsed = _parse(text, file, doc, positions=positions, line_offset=line_offset, root_path=("hosts",),
+                    seed=seed, strict=True)
+    if not isinstance(parsed.root, list):
+        raise Surprise("the slice is not a sequence")
+    if positions and index_base:
+        shift = (lambda path: path if len(path) < 2 else ("hosts", path[1] + index_base) + path[2:])
+        doc.positions = {shift(k): v for k, v in doc.positions.items()}
+        doc.key_positions = {shift(k): v for k, v in doc.key_positions.items()}
+    doc.data = parsed.root
+    return parsed.root, parsed, doc
+
+
+def _parse(text: str, file: str, doc: Document, *, positions: bool, line_offset: int = 0, root_path: tuple = (),
+           seed: dict | None = None, watch: str | None = None, strict: bool = False) -> Parsed:
     pos, keypos = doc.positions, doc.key_positions
     problems: list[Problem] = []
     resolve = _Resolver().resolve
@@ -69,15 +141,19 @@ def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
     events = nodes = 0
     root = None
     documents = 0
+    out = Parsed()
+    alias_min = None
+    watching = False                   # the next value event is the watched key's
+    line0 = 1 + line_offset            # YAML marks count lines from 0
     parser = _EventParser(text)
 
     def fail(mark, path, message, hint=""):
-        problems.append(Problem(file, mark.line + 1, mark.column + 1, tuple(path), message, hint))
+        problems.append(Problem(file, mark.line + line0, mark.column + 1, tuple(path), message, hint))
 
     def child_path(mark):
         """Path of the next child of the open collection; records its position."""
         if not stack:
-            return ()
+            return root_path
         top = stack[-1]
         if isinstance(top.value, list):
             return top.path + (len(top.value),)
@@ -91,7 +167,7 @@ def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
             if cls is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
-                    raise ProfileError([Problem(file, ev.start_mark.line + 1, ev.start_mark.column + 1, (),
+                    raise ProfileError([Problem(file, ev.start_mark.line + line0, ev.start_mark.column + 1, (),
                                                 "the file holds more than one YAML document", "put one fleet in each file")])
                 continue
             if cls in (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent):
@@ -115,7 +191,10 @@ def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
                     continue
                 top.key = key
                 if positions:
-                    keypos[top.path + (key,)] = (ev.start_mark.line + 1, ev.start_mark.column + 1)
+                    keypos[top.path + (key,)] = (ev.start_mark.line + line0, ev.start_mark.column + 1)
+                if watch is not None and key == watch and len(stack) == 1:
+                    out.watch = {"line": ev.start_mark.line, "anchors": dict(anchors)}
+                    watching = True
                 continue
             if cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
                 node = stack.pop()
@@ -130,21 +209,32 @@ def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
             path = child_path(ev.start_mark) if not skip else ()
             mark = ev.start_mark
             if positions and not skip:
-                pos.setdefault(path, (mark.line + 1, mark.column + 1))
+                pos.setdefault(path, (mark.line + line0, mark.column + 1))
             if len(path) > MAX_DEPTH:
-                raise ProfileError([Problem(file, mark.line + 1, mark.column + 1, path, f"nesting deeper than {MAX_DEPTH} levels")])
+                raise ProfileError([Problem(file, mark.line + line0, mark.column + 1, path, f"nesting deeper than {MAX_DEPTH} levels")])
+            if watching:
+                watching = False
+                out.watch.update(value=(cls, getattr(ev, "value", None), getattr(ev, "tag", None), ev.anchor, mark.line),
+                                 events=events, nodes=nodes + 1, alias_min=alias_min)   # counters after this value
+                alias_min = None
             if cls is yaml.AliasEvent:
                 if ev.anchor in open_anchors:
                     fail(mark, path, "recursive YAML alias", "an alias may not refer to a node that contains it")
                     value, size = None, 1
-                elif ev.anchor not in anchors:  # pragma: no cover - libyaml reports undefined aliases itself
+                elif ev.anchor in anchors:
+                    value, size = anchors[ev.anchor]
+                elif seed is not None and ev.anchor in seed:
+                    value, size = seed[ev.anchor]
+                    out.seed_used.add(ev.anchor)
+                else:  # libyaml does not check aliases: an alias before its anchor, or to a seed-less slice's outside
                     fail(mark, path, f"undefined alias {ev.anchor!r}")
                     value, size = None, 1
-                else:
-                    value, size = anchors[ev.anchor]
                 nodes += size
+                budget = EXPANSION * events - nodes
+                if alias_min is None or budget < alias_min:
+                    alias_min = budget
                 if nodes > MAX_NODES + EXPANSION * events:
-                    raise ProfileError([Problem(file, mark.line + 1, mark.column + 1, path,
+                    raise ProfileError([Problem(file, mark.line + line0, mark.column + 1, path,
                                                 f"the document expands to more than {MAX_NODES + EXPANSION * events} nodes",
                                                 "YAML aliases multiply nodes; a fleet this large is almost certainly an alias bomb")])
                 _attach(stack, value, size)
@@ -155,7 +245,11 @@ def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
             if cls is yaml.ScalarEvent:
                 tag = ev.tag
                 if tag is None or tag == "!":
+                    if strict and tag is not None:
+                        raise Surprise("a tag")
                     tag = resolve(yaml.ScalarNode, ev.value, ev.implicit)
+                elif strict:
+                    raise Surprise("a tag")
                 try:
                     value = _scalar(_Scalar(tag, ev.value))
                 except ValueError:
@@ -170,6 +264,8 @@ def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
             # collection start
             is_seq = cls is yaml.SequenceStartEvent
             tag = ev.tag
+            if strict and tag is not None:
+                raise Surprise("a tag")
             if tag is not None and tag != "!" and tag != (_SEQ if is_seq else _MAP):
                 fail(mark, path, f"unsupported YAML tag {tag!r}", _PLAIN_DATA)
             if ev.anchor is not None:
@@ -177,7 +273,7 @@ def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
             stack.append(_Node([] if is_seq else {}, path, ev.anchor))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)   # within text; shifted below
         problem = exc.problem or "invalid YAML"
         hint = ""
         if "expected a single document" in problem or "but found another document" in problem:
@@ -185,11 +281,11 @@ def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
         elif exc.context:
             cm = exc.context_mark
             if cm and (cm.line, cm.column) != (line - 1, col - 1):
-                hint = f"{exc.context} that starts at line {cm.line + 1}, column {cm.column + 1}"
+                hint = f"{exc.context} that starts at line {cm.line + line0}, column {cm.column + 1}"
         lines = text.splitlines()
         if line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
             hint = "YAML indentation uses spaces, not tabs"
-        raise ProfileError([Problem(file, line, col, (), f"YAML syntax error: {problem}", hint)]) from None
+        raise ProfileError([Problem(file, line + line_offset, col, (), f"YAML syntax error: {problem}", hint)]) from None
     except yaml.YAMLError as exc:
         raise ProfileError([Problem(file, 1, 1, (), f"YAML error: {exc}")]) from None
     finally:
@@ -199,13 +295,9 @@ def load_bytes(raw: bytes, file: str, *, positions: bool = False) -> Document:
     if documents == 0:
         raise ProfileError([Problem(file, 1, 1, (), "the file is empty",
                                     "a fleet needs apiVersion, kind: Fleet and hosts")])
-    if not isinstance(root, dict):
-        kind = "a list" if isinstance(root, list) else {
-            str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(type(root), "null")
-        raise ProfileError([Problem(file, 1, 1, (), f"the document is {kind}, expected a mapping",
-                                    "a fleet starts with 'apiVersion: netharden/v1'")])
-    doc.data = root
-    return doc
+    out.root, out.events, out.nodes, out.alias_min = root, events, nodes, alias_min
+    out.defined = set(anchors)
+    return out
 
 
 class _SkipKey:
