@@ -11,6 +11,7 @@ exactly what the plain path gives.
 - The memoized generated-by header (``templating.MEMOIZED``) declares what the template
   reads, and renders what jinja2 renders.
 - ``templating._SPACE`` is ``str.isspace`` on every code point.
+- Forked workers stage their files in directories of their own and leave nothing else.
 """
 import random
 import re
@@ -165,3 +166,26 @@ def test_memoized_header_renders_what_jinja2_renders(monkeypatch):
 
 def test_space_pattern_is_str_isspace():
     assert all(bool(templating._SPACE.search(c)) == c.isspace() for c in map(chr, range(sys.maxunicode + 1)))
+
+
+def test_parallel_workers_stage_their_files_and_leave_nothing_else(tmp_path):
+    """Forked workers create their files in a directory of their own inside the output
+    (run._stage) and rename them in after each chunk: the output holds exactly one file
+    per host, with the bytes of a serial run."""
+    import os
+
+    from netharden.cli import main
+
+    run_module = sys.modules["netharden.fleet.run"]   # (netharden.fleet.run is also the function)
+    hosts = "".join(f"  - name: h{i}\n    profile: {{bridges: [{{name: br-ci, addresses: [\"10.{i // 200}.{i % 200}.1/24\"]}}]}}\n"
+                    for i in range(300))
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text("apiVersion: netharden/v1\nkind: Fleet\ndefaults:\n  platform: {os: flatcar}\n"
+                          "  uplinks: [{name: lan, match: {name: eth*}}]\nhosts:\n" + hosts)
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    assert main(["render", str(fleet_file), "--format", "ignition", "--out", str(serial), "--jobs", "1"]) == 0
+    assert main(["render", str(fleet_file), "--format", "ignition", "--out", str(parallel), "--jobs", "2"]) == 0
+    names = sorted(os.listdir(parallel))
+    assert names == sorted(f"h{i}.ign" for i in range(300))
+    assert not any(n.startswith(run_module.STAGE_PREFIX) for n in names)
+    assert all((parallel / n).read_bytes() == (serial / n).read_bytes() for n in names)
