@@ -12,7 +12,7 @@ systemd 252, a broad uplink glob, nine unmanaged presets, masks, quarantine, two
 dockerd with one on a bridge, container sysctls, the VXLAN collector, sysctls), and
 per host its own bridges with addresses and a static uplink address.
 
-    .venv/bin/python benchmarks/fleet.py [--sizes 1000,10000] [--profile]
+    .venv/bin/python benchmarks/fleet.py [--sizes 1000,10000] [--repeat N] [--profile]
 
 ``--profile`` also prints the top functions of one worker's render (cProfile, 2,000
 hosts in-process: the per-host cost without the fork).
@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per size (the machine drifts: compare medians)")
     args = ap.parse_args()
     cpus = len(os.sched_getaffinity(0))
     print(f"netharden fleet benchmark: {cpus} CPUs, load average {os.getloadavg()[0]:.2f} at start")
@@ -132,13 +134,19 @@ def main() -> int:
             fleet = work / f"fleet-{size}.yaml"
             fleet.write_text(fleet_text(size), encoding="utf-8")
             out = work / f"out-{size}"
-            m = measure(fleet, out)
-            written = sum(1 for _ in out.iterdir())
-            assert written == size, (written, size)
-            peak = max(m["self_kib"], m["children_kib"]) / 1024
-            print(f"{size:>7} {fleet.stat().st_size / 2**20:>9.1f} {m['wall']:>7.2f} {size / m['wall']:>8.0f} "
-                  f"{peak:>9.0f} {os.getloadavg()[0]:>5.2f}")
-            shutil.rmtree(out)
+            walls = []
+            for _ in range(args.repeat):
+                m = measure(fleet, out)
+                written = sum(1 for _ in out.iterdir())
+                assert written == size, (written, size)
+                peak = max(m["self_kib"], m["children_kib"]) / 1024
+                walls.append(m["wall"])
+                print(f"{size:>7} {fleet.stat().st_size / 2**20:>9.1f} {m['wall']:>7.2f} {size / m['wall']:>8.0f} "
+                      f"{peak:>9.0f} {os.getloadavg()[0]:>5.2f}")
+                shutil.rmtree(out)
+            if args.repeat > 1:
+                print(f"{size:>7} median of {args.repeat}: {statistics.median(walls):.2f} s "
+                      f"(min {min(walls):.2f}, max {max(walls):.2f})")
         if args.profile:
             fleet = work / "fleet-profile.yaml"
             fleet.write_text(fleet_text(2000), encoding="utf-8")
