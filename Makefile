@@ -51,7 +51,7 @@ docs: precompile
 bench: system-deps $(STAMP)
 	$(BIN)/python benchmarks/cli.py
 	$(BIN)/python benchmarks/stages.py
-	$(BIN)/python benchmarks/fleet.py
+	$(BIN)/python benchmarks/fleet.py --io-floor
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

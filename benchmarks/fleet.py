@@ -12,8 +12,10 @@ systemd 252, a broad uplink glob, nine unmanaged presets, masks, quarantine, two
 dockerd with one on a bridge, container sysctls, the VXLAN collector, sysctls), and
 per host its own bridges with addresses and a static uplink address.
 
-    .venv/bin/python benchmarks/fleet.py [--sizes 1000,10000] [--repeat N] [--profile]
+    .venv/bin/python benchmarks/fleet.py [--sizes 1000,10000] [--repeat N] [--io-floor] [--profile]
 
+``--io-floor`` also times writing as many files of the same size with nothing rendered (one
+process; two in one directory; two in a directory each, renamed into one: what the workers do).
 ``--profile`` also prints the top functions of one worker's render (cProfile, 2,000
 hosts in-process: the per-host cost without the fork).
 """
@@ -119,15 +121,53 @@ def profile_worker(fleet: Path, hosts: int) -> None:
     stats.sort_stats("tottime").print_stats(20)
 
 
+def io_floor(files: int, size: int, work: Path) -> None:
+    """What writing the output alone costs: ``files`` files of ``size`` bytes (the rendered
+    Ignition files' size) with ``open``/``write``/``close``, by one process, by two in one
+    directory, and by two in a directory each then renamed into one (what the fleet
+    workers do). No rendering: the floor under the fleet figure."""
+    data = b"x" * size
+    print(f"\nI/O floor: {files} files of {size / 1024:.0f} KiB, nothing rendered")
+    print(f"{'writers':>22} {'wall s':>7} {'system s':>9}")
+    for procs, own_dirs in ((1, False), (2, False), (2, True)):
+        base = Path(tempfile.mkdtemp(dir=work))
+        started, before = time.monotonic(), os.times()
+        pids = []
+        for w in range(procs):
+            pid = os.fork()
+            if pid == 0:
+                target = base / f"w{w}" if own_dirs else base
+                target.mkdir(exist_ok=True)
+                for i in range(w * files // procs, (w + 1) * files // procs):
+                    fd = os.open(target / f"node-{i:05d}.ign", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                    os.write(fd, data)
+                    os.close(fd)
+                os._exit(0)
+            pids.append(pid)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        if own_dirs:
+            for w in range(procs):
+                for name in os.listdir(base / f"w{w}"):
+                    os.rename(base / f"w{w}" / name, base / name)
+        after = os.times()
+        label = f"{procs} process{'es' if procs > 1 else ''}" + (", own dirs" if own_dirs else "")
+        print(f"{label:>22} {time.monotonic() - started:>7.2f} "
+              f"{after.children_system - before.children_system + after.system - before.system:>9.2f}")
+        shutil.rmtree(base)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="runs per size (the machine drifts: compare medians)")
+    ap.add_argument("--io-floor", action="store_true", help="also time writing the output alone (no rendering)")
     args = ap.parse_args()
     cpus = len(os.sched_getaffinity(0))
     print(f"netharden fleet benchmark: {cpus} CPUs, load average {os.getloadavg()[0]:.2f} at start")
     print(f"{'hosts':>7} {'file MiB':>9} {'wall s':>7} {'hosts/s':>8} {'peak MiB':>9} {'load':>5}")
+    sizes: list[tuple[int, int]] = []
     with tempfile.TemporaryDirectory(prefix="netharden-fleet-bench.") as tmp:
         work = Path(tmp)
         for size in (int(s) for s in args.sizes.split(",")):
@@ -138,6 +178,7 @@ def main() -> int:
             for _ in range(args.repeat):
                 m = measure(fleet, out)
                 written = sum(1 for _ in out.iterdir())
+                out_size = (out / "node-00000.ign").stat().st_size
                 assert written == size, (written, size)
                 peak = max(m["self_kib"], m["children_kib"]) / 1024
                 walls.append(m["wall"])
@@ -147,6 +188,10 @@ def main() -> int:
             if args.repeat > 1:
                 print(f"{size:>7} median of {args.repeat}: {statistics.median(walls):.2f} s "
                       f"(min {min(walls):.2f}, max {max(walls):.2f})")
+            if args.io_floor:
+                sizes.append((size, out_size))
+        for files, size in sizes:
+            io_floor(files, size, work)
         if args.profile:
             fleet = work / "fleet-profile.yaml"
             fleet.write_text(fleet_text(2000), encoding="utf-8")
