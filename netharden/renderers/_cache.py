@@ -42,7 +42,11 @@ renderer read so far (it only grows; entries of a smaller ``A`` are never looked
 again); values are keyed by ``repr`` as above (memoized by identity for the objects a
 host shares with others). Equal values mean the renderer runs the same way and adds the
 same entries, so a hit replays them with the sentinel replaced by the host's name in
-every string. A key holding the sentinel (a value that contains it) is not cached.
+every string (one ``Plan.extend`` per part). A key holding the sentinel (a value that
+contains it) is not cached. Every replayed entry, and every recorded one shared as it is,
+carries the recorded entry it comes from in its ``__dict__`` under ``ORIGIN`` (not a
+field: equality, repr and ``to_dict`` ignore it); the fleet's Ignition emitter keys on it
+instead of reading the entry's text (``emitters.ignition._origin``).
 
 ``tests/test_fleet.py`` renders every example, the awkward profile and a fleet with
 and without the cache and compares the bytes.
