@@ -160,9 +160,15 @@ def _stage(tmp: Path) -> Path:
 def _worker_chunk(indices: range):
     """``_chunk`` in a forked worker: its files are created in the worker's own directory
     (``_stage``), then renamed into the output directory."""
+    enabled = gc.isenabled()
+    # rendering leaves next to no cyclic garbage (77 objects after 1,000 hosts with the
+    # collector off), so a worker skips the collections during a chunk: about 2 % of its CPU
+    gc.disable()
     try:
         return _chunk(indices)
     finally:
+        if enabled:
+            gc.enable()
         stage = _job.get("stage")
         if stage is not None and stage[0] == os.getpid():
             tmp = _job["tmp"]
