@@ -103,6 +103,26 @@ class Document:
         return Problem(self.file, line, col, tuple(path), message, hint)
 
 
+def syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str, what: str, line_offset: int = 0) -> Problem:
+    """The Problem of libyaml's syntax error in ``text`` (shared by this loader and the
+    fleet reader; ``what`` is what one file holds, for the hint on several documents;
+    ``line_offset``: lines of the file before ``text``)."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or "invalid YAML"
+    hint = ""
+    if "expected a single document" in problem or "but found another document" in problem:
+        problem, hint = "the file holds more than one YAML document", f"put one {what} in each file"
+    elif exc.context:
+        cm = exc.context_mark
+        if cm and (cm.line, cm.column) != (line - 1, col - 1):
+            hint = f"{exc.context} that starts at line {cm.line + 1 + line_offset}, column {cm.column + 1}"
+    lines = text.splitlines()
+    if line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
+        hint = "YAML indentation uses spaces, not tabs"
+    return Problem(file, line + line_offset, col, (), f"YAML syntax error: {problem}", hint)
+
+
 def _scalar(node: yaml.ScalarNode) -> Any:
     tag, value = node.tag, node.value
     if tag == "tag:yaml.org,2002:str":
@@ -241,20 +261,7 @@ def load_text(text: str | bytes, file: str = "<profile>", *, max_bytes: int = MA
         loader = _Loader(decoded)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or "invalid YAML"
-        hint = ""
-        if "expected a single document" in (exc.problem or "") or "but found another document" in (exc.problem or ""):
-            problem, hint = "the file holds more than one YAML document", "put one profile in each file"
-        elif exc.context:
-            cm = exc.context_mark
-            if cm and (cm.line, cm.column) != (line - 1, col - 1):
-                hint = f"{exc.context} that starts at line {cm.line + 1}, column {cm.column + 1}"
-        lines = decoded.splitlines()
-        if line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
-            hint = "YAML indentation uses spaces, not tabs"
-        raise ProfileError([Problem(file, line, col, (), f"YAML syntax error: {problem}", hint)]) from None
+        raise ProfileError([syntax_problem(exc, decoded, file, "profile")]) from None
     except yaml.YAMLError as exc:  # reader errors (control characters) carry no mark attribute
         raise ProfileError([Problem(file, 1, 1, (), f"YAML error: {exc}")]) from None
     finally:

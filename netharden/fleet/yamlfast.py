@@ -36,7 +36,7 @@ from __future__ import annotations
 import yaml
 
 from ..problems import Problem, ProfileError
-from ..yamlload import MAX_NODES, Document, decode, _Core12Resolver, _EventParser, _scalar
+from ..yamlload import MAX_NODES, Document, decode, syntax_problem, _Core12Resolver, _EventParser, _scalar
 
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 64 + 4  # the fleet adds hosts[i].profile above a profile's own 64 levels
@@ -272,20 +272,7 @@ def _parse(text: str, file: str, doc: Document, *, positions: bool, line_offset:
                 open_anchors.add(ev.anchor)
             stack.append(_Node([] if is_seq else {}, path, ev.anchor))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)   # within text; shifted below
-        problem = exc.problem or "invalid YAML"
-        hint = ""
-        if "expected a single document" in problem or "but found another document" in problem:
-            problem, hint = "the file holds more than one YAML document", "put one fleet in each file"
-        elif exc.context:
-            cm = exc.context_mark
-            if cm and (cm.line, cm.column) != (line - 1, col - 1):
-                hint = f"{exc.context} that starts at line {cm.line + line0}, column {cm.column + 1}"
-        lines = text.splitlines()
-        if line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
-            hint = "YAML indentation uses spaces, not tabs"
-        raise ProfileError([Problem(file, line + line_offset, col, (), f"YAML syntax error: {problem}", hint)]) from None
+        raise ProfileError([syntax_problem(exc, text, file, "fleet", line_offset)]) from None
     except yaml.YAMLError as exc:
         raise ProfileError([Problem(file, 1, 1, (), f"YAML error: {exc}")]) from None
     finally:
