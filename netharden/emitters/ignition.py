@@ -125,7 +125,7 @@ def render(plan: Plan, ignition_version: str = "3.3.0") -> bytes:
 # ------------------------------------------------------------------------- fleets
 _PATH, _FIRST = attrgetter("path"), itemgetter(0)
 _FRAGMENTS: dict | None = None      # None: off (a single render: plain json.dumps)
-MAX_FRAGMENTS = 4096                # cleared when full (hosts' own files would grow it without bound)
+MAX_FRAGMENTS = 4096                # entries per recorded file, unit and frame: cleared when full
 _DUMP = dict(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -162,10 +162,10 @@ class _Names:
 
 
 class _FileEntry:
-    """What one file's fragment needs, for a content with the host name swapped for the
-    sentinel. ``body`` (the percent-encoding) and the base64 parts are made on first use:
-    most files are base64 (shorter), and ``plen`` (the percent-encoded length, for the
-    choice) is counted without encoding."""
+    """What the fragments of one recorded file need (its text holds the sentinel where
+    the host's name goes). ``body`` (the percent-encoding) and the per-length plans are
+    made on first use: most files are base64 (shorter), and ``plen`` (the percent-encoded
+    length, for the choice) is counted without encoding."""
     __slots__ = ("head", "tail", "raw", "nbytes", "plen", "body", "last", "whole", "plans")
 
     def __init__(self, head: str, tail: str, raw: bytes, last: int):
@@ -182,10 +182,10 @@ def _frame(path: str, mode: int) -> tuple[str, str]:
     return head + '"', '"' + tail
 
 
-def _new_entry(path: str, mode: int, swapped: str, k: int, names: _Names) -> _FileEntry:
+def _new_entry(path: str, mode: int, recorded: str, k: int, names: _Names) -> _FileEntry:
     # bytes up to the end of the last sentinel (where the host's own bytes stop)
-    last = len(swapped[:swapped.rfind(names.s) + len(names.s)].encode("utf-8")) if k else 0
-    return _FileEntry(*_frame(path, mode), swapped.encode("utf-8"), last)
+    last = len(recorded[:recorded.rfind(names.s) + len(names.s)].encode("utf-8")) if k else 0
+    return _FileEntry(*_frame(path, mode), recorded.encode("utf-8"), last)
 
 
 def _file_fragment(f: File, names: _Names, cache: dict) -> str:
@@ -255,7 +255,7 @@ def _origin(f: File, names: _Names, cache: dict) -> tuple[_FileEntry, int] | Non
     hit = cache.get(id(origin))
     if hit is not None and hit[0] is origin:
         return hit[1], hit[2]
-    if names.s in origin.path or f.path != origin.path.replace(names.s, names.name) or f.mode != origin.mode:
+    if names.s in origin.path or f.path != origin.path or f.mode != origin.mode:
         return None
     k = origin.content.count(names.s)
     entry = _new_entry(origin.path, origin.mode, origin.content, k, names)
