@@ -16,11 +16,11 @@ built-in filters ``map`` (a filter name or ``attribute=``), ``join`` (no autoesc
 walk, ``lite_problems``) and marks a template that uses anything else as not lite:
 ``templating.py`` renders it with jinja2 itself.
 
-Any exception in a lite render is not reported from here: ``templating.render`` renders
-the template again with jinja2, which raises its own error (or, should this runtime ever
-disagree, renders what jinja2 renders). Rendering is pure, so a second render is safe.
+Errors are raised as they happen: a filter's ``RenderError`` as it is, a use of an
+undefined value as ``UndefinedError`` naming it (what StrictUndefined raises in jinja2).
 tests/test_speed_paths.py compares both paths byte for byte on every example, the
-awkward profile and generated profiles.
+awkward profile and generated profiles, and fails under CI when the declared Jinja2
+does not take this path for every template.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ missing: Any = _Missing()
 
 
 class TemplateRuntimeError(Exception):
-    """Raised by compiled code (a missing filter); the jinja2 path then reports it."""
+    """Raised by compiled code (a missing filter, a construct this runtime lacks)."""
 
 
 class UndefinedError(TemplateRuntimeError):
@@ -56,8 +56,8 @@ def internalcode(f):
     return f
 
 
-def _fail(*_args, **_kwargs):
-    raise UndefinedError("undefined value (rendered again by jinja2 for its message)")
+def _fail(self, *_args, **_kwargs):
+    raise UndefinedError(f"{self._name!r} is undefined" if self._name is not None else "undefined value")
 
 
 class Undefined:
@@ -71,7 +71,7 @@ class Undefined:
     def __getattr__(self, name):
         if name[:2] == "__":
             raise AttributeError(name)
-        _fail()
+        _fail(self)
 
     __iter__ = __str__ = __len__ = __bool__ = __eq__ = __ne__ = __hash__ = __contains__ = _fail
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __div__ = __rdiv__ = _fail
@@ -200,29 +200,17 @@ def do_default(value, default_value="", boolean=False):
     return value
 
 
-NAME_SENTINEL = "\ue000netharden-name\ue001"
-
-
-class _Named:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str):
-        self.name = name
-
-
 class Environment:
     """The parts of jinja2.Environment that compiled template code calls."""
 
     undefined = Undefined
 
-    def __init__(self, filters: dict, globals: dict, entries: dict, source_dir, memoized: dict | None = None):
+    def __init__(self, filters: dict, globals: dict, entries: dict):
         self.plain_filters = frozenset(filters)  # ours: plain functions of the value
         self.filters = {**filters, "map": do_map, "join": do_join, "default": do_default}
         self.globals = globals
-        self.entries = entries        # template name -> (its source's bytes, factory of its root), lite ones only
-        self.source_dir = source_dir  # templates/, to check that a module is still current
+        self.entries = entries        # template name -> (its source's bytes, factory of its root)
         self.cache: dict[str, Template] = {}
-        self.memoized = memoized or {}   # template name -> the context variables it reads (see _memoized)
 
     concat = staticmethod("".join)
 
@@ -250,55 +238,10 @@ class Environment:
     def get_template(self, name: str, parent: str | None = None) -> Template:
         template = self.cache.get(name)
         if template is None:
-            entry = self.entries.get(name)
-            if entry is None:  # not precompiled, or uses more than this runtime has
-                raise TemplateRuntimeError(f"{name}: no lite module")
-            if (self.source_dir / name).read_bytes() != entry[0]:  # edited since 'make precompile'
-                raise TemplateRuntimeError(f"{name}: the precompiled module is stale")
+            # templating._lite() made sure every template is here, lite and current;
             # the factory binds ``environment`` as jinja2's Template._from_namespace does
-            root = entry[1](self)
-            if name in self.memoized:
-                root = self._memoized(root, self.memoized[name])
-            template = self.cache[name] = Template(self, name, root)
+            template = self.cache[name] = Template(self, name, self.entries[name][1](self))
         return template
-
-    def _memoized(self, root, keys: tuple[str, ...]):
-        """``root`` with its output memoized, for an included template (the generated-by
-        header) that reads only the context variables ``keys``, the globals, and
-        ``profile.name`` through the ``ini`` filter (``tests/test_speed_paths.py`` checks
-        that of the template). The text is rendered once with the name replaced by
-        ``NAME_SENTINEL`` (private-use characters, which no profile name has) and the
-        host's name is put back: the header of every file of every host of a fleet is one
-        entry per (comment, guards, why). A key that holds the sentinel, or is not
-        hashable, and a name the ``ini`` filter refuses render as before."""
-        memo: dict = {}
-        ini, globals_ = self.filters["ini"], self.globals
-
-        def memo_root(context, missing=missing):
-            get = context.resolve_or_missing
-            profile = get("profile")
-            host = getattr(profile, "name", None) if profile is not missing else None
-            text = None
-            if type(host) is str and all(get(g) is v for g, v in globals_.items()):
-                key = tuple(get(k) for k in keys)
-                try:
-                    text = memo.get(key)
-                except TypeError:  # unhashable
-                    key = None
-                if text is None and key is not None and NAME_SENTINEL[0] not in repr(key) \
-                        and "\\ue000" not in repr(key):
-                    stand_in = Context(self, dict(context.get_all(), profile=_Named(NAME_SENTINEL)), context.name)
-                    text = self.concat(root(stand_in))
-                    if len(memo) >= 4096:
-                        memo.clear()
-                    memo[key] = text
-            if text is None:
-                yield from root(context)
-            else:
-                ini(host)   # raises as the template would for a name it refuses
-                yield text.replace(NAME_SENTINEL, host)
-
-        return memo_root
 
     def render(self, name: str, context: dict) -> str:
         return self.get_template(name).render(context)

@@ -6,7 +6,9 @@ apply defaults of their own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from . import mac as macs
@@ -17,48 +19,6 @@ from .targets import HELPER_DIR
 DEFAULT_MASKS = ("50-docker.network", "50-docker-veth.network")
 DEFAULT_QUARANTINE = ("/run/systemd/network/*.network",)
 DEFAULT_TEXTFILE_DIR = "/var/lib/node_exporter/textfile_collector"
-
-# Fleets: parts of a Profile built from a subtree of the data that many hosts share by
-# identity (``fleet.merge`` shares what a host inherits unchanged from ``defaults``) are
-# built once and shared, so the renderer cache's identity memo of their repr hits
-# (renderers._cache._key_part). Keyed by (part, id(subtree)), the subtree is kept with
-# the value so an id is never reused while cached. Only parts that depend on nothing
-# but that subtree are shared (not bridges: their stable MAC derives from the host's
-# name). An absent subtree (None) is a key too: its defaults are shared the same way.
-# None: off (a single profile); on inside ``sharing()``.
-_shared: dict | None = None
-MAX_SHARED = 4096
-
-
-def sharing():
-    """Context manager: share equal parts of Profiles built in the block (fleets)."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def block():
-        global _shared
-        before, _shared = _shared, {}
-        try:
-            yield
-        finally:
-            _shared = before
-    return block()
-
-
-def _memo(part: str, subtree: Any, build):
-    """``build()``, shared between hosts whose ``subtree`` is the same object."""
-    if _shared is None:
-        return build()
-    key = (part, id(subtree))
-    hit = _shared.get(key)
-    if hit is not None and hit[0] is subtree:
-        return hit[1]
-    value = build()
-    if len(_shared) >= MAX_SHARED:
-        _shared.clear()
-    _shared[key] = (subtree, value)
-    return value
-
 
 @dataclass(frozen=True)
 class Match:
@@ -115,11 +75,13 @@ class Daemon:
     /etc/docker/daemon.json (its settings, untouched). Every other daemon runs as
     docker-NAME.service with /etc/docker/NAME/daemon.json, its own state paths (the
     settings' values or the defaults decided in ``from_data``), socket and bridge.
+    ``settings_json`` is the daemon.json passthrough as canonical JSON (sorted keys), so
+    two daemons are equal, and hash alike, exactly when every setting is the same.
     """
     name: str
     bridge: str | None          # a bridge from 'bridges'
     host: str | None            # socket URL; a bare path gets unix://
-    settings: dict = field(default_factory=dict, hash=False, compare=False)
+    settings_json: str = "{}"
     data_root: str | None = None   # extra daemons only
     exec_root: str | None = None
     pidfile: str | None = None
@@ -129,15 +91,21 @@ class Daemon:
     @classmethod
     def from_data(cls, d: dict) -> "Daemon":
         name, settings = d["name"], dict(d.get("settings") or {})
+        text = json.dumps(settings, sort_keys=True, ensure_ascii=False)
         host = d.get("host")
         if isinstance(host, str) and host.startswith("/"):
             host = "unix://" + host
         if name == cls.MAIN:
-            return cls(name, d.get("bridge"), host, settings)
-        return cls(name, d.get("bridge"), host, settings,
+            return cls(name, d.get("bridge"), host, text)
+        return cls(name, d.get("bridge"), host, text,
                    data_root=settings.get("data-root", f"/var/lib/docker-{name}"),
                    exec_root=settings.get("exec-root", f"/var/run/docker-{name}"),
                    pidfile=settings.get("pidfile", f"/var/run/docker-{name}.pid"))
+
+    @cached_property
+    def settings(self) -> dict:
+        """The settings as data (do not modify: shared by every reader)."""
+        return json.loads(self.settings_json)
 
     @property
     def main(self) -> bool:
@@ -275,33 +243,30 @@ def normalize(data: dict, source: str = "") -> Profile:
             mtu=br.get("mtu"), stp=bool(br.get("stp", False)),
         ))
     unmanaged_cfg = data.get("unmanaged") or {}
-    groups = _memo("unmanaged", data.get("unmanaged"), lambda: _groups(unmanaged_cfg))
+    groups = _groups(unmanaged_cfg)
     networkd = data.get("networkd") or {}
     docker = data.get("docker") or {}
-    daemons = _memo("daemons", docker.get("daemons"),
-                    lambda: tuple(Daemon.from_data(d) for d in docker.get("daemons") or []))
-    containers = _memo("containers", docker.get("containers"), lambda: tuple(
+    daemons = tuple(Daemon.from_data(d) for d in docker.get("daemons") or [])
+    containers = tuple(
         Container(name, tuple(sorted((k, str(v)) for k, v in (c.get("sysctls") or {}).items())),
                   tuple(c.get("cap_add") or ()), tuple(c.get("devices") or ()))
-        for name, c in sorted((docker.get("containers") or {}).items())))
+        for name, c in sorted((docker.get("containers") or {}).items()))
     gc = data.get("vxlan_gc")
     if gc is None:
         vxlan = VxlanGC("off", "5min", "vx-*", DEFAULT_TEXTFILE_DIR)
     else:
-        vxlan = _memo("vxlan_gc", gc, lambda: VxlanGC(
-            "off" if gc.get("mode", "report") is False else gc.get("mode", "report"), gc.get("interval", "5min"),
-            gc.get("pattern", "vx-*"), gc.get("textfile_dir", DEFAULT_TEXTFILE_DIR)))
+        vxlan = VxlanGC("off" if gc.get("mode", "report") is False else gc.get("mode", "report"),
+                        gc.get("interval", "5min"), gc.get("pattern", "vx-*"),
+                        gc.get("textfile_dir", DEFAULT_TEXTFILE_DIR))
     return Profile(
         name=host, description=meta.get("description", ""), os=os_name,
         systemd=platform.get("systemd", DEFAULT_VERSION[os_name]),
         uplinks=tuple(uplinks), bridges=tuple(bridges), unmanaged=groups,
-        masks=_memo("mask", networkd.get("mask"), lambda: tuple(sorted(networkd.get("mask", DEFAULT_MASKS)))),
-        quarantine=_memo("quarantine", networkd.get("quarantine"),
-                         lambda: tuple(networkd.get("quarantine", DEFAULT_QUARANTINE))),
+        masks=tuple(sorted(networkd.get("mask", DEFAULT_MASKS))),
+        quarantine=tuple(networkd.get("quarantine", DEFAULT_QUARANTINE)),
         foreign_routes=networkd.get("foreign_routes", "keep"),
         daemons=daemons, containers=containers, hold_packages=tuple(docker.get("hold_packages") or ()),
         vxlan_gc=vxlan, helper_dir=HELPER_DIR[os_name],
-        sysctl=_memo("sysctl", data.get("sysctl"),
-                     lambda: tuple(sorted((k, str(v)) for k, v in (data.get("sysctl") or {}).items()))),
+        sysctl=tuple(sorted((k, str(v)) for k, v in (data.get("sysctl") or {}).items())),
         source=source,
     )

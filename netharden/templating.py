@@ -8,13 +8,15 @@ Templates normally render through ``_jinja_lite``: Jinja2's own compiled code fo
 template (``python -m netharden.precompile --write`` writes it into
 ``netharden/_templates_compiled.py``), run by a small runtime, so that a render neither
 imports jinja2 nor parses and compiles templates (together about a third of a cold
-``netharden render`` before). A template takes that path only when that module records
-the installed Jinja2's version, these ``COMPILE_OPTIONS`` and the template's current
-source bytes, and its code needs nothing beyond the lite runtime. Anything else (an
-edited template, another Jinja2, any exception in a lite render) renders with jinja2 from
-source, as before: the lite path can make rendering faster, never different.
-``NETHARDEN_PRECOMPILED=0`` turns it off (tests and benchmarks compare both paths). jinja2 is imported only when a template
-needs it, so ``validate``, ``schema`` and ``--help`` never import it.
+``netharden render``; docs/performance.md). That path is one decision, taken once: it
+is taken when the module records the installed Jinja2's version, these
+``COMPILE_OPTIONS`` and the current source bytes of every template, and every
+template's code needs nothing beyond the lite runtime. Otherwise (an edited template,
+another Jinja2) every template renders with jinja2 from source: the lite path can make
+rendering faster, never different. Errors are raised on either path, never retried.
+``NETHARDEN_PRECOMPILED=0`` turns it off (tests and benchmarks compare both paths).
+jinja2 is imported only when a template needs it, so ``validate``, ``schema`` and
+``--help`` never import it.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import re
 from functools import lru_cache
 from typing import Any, Iterable
 
-from .plan_model import GUARDS
+from .plan_model import GENERATED, GUARDS
 
 
 class RenderError(ValueError):
@@ -72,9 +74,8 @@ def _yesno(value: bool) -> str:
 FILTERS = {"ini": _ini, "ini_list": _ini_list, "yesno": _yesno, "sh": _sh, "json": _json}
 
 
-# Included templates whose output the lite runtime memoizes (``_jinja_lite.Environment._memoized``):
-# name -> the context variables the template reads besides ``profile.name`` and the globals.
-MEMOIZED = {"_header.j2": ("comment", "guards", "why")}
+# What every template may read besides its own context.
+GLOBALS = {"guard_text": GUARDS, "generated": GENERATED}
 
 # Environment options that change the code Jinja2 generates; the precompiled modules
 # record them and are ignored when they differ.
@@ -104,7 +105,8 @@ def precompiled_enabled() -> bool:
 
 @lru_cache(maxsize=1)
 def _lite():
-    """The lite environment over the current precompiled templates, or None (use jinja2)."""
+    """The lite environment over the precompiled templates, or None (use jinja2): None
+    unless every template under templates/ is precompiled, lite and current."""
     from . import _jinja_lite
     from .resources import root
 
@@ -114,8 +116,13 @@ def _lite():
         return None
     if compiled.OPTIONS != COMPILE_OPTIONS or compiled.JINJA2_VERSION != jinja2_version():
         return None
-    entries = {name: entry for name, entry in compiled.TEMPLATES.items() if entry[1] is not None}
-    return _jinja_lite.Environment(FILTERS, {"guard_text": GUARDS}, entries, root("templates"), MEMOIZED)
+    templates = root("templates")
+    sources = {p.relative_to(templates).as_posix() for p in templates.rglob("*.j2")}
+    entries = compiled.TEMPLATES
+    if set(entries) != sources or any(
+            factory is None or (templates / name).read_bytes() != source for name, (source, factory) in entries.items()):
+        return None
+    return _jinja_lite.Environment(FILTERS, GLOBALS, entries)
 
 
 @lru_cache(maxsize=1)
@@ -128,19 +135,11 @@ def environment():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root("templates"))),
                              undefined=jinja2.StrictUndefined, **COMPILE_OPTIONS)
     env.filters.update(FILTERS)
-    env.globals["guard_text"] = GUARDS
+    env.globals.update(GLOBALS)
     return env
 
 
 def render(template: str, **context: Any) -> str:
-    text = None
-    if precompiled_enabled():
-        lite = _lite()
-        if lite is not None:
-            try:
-                text = lite.render(template, context)
-            except Exception:  # not lite, stale, or an error: jinja2 renders it (and raises its own error)
-                text = None
-    if text is None:
-        text = environment().get_template(template).render(**context)
+    env = _lite() if precompiled_enabled() else None
+    text = env.render(template, context) if env is not None else environment().get_template(template).render(**context)
     return text if text.endswith("\n") else text + "\n"  # trim_blocks eats the last newline after a block

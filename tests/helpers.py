@@ -127,3 +127,20 @@ def ensure_debian_images(*releases: str) -> str | None:
                            capture_output=True, text=True, timeout=1800)
     assert build.returncode == 0, build.stdout + build.stderr
     return None
+
+
+def clear_memos() -> None:
+    """Empty every memoized renderer part and emitter cache (functools.lru_cache), so a
+    test can compare a cold render with a warm one."""
+    import importlib
+    import pkgutil
+
+    import netharden.emitters
+    import netharden.renderers
+
+    for package in (netharden.renderers, netharden.emitters):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for value in vars(module).values():
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()

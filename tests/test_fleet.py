@@ -14,9 +14,8 @@ from netharden.cli import main
 from netharden.emitters import _dataurl
 from netharden.fleet import yamlfast
 from netharden.fleet.run import EXTENSIONS, Progress
-from netharden.renderers import _cache
 from netharden.yamlload import load_file
-from helpers import EXAMPLES, PROFILES, ROOT, tree_files
+from helpers import EXAMPLES, PROFILES, ROOT, clear_memos, tree_files
 
 FLEET_EXAMPLE = ROOT / "examples" / "fleet" / "ci-workers.yaml"
 FORMATS = ["tree", "cloud-config", "ignition", "butane", "coreos-cloud-config", "plan"]
@@ -113,44 +112,35 @@ def test_parallel_equals_serial(tmp_path):
 
 
 def test_caches_give_the_same_bytes(tmp_path):
-    # every example and the awkward profile, every format, with and without the render cache
+    # every example and the awkward profile, every format, with cold and warm memoized parts
     for p in PROFILES:
-        plan_plain = netharden.plan(netharden.load(p))
-        _cache.clear()
-        with _cache.enabled():
-            plan_cached = netharden.plan(netharden.load(p))
-            again = netharden.plan(netharden.load(p))   # second time: from the cache
-        assert plan_plain.to_dict() == plan_cached.to_dict() == again.to_dict()
-    # the data URL line cache against the plain per-byte encoding
+        clear_memos()
+        plan_cold = netharden.plan(netharden.load(p))
+        for other in PROFILES:
+            netharden.plan(netharden.load(other))
+        again = netharden.plan(netharden.load(p))   # parts from the memo
+        assert plan_cold.to_dict() == again.to_dict()
+    # the data URL encoding against the standard library's
+    from urllib.parse import quote_from_bytes
+
     for p in PROFILES:
         for f in netharden.plan(netharden.load(p)).files:
             raw = f.content.encode()
-            assert _dataurl.percent_encode(raw) == _dataurl._encode_bytes(raw)
+            assert _dataurl.percent_encode(raw) == quote_from_bytes(raw, safe="")
     for raw in (b"", b"\n", b"a\n\nb", "ü\x7f%\n".encode(), bytes(range(256))):
-        assert _dataurl.percent_encode(raw) == _dataurl._encode_bytes(raw)
+        assert _dataurl.percent_encode(raw) == quote_from_bytes(raw, safe="")
 
 
 def test_rendered_examples_unchanged_by_this_work(tmp_path):
-    """Byte-identical output of the single-host path: rendered with the fleet caches warm
-    and cold, every format equals the uncached render."""
+    """Byte-identical output of the single-host path: rendered with the memos warm
+    and cold, every format gives the same bytes."""
     for p in EXAMPLES:
         profile = netharden.load(p)
         for fmt in ("ignition", "butane", "plan", "cloud-config"):
+            clear_memos()
             plain = netharden.emit(netharden.plan(profile), fmt)
-            with _cache.enabled():
-                cached = netharden.emit(netharden.plan(profile), fmt)
+            cached = netharden.emit(netharden.plan(profile), fmt)
             assert plain == cached
-
-
-def test_cache_refuses_unsafe_templates(monkeypatch):
-    monkeypatch.setattr(_cache, "_source", lambda name: {
-        "a.j2": "{{ profile.name | upper }}", "b.j2": "{{ profile }}", "c.j2": "{% include x %}",
-        "d.j2": "{% include 'e.j2' %}{{ profile.os }}", "e.j2": "{{ profile.name | ini }} {{ profile.name }}"}[name])
-    monkeypatch.setattr(_cache, "_uses", {})
-    assert _cache.profile_uses("a.j2") is None
-    assert _cache.profile_uses("b.j2") is None
-    assert _cache.profile_uses("c.j2") is None
-    assert _cache.profile_uses("d.j2") == ("name", "os")
 
 
 # ------------------------------------------------------------------------------ errors
@@ -293,27 +283,26 @@ def test_renderer_cache_gives_the_same_plans(tmp_path):
 
     datas, plain = _fleet_plans(tmp_path)
     profiles = [netharden.load(p) for p in PROFILES]
-    _cache.clear()
-    with _cache.enabled():
-        for _ in range(2):   # cold, then from the cache
-            assert [build_plan(normalize(d)).to_dict() for d in datas] == [p.to_dict() for p in plain]
-            for profile in profiles:
-                with _cache.enabled(False):
-                    expected = netharden.plan(profile).to_dict()
-                assert netharden.plan(profile).to_dict() == expected
+    clear_memos()
+    for _ in range(2):   # cold, then from the memo
+        assert [build_plan(normalize(d)).to_dict() for d in datas] == [p.to_dict() for p in plain]
+        for profile in profiles:
+            expected = netharden.plan(profile).to_dict()
+            assert netharden.plan(profile).to_dict() == expected
 
 
-def test_renderer_cache_never_keys_on_the_sentinel(tmp_path):
+def test_shared_parts_are_the_same_objects_on_every_host(tmp_path):
+    """What the hosts share is rendered once: the very same File objects (so an emitter's
+    memo of a File hits), and only each host's own files differ."""
     from netharden.profile import normalize
     from netharden.renderers import build_plan
 
-    data = fleet.host_profile({"platform": {"os": "flatcar"}}, {"name": "h1", "profile": {
-        "sysctl": {"kernel.domainname": _cache.SENTINEL}}})
-    expected = build_plan(normalize(data)).to_dict()
-    _cache.clear()
-    with _cache.enabled():
-        assert build_plan(normalize(data)).to_dict() == expected
-        assert not any("\ue000" in repr(key) for key in _cache._plans)
+    datas, _ = _fleet_plans(tmp_path)
+    first, second = (build_plan(normalize(d)) for d in datas[:2])
+    by_path = {f.path: f for f in second.files}
+    shared = [f for f in first.files if f.path in by_path and f == by_path[f.path]]
+    assert len(shared) > 20 and all(by_path[f.path] is f for f in shared)
+    assert any(f.path.endswith(".netdev") and by_path[f.path] != f for f in first.files)   # a bridge's own MAC
 
 
 def test_ignition_fragments_equal_json_dumps(tmp_path):
@@ -321,17 +310,17 @@ def test_ignition_fragments_equal_json_dumps(tmp_path):
 
     _, plans = _fleet_plans(tmp_path)
     plans += [netharden.plan(netharden.load(p)) for p in PROFILES]
-    with ignition.fragments(False):
-        expected = [(ignition.render(p, v)) for v in ("3.3.0", "3.4.0") for p in plans]
-    with ignition.fragments():
-        for _ in range(2):
-            assert [ignition.render(p, v) for v in ("3.3.0", "3.4.0") for p in plans] == expected
+    expected = [(json.dumps(ignition.config(p, v), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                 + "\n").encode() for v in ("3.3.0", "3.4.0") for p in plans]
+    clear_memos()
+    for _ in range(2):
+        assert [ignition.render(p, v) for v in ("3.3.0", "3.4.0") for p in plans] == expected
 
 
 def test_ignition_base64_tail_cache_every_name_length():
-    """The cached base64 tail after the last name (emitters.ignition._base64) for names
-    of every length (the cut moves with the name's length modulo 3), the name several
-    times, at the very end, absent, and in binary-looking content (base64 wins)."""
+    """Ignition documents of hosts with names of every length, the name several times, at
+    the very end, absent, and in binary-looking content (base64 wins): the assembled
+    document is json.dumps of the config."""
     from netharden.emitters import ignition
     from netharden.plan_model import File, Plan
 
@@ -345,11 +334,11 @@ def test_ignition_base64_tail_cache_every_name_length():
 
     names = ["a", "ab", "abc"] + ["n" + "x" * i for i in range(2, 62)] + ["node-0001", "node-0002", "e"]
     plans = [plan(n) for n in names]
-    with ignition.fragments(False):
-        expected = [ignition.render(p) for p in plans]
-    with ignition.fragments():
-        for _ in range(2):
-            assert [ignition.render(p) for p in plans] == expected
+    expected = [(json.dumps(ignition.config(p), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                 + "\n").encode() for p in plans]
+    clear_memos()
+    for _ in range(2):
+        assert [ignition.render(p) for p in plans] == expected
 
 
 def test_plan_add_still_refuses_a_path_twice():
@@ -380,33 +369,3 @@ def test_fleet_check_agrees_with_jsonschema():
              {**good, "hosts": [{"name": "a" * 64}]}, {**good, "hosts": [{"name": "a-"}]}, {**good, "hosts": "a"}]
     for data in cases:
         assert check(data) == model._fleet_validator().is_valid(data), data
-
-
-def test_profile_sharing_builds_equal_profiles(tmp_path):
-    from netharden import profile
-
-    datas, _ = _fleet_plans(tmp_path)
-    alone = [profile.normalize(d) for d in datas]
-    with profile.sharing():
-        shared = [profile.normalize(d) for d in datas]
-        assert shared[1].unmanaged is shared[2].unmanaged   # inherited from defaults: one object
-    assert [repr(p) for p in shared] == [repr(p) for p in alone]
-
-
-def test_renderer_parts_that_always_miss_run_plainly(tmp_path, monkeypatch):
-    """After PROBE misses a part runs without recording (_cache._DIRECT): same plans, and
-    the parts that hit (shared settings) stay cached."""
-    from netharden import profile as profile_mod
-    from netharden.renderers import PARTS, build_plan
-
-    monkeypatch.setattr(_cache, "PROBE", 4)
-    datas, plain = _fleet_plans(tmp_path)
-    _cache.clear()
-    try:
-        with _cache.enabled(), profile_mod.sharing():
-            for _ in range(2):
-                assert [build_plan(profile_mod.normalize(d)).to_dict() for d in datas] == [p.to_dict() for p in plain]
-            direct = {p.__name__ for p in PARTS if _cache._attrs.get(p) is _cache._DIRECT}
-            assert "render_bridges" in direct and "render_unmanaged" not in direct
-    finally:
-        _cache.clear()

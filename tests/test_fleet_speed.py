@@ -1,32 +1,28 @@
-"""The fleet fast paths of the replayed-entry round (issue 8): each is proven to give
-exactly what the plain path gives.
+"""The fleet's shared work is exact: each memo is proven to give what the plain path gives.
 
-- Replayed Plan entries carry the recorded entry they were made from (``_cache.ORIGIN``);
-  the Ignition emitter assembles their JSON from it: compared with ``json.dumps`` of the
-  same Plans for host names of every length (the base64 cut moves with the length modulo
-  3, the percent/base64 choice with the length), names that occur elsewhere in the files,
-  and every example's own profile.
+- Memoized renderer parts give every host of a fleet the same File objects for what the
+  hosts share; the Ignition emitter's per-entry JSON is assembled into exactly
+  ``json.dumps`` of the config, for host names of every length (the percent/base64
+  choice moves with the length), names that occur elsewhere in the files, and every
+  example's own profile.
 - ``Plan.extend`` is ``add`` of each entry in order (errors and action de-duplication).
 - ``_dataurl.percent_length`` is the length of ``percent_encode``.
-- The memoized generated-by header (``templating.MEMOIZED``) declares what the template
-  reads, and renders what jinja2 renders.
+- The generated-by header names no host and refuses control characters in what it writes.
 - ``templating._SPACE`` is ``str.isspace`` on every code point.
 - Forked workers stage their files in directories of their own and leave nothing else.
 """
+import json
 import random
-import re
 import sys
 
-import jinja2
-import jinja2.meta
 import pytest
 
 import netharden
 from netharden import fleet, profile as profile_mod, templating
 from netharden.emitters import _dataurl, ignition
-from netharden.plan_model import Action, File, Link, Plan, Unit
-from netharden.renderers import _cache, build_plan
-from helpers import PROFILES, ROOT
+from netharden.plan_model import GENERATED, Action, File, Link, Plan, Unit
+from netharden.renderers import build_plan
+from helpers import PROFILES, ROOT, clear_memos
 
 DEFAULTS = {
     "platform": {"os": "flatcar", "systemd": 252},
@@ -52,60 +48,46 @@ def _host(name: str, i: int) -> dict:
         "bridges": [{"name": "br-ci", "addresses": [f"10.{i // 200}.{i % 200}.1/24"]}]}})
 
 
-def _cached_plans(datas):
-    _cache.clear()
-    with _cache.enabled(), profile_mod.sharing():
-        return [build_plan(profile_mod.normalize(d)) for d in datas]
+def _plans(datas):
+    clear_memos()
+    return [build_plan(profile_mod.normalize(d)) for d in datas]
 
 
-def test_replayed_entries_carry_their_recorded_entry():
+def _dumps(plan, version="3.3.0") -> bytes:
+    return (json.dumps(ignition.config(plan, version), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            + "\n").encode()
+
+
+def test_shared_entries_are_one_object_per_fleet():
     datas = [_host(n, i) for i, n in enumerate(_names()[:6])]
-    plans = _cached_plans(datas)
-    try:
-        last = plans[-1]
-        replayed = [f for f in last.files if f.__dict__.get(_cache.ORIGIN) is not None]
-        assert len(replayed) > 10
-        for f in replayed:
-            origin = f.__dict__[_cache.ORIGIN]
-            assert origin.path == f.path and origin.mode == f.mode
-            assert origin.content.replace(_cache.SENTINEL, last.profile) == f.content
-        # the origin is not a field: equality, repr and to_dict ignore it
-        plain = build_plan(profile_mod.normalize(datas[-1]))
-        assert last.to_dict() == plain.to_dict() and last.files == plain.files
-    finally:
-        _cache.clear()
+    plans = _plans(datas)
+    first, last = plans[0], plans[-1]
+    shared = {f.path: f for f in first.files}
+    same = [f for f in last.files if shared.get(f.path) is f]
+    assert len(same) > 10
+    own = [f for f in last.files if f.path not in shared or shared[f.path] != f]
+    assert {f.path.rsplit(".", 1)[-1] for f in own} == {"netdev", "network", "service"}   # the bridge, its dockerd
+    plain = [build_plan(profile_mod.normalize(d)) for d in datas]
+    assert [p.to_dict() for p in plain] == [p.to_dict() for p in plans]
 
 
 @pytest.mark.parametrize("version", ["3.3.0", "3.4.0"])
-def test_ignition_from_replayed_entries_equals_json_dumps(version):
-    datas = [_host(n, i) for i, n in enumerate(_names())]
-    plans = _cached_plans(datas)
-    try:
-        with ignition.fragments(False):
-            expected = [ignition.render(p, version) for p in plans]
-        with ignition.fragments():
-            for _ in range(2):   # cold, then warm
-                assert [ignition.render(p, version) for p in plans] == expected
-        # both data URL encodings occur among the replayed files
-        sources = b"".join(expected)
-        assert b'"source":"data:,' in sources and b'"source":"data:;base64,' in sources
-    finally:
-        _cache.clear()
+def test_ignition_of_shared_entries_equals_json_dumps(version):
+    plans = _plans([_host(n, i) for i, n in enumerate(_names())])
+    expected = [_dumps(p, version) for p in plans]
+    for _ in range(2):   # cold, then warm
+        assert [ignition.render(p, version) for p in plans] == expected
+    # both data URL encodings occur
+    sources = b"".join(expected)
+    assert b'"source":"data:,' in sources and b'"source":"data:;base64,' in sources
 
 
 def test_ignition_of_every_example_through_the_fleet_paths():
     datas = [netharden.load(p) for p in PROFILES]
-    _cache.clear()
-    try:
-        with _cache.enabled():
-            for _ in range(2):
-                plans = [netharden.plan(p) for p in datas]
-                with ignition.fragments(False):
-                    expected = [ignition.render(p) for p in plans]
-                with ignition.fragments():
-                    assert [ignition.render(p) for p in plans] == expected
-    finally:
-        _cache.clear()
+    clear_memos()
+    for _ in range(2):
+        plans = [netharden.plan(p) for p in datas]
+        assert [ignition.render(p) for p in plans] == [_dumps(p) for p in plans]
 
 
 def test_plan_extend_is_add_of_each_entry():
@@ -132,36 +114,13 @@ def test_percent_length_is_the_length_of_the_encoding():
         assert _dataurl.percent_length(raw) == len(_dataurl.percent_encode(raw))
 
 
-def test_header_memo_declares_what_the_header_reads():
+def test_the_header_names_no_host_and_refuses_control_characters():
+    text = templating.render("_header.j2", guards=("config",), why="why")
+    assert text.splitlines()[0] == f"# {GENERATED}" and "for host" not in text
     source = (ROOT / "templates" / "_header.j2").read_text()
-    env = jinja2.Environment(**templating.COMPILE_OPTIONS)   # no globals: they count as variables here
-    env.filters.update(templating.FILTERS)
-    for name, keys in templating.MEMOIZED.items():
-        found = jinja2.meta.find_undeclared_variables(env.parse((ROOT / "templates" / name).read_text()))
-        # the memo keys on these; the globals it checks are the environment's own
-        assert found - set(templating._lite().globals) == set(keys) | {"profile"}
-        assert _cache.profile_uses(name) == ("name",)
-    # the name only ever goes through ini, verbatim
-    assert re.findall(r"profile\.name[^}]*}}", source) == ["profile.name | ini }}"]
-
-
-def test_memoized_header_renders_what_jinja2_renders(monkeypatch):
-    from types import SimpleNamespace
-
-    contexts = [dict(profile=SimpleNamespace(name=n), guards=g, why=w)
-                for n in ("a", "node-0001", "x" * 63) for g in ((), ("incident-1", "config")) for w in ("", "why")]
-    contexts.append(dict(profile=SimpleNamespace(name="n"), guards=("config",), why="w", comment=";"))
-    lite = [templating.render("networkd/bridge.netdev.j2", bridge=SimpleNamespace(name="br", mac="02:00:00:00:00:01",
-                                                                                 mtu=None, stp=False), **c)
-            for c in contexts]
-    monkeypatch.setenv("NETHARDEN_PRECOMPILED", "0")
-    plain = [templating.render("networkd/bridge.netdev.j2", bridge=SimpleNamespace(name="br", mac="02:00:00:00:00:01",
-                                                                                  mtu=None, stp=False), **c)
-             for c in contexts]
-    assert lite == plain
-    monkeypatch.delenv("NETHARDEN_PRECOMPILED")
+    assert "profile" not in source
     with pytest.raises(Exception, match="control character"):
-        templating.render("_header.j2", profile=SimpleNamespace(name="a\nb"), guards=(), why="")
+        templating.render("_header.j2", guards=(), why="a\nb")
 
 
 def test_space_pattern_is_str_isspace():

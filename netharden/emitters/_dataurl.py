@@ -18,50 +18,26 @@ would stop being readable and greppable, and gzip output depends on the compress
 implementation and version (Python's zlib, zlib-ng, Go's compress/gzip differ), which
 would make "same Plan, same bytes" depend on the machine that renders.
 
-Speed (fleets): percent-encoding is per byte, so the encoding of a text is the
-concatenation of the encodings of its lines. ``percent_encode`` encodes line by line
-through a memo keyed by the line's content (bounded: cleared at ``MAX_LINES``): the
-files of a fleet's hosts differ in a few lines (the header names the host, a bridge
-its addresses), every other line is encoded once per process. The choice only needs
-lengths (``percent_length`` counts the bytes outside the unreserved set with
-``bytes.translate``), so only the shorter encoding is computed.
+The choice needs only lengths (``percent_length`` counts the bytes outside the unreserved
+set with ``bytes.translate``), so only the shorter encoding is computed.
 """
 from __future__ import annotations
 
 import base64
 
-_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
-
-MAX_LINES = 100_000
-_lines: dict[bytes, str] = {}
-
-
-def _encode_bytes(data: bytes) -> str:
-    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in data)
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+_ENCODED = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
 
 
 def percent_encode(data: bytes) -> str:
     """``data`` with every byte outside the unreserved set as ``%XX``."""
-    parts = data.split(b"\n")
-    out = []
-    for line in parts:
-        enc = _lines.get(line)
-        if enc is None:
-            if len(_lines) >= MAX_LINES:
-                _lines.clear()
-            enc = _lines[line] = _encode_bytes(line)
-        out.append(enc)
-    return "%0A".join(out)
-
-
-_UNRESERVED_BYTES = bytes(sorted(_UNRESERVED))
+    return "".join(map(_ENCODED.__getitem__, data))
 
 
 def percent_length(data: bytes) -> int:
     """``len(percent_encode(data))``, counted without encoding: 3 characters for every
     byte outside the unreserved set, 1 for the others."""
-    return len(data) + 2 * len(data.translate(None, _UNRESERVED_BYTES))
+    return len(data) + 2 * len(data.translate(None, _UNRESERVED))
 
 
 def encode(data: bytes) -> str:

@@ -9,7 +9,8 @@ skip a unit or drop-in whose contents are empty, so only a file entry writes it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 
 from ..plan_model import File, Plan
 from ..targets import UNIT_DIR
@@ -17,15 +18,16 @@ from ..targets import UNIT_DIR
 UNIT_SUFFIXES = (".service", ".socket", ".timer", ".path", ".target", ".mount", ".automount", ".swap", ".slice", ".scope")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SystemdUnit:
     name: str
     contents: str | None = None          # None: only drop-ins (a unit the OS ships)
-    dropins: list[tuple[str, str]] = field(default_factory=list)   # (file name, contents), sorted
+    dropins: tuple[tuple[str, str], ...] = ()   # (file name, contents), sorted
     enabled: bool | None = None
     masked: bool = False
 
 
+@lru_cache(maxsize=1024)
 def placement(path: str, mode: int, empty: bool) -> tuple[str, str] | None:
     """Where a file of ``path`` goes: (unit name, "") for a unit file, (unit name, file
     name) for a drop-in, None for a plain file (also an empty or non-0644 unit file)."""
@@ -43,19 +45,21 @@ def placement(path: str, mode: int, empty: bool) -> tuple[str, str] | None:
 
 def split_units(plan: Plan) -> tuple[list[SystemdUnit], list[File]]:
     """(units sorted by name, the remaining files in plan order)."""
-    units: dict[str, SystemdUnit] = {}
+    contents: dict[str, str | None] = {}
+    dropins: dict[str, list[tuple[str, str]]] = {}
     rest: list[File] = []
     for f in plan.files:
         place = placement(f.path, f.mode, f.content == "")
         if place is None:
             rest.append(f)
-        elif not place[1]:
-            units.setdefault(place[0], SystemdUnit(place[0])).contents = f.content
+            continue
+        name, dropin = place
+        contents.setdefault(name, None)
+        if dropin:
+            dropins.setdefault(name, []).append((dropin, f.content))
         else:
-            units.setdefault(place[0], SystemdUnit(place[0])).dropins.append((place[1], f.content))
-    for u in plan.units:
-        unit = units.setdefault(u.name, SystemdUnit(u.name))
-        unit.enabled, unit.masked = u.enabled, u.masked
-    for unit in units.values():
-        unit.dropins.sort()
-    return [units[n] for n in sorted(units)], rest
+            contents[name] = f.content
+    state = {u.name: (u.enabled, u.masked) for u in plan.units}
+    names = sorted(set(contents) | set(state))
+    return [SystemdUnit(n, contents.get(n), tuple(sorted(dropins.get(n, ()))), *state.get(n, (None, False)))
+            for n in names], rest

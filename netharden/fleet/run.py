@@ -17,13 +17,9 @@
   templates are ready in every worker without being built again, and ``gc.freeze``
   keeps the inherited objects' pages shared. Fewer than ``PARALLEL_MIN`` hosts, or
   one CPU, render in-process. Output bytes do not depend on the number of workers.
-- Content caches (on for the run): each renderer part's Plan entries and rendered
-  template text (``renderers._cache``), the JSON text of each Ignition file, link and
-  unit (``emitters.ignition.fragments``), percent-encoded lines of data URLs
-  (``emitters._dataurl``), schema verdicts of shared subtrees (``fleet.check``), Profile
-  parts built from subtrees inherited from ``defaults`` (``profile.sharing``). Each
-  worker has its own, warm after a few hosts; all are keyed by content with the host
-  name swapped for a sentinel, so a cached answer is the uncached one byte for byte.
+- Shared work: the renderers' parts and the Ignition emitter's entry texts are memoized
+  (``renderers``, ``emitters.ignition``), so a worker renders and encodes the parts its
+  hosts share once; the parent's first host warms them before the fork.
 - Problems: a host is first checked by ``check.valid`` (cheap); only a host that
   fails it is validated again by ``validate.validate`` on a Document with positions
   (in the parent, after the workers are done), so its messages are exactly those of
@@ -235,7 +231,6 @@ def run(fleet: Fleet, fmt: str | None, out: str | Path | None, *, force: bool = 
 def _run(fleet: Fleet, fmt: str | None, out: str | Path | None, *, force: bool, keep_going: bool,
          jobs: int | None, options: dict | None, progress_stream) -> Result:
     from .. import emitters
-    from ..renderers import _cache
 
     started = time.monotonic()
     result = Result(hosts=len(fleet.hosts))
@@ -261,15 +256,11 @@ def _run(fleet: Fleet, fmt: str | None, out: str | Path | None, *, force: bool, 
         if result.bad and (not keep_going or not result.written):
             raise ProfileError([p for probs in result.bad.values() for p in probs])
 
-    from .. import profile
-    from ..emitters import ignition
-
     try:
-        with _cache.enabled(), ignition.fragments(), profile.sharing():
-            if fmt is None:
-                fill(None)
-            else:
-                emitters.write_directory(Path(out), fill, force=force)
+        if fmt is None:
+            fill(None)
+        else:
+            emitters.write_directory(Path(out), fill, force=force)
     finally:
         _job.clear()
     result.seconds = time.monotonic() - started

@@ -1,21 +1,26 @@
 """One renderer per concern. Each is ``render(profile, plan) -> None`` and adds entries
-to the Plan; none knows anything about output formats."""
+to the Plan; none knows anything about output formats.
+
+Inside, a renderer is made of parts: pure functions of small frozen inputs (a tuple of
+unmanaged groups and the systemd version, one bridge, the daemons ...) that return a
+tuple of Plan entries, memoized with ``functools.lru_cache`` at that boundary. No
+generated file names the host (the header is the same on every host), so the hosts of a
+fleet that share their settings get the very same ``File`` objects for those parts, and
+an emitter can cache what it makes of a ``File`` (the Ignition emitter does). A part
+that reads a host's own values (a bridge with its derived MAC, an uplink's addresses) is
+a cache miss per host and costs a bounded slot, nothing else.
+"""
 from __future__ import annotations
 
 from ..plan_model import Plan
 from ..profile import Profile
-from . import _cache, containers, docker, networkd, packages, quarantine, sysctl, vxlan_gc
+from . import containers, docker, networkd, packages, quarantine, sysctl, vxlan_gc
 
 RENDERERS = (networkd.render, quarantine.render, vxlan_gc.render, docker.render, containers.render,
              packages.render, sysctl.render)
-# the same renderers in finer parts, in the same order (fleets cache each part's entries:
-# a part that reads only shared settings is rendered once per worker, see _cache)
-PARTS = networkd.PARTS + RENDERERS[1:3] + docker.PARTS + RENDERERS[4:]
 
 
 def build_plan(profile: Profile) -> Plan:
-    if _cache.ENABLED:
-        return _cache.build_plan(profile, PARTS)
     plan = Plan(profile=profile.name, systemd=profile.systemd)
     for render in RENDERERS:
         render(profile, plan)

@@ -35,9 +35,11 @@ Decisions:
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..plan_model import File, Plan
 from ..profile import Container, Profile
-from ._cache import render as render_template
+from ..templating import render as render_template
 
 CONTAINERS_DIR = "/etc/netharden/containers"
 GUARDS = ("incident-5",)
@@ -57,24 +59,28 @@ def capability(name: str) -> str:
 
 
 def render(profile: Profile, plan: Plan) -> None:
-    for container in profile.containers:
-        _render_container(profile, plan, container)
     if profile.containers:
-        why = "How to use the per-container docker run arguments and compose fragments"
-        plan.add(File(path=f"{CONTAINERS_DIR}/README", guards=GUARDS, why=why, content=render_template(
-            "containers/README.j2", profile=profile, guards=GUARDS, why=why, dir=CONTAINERS_DIR)))
+        plan.extend(entries(profile.containers))
 
 
-def _render_container(profile: Profile, plan: Plan, container: Container) -> None:
+@lru_cache(maxsize=64)
+def entries(containers: tuple[Container, ...]) -> tuple[File, ...]:
+    out = [f for container in containers for f in _container(container)]
+    why = "How to use the per-container docker run arguments and compose fragments"
+    out.append(File(path=f"{CONTAINERS_DIR}/README", guards=GUARDS, why=why, content=render_template(
+        "containers/README.j2", guards=GUARDS, why=why, dir=CONTAINERS_DIR, names=[c.name for c in containers])))
+    return tuple(out)
+
+
+def _container(container: Container) -> tuple[File, File]:
     caps = sorted({capability(c) for c in container.cap_add})
     devices = sorted(set(container.devices))
     if not (container.sysctls or caps or devices):
         raise ValueError(f"container {container.name!r} has no settings (the schema requires one)")
-    context = {"profile": profile, "guards": GUARDS, "container": container, "caps": caps, "devices": devices}
-    plan.add(File(path=args_path(container.name), content=render_template("containers/args.j2", **context),
-                  guards=GUARDS, why=f"docker run arguments for container {container.name}, one per line"))
+    context = {"guards": GUARDS, "container": container, "caps": caps, "devices": devices}
     why = f"compose fragment for service {container.name}: namespaced sysctls, capabilities and devices"
-    plan.add(File(path=compose_path(container.name),
-                  content=render_template("containers/compose.yaml.j2", why=why, path=compose_path(container.name),
-                                          **context),
-                  guards=GUARDS, why=why))
+    return (File(path=args_path(container.name), content=render_template("containers/args.j2", **context),
+                 guards=GUARDS, why=f"docker run arguments for container {container.name}, one per line"),
+            File(path=compose_path(container.name), guards=GUARDS, why=why,
+                 content=render_template("containers/compose.yaml.j2", why=why, path=compose_path(container.name),
+                                         **context)))

@@ -50,12 +50,14 @@ Decisions:
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..plan_model import PHASE_RUNTIME, PHASE_SYSTEMD, Action, File, Plan, Unit
 from ..profile import Daemon, Profile
 from ..systemd import supports
 from ..targets import UNIT_DIR
+from ..templating import render as render_template
 from ..validate import interface
-from ._cache import render as render_template
 from .quarantine import SERVICE as QUARANTINE_SERVICE
 
 DOCKER_DIR = "/etc/docker"
@@ -65,117 +67,94 @@ WAIT_SECONDS = 60
 # dockerd of the distribution's own package, for systemd < 239 (no search path)
 DOCKERD_PATH = {"debian": "/usr/sbin/dockerd"}
 DEFAULT_DOCKERD = "/usr/bin/dockerd"
+DAEMON_RELOAD = Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
+                       phase=PHASE_SYSTEMD)
 
 
-def dockerd_binary(profile: Profile) -> str:
-    if supports(profile.systemd, "exec.search_path"):
+def dockerd_binary(systemd: int, os_name: str) -> str:
+    if supports(systemd, "exec.search_path"):
         return "dockerd"
-    return DOCKERD_PATH.get(profile.os, DEFAULT_DOCKERD)
+    return DOCKERD_PATH.get(os_name, DEFAULT_DOCKERD)
 
 
-def exec_start(profile: Profile, daemon: Daemon) -> tuple[str, ...]:
+def exec_start(systemd: int, os_name: str, daemon: Daemon) -> tuple[str, ...]:
     """The extra daemon's ExecStart= argv."""
-    return (dockerd_binary(profile), "--config-file", daemon.config_path,
-            "--containerd-plugins-namespace", daemon.plugins_namespace)
+    return (dockerd_binary(systemd, os_name), "--config-file", daemon.config_path,
+            "--containerd-plugins-namespace", daemon.plugins_namespace or "")
 
 
 def render(profile: Profile, plan: Plan) -> None:
-    for part in PARTS:
-        part(profile, plan)
-
-
-def render_shared(profile: Profile, plan: Plan) -> None:
-    """The wait helper, every daemon's daemon.json, Unit and actions, and the unit file
-    of every daemon without a bridge: reads no bridge, so a fleet caches it across hosts
-    (``PARTS``)."""
     if not profile.daemons:
         return
+    helper = f"{profile.helper_dir}/{WAIT_HELPER}"
     if any(d.bridge for d in profile.daemons):
-        why = "Wait until systemd-networkd created a dockerd bridge with its addresses"
-        plan.add(File(_helper(profile), _render("docker/netharden-wait-bridge.sh.j2", profile, ("incident-2",), why),
-                      0o755, ("incident-2",), why))
-    for daemon in profile.daemons:
-        _render_daemon(profile, plan, daemon)
-        if not daemon.bridge:
-            _render_daemon_unit(profile, plan, daemon, None)
-
-
-def render_bridged(profile: Profile, plan: Plan) -> None:
-    """The unit file (or docker.service drop-in) of every daemon on a bridge (its wait
-    reads the bridge's addresses), then the daemon-reload (last, as before the split: the
-    first renderer to add an action id wins)."""
-    if not profile.daemons:
-        return
+        plan.add(wait_helper(helper))
     addresses = {b.name: b.addresses for b in profile.bridges}
+    after = ("systemd-networkd.service",) + ((QUARANTINE_SERVICE,) if profile.quarantine else ())
     for daemon in profile.daemons:
-        if daemon.bridge:
-            _render_daemon_unit(profile, plan, daemon, _wait(_helper(profile), daemon, addresses))
-    plan.add(Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
-                    phase=PHASE_SYSTEMD))
+        plan.extend(daemon_entries(daemon))
+        wait = _wait(helper, daemon, addresses.get(daemon.bridge, ())) if daemon.bridge else None
+        plan.add(daemon_unit(daemon, wait, after, profile.systemd, profile.os))
+    plan.add(DAEMON_RELOAD)
 
 
-# render() in parts (a daemon's entries do not depend on another's; the order of adds
-# only matters for action ids, which are per daemon but for the daemon-reload)
-PARTS = (render_shared, render_bridged)
+@lru_cache(maxsize=16)
+def wait_helper(path: str) -> File:
+    why = "Wait until systemd-networkd created a dockerd bridge with its addresses"
+    return File(path, render_template("docker/netharden-wait-bridge.sh.j2", guards=("incident-2",), why=why), 0o755,
+                ("incident-2",), why)
 
 
-def _helper(profile: Profile) -> str:
-    return f"{profile.helper_dir}/{WAIT_HELPER}"
-
-
-def _render_daemon(profile: Profile, plan: Plan, daemon: Daemon) -> None:
+@lru_cache(maxsize=256)
+def daemon_entries(daemon: Daemon) -> tuple[File | Unit | Action, ...]:
     """A daemon's daemon.json, its Unit (extra daemons) and actions: all but its unit file."""
     guards = _guards(daemon)
+    config = daemon.daemon_json()
     why = (f"daemon.json of dockerd '{daemon.name}', the whole file: its settings" +
-           ("" if daemon.main else f" ({daemon.unit}; iptables {str(daemon.daemon_json()['iptables']).lower()})"))
-    plan.add(File(daemon.config_path, render_template("docker/daemon.json.j2", config=daemon.daemon_json()),
-                  0o644, guards, why))
+           ("" if daemon.main else f" ({daemon.unit}; iptables {str(config['iptables']).lower()})"))
+    out: list[File | Unit | Action] = [
+        File(daemon.config_path, render_template("docker/daemon.json.j2", config=config), 0o644, guards, why)]
     if not daemon.main:
-        why = _extra_why(daemon)
-        plan.add(Unit(daemon.unit, enabled=True, guards=guards, why=why))
-        plan.add(Action(f"docker-{daemon.name}-start", ("systemctl", "start", daemon.unit),
-                        f"start the extra dockerd '{daemon.name}' once networkd created its bridge",
-                        phase=PHASE_RUNTIME))
-    plan.add(Action(f"{daemon.unit.removesuffix('.service')}-restart", ("systemctl", "try-restart", daemon.unit),
-                    f"apply a changed {daemon.config_path}; restarting dockerd stops its containers",
-                    phase=PHASE_RUNTIME, disruptive=True))
+        out.append(Unit(daemon.unit, enabled=True, guards=guards, why=_extra_why(daemon)))
+        out.append(Action(f"docker-{daemon.name}-start", ("systemctl", "start", daemon.unit),
+                          f"start the extra dockerd '{daemon.name}' once networkd created its bridge",
+                          phase=PHASE_RUNTIME))
+    out.append(Action(f"{daemon.unit.removesuffix('.service')}-restart", ("systemctl", "try-restart", daemon.unit),
+                      f"apply a changed {daemon.config_path}; restarting dockerd stops its containers",
+                      phase=PHASE_RUNTIME, disruptive=True))
+    return tuple(out)
 
 
 def _extra_why(daemon: Daemon) -> str:
     return f"Extra dockerd '{daemon.name}' on {daemon.host}" + (f", bridge {daemon.bridge}" if daemon.bridge else "")
 
 
-def _render_daemon_unit(profile: Profile, plan: Plan, daemon: Daemon, wait: tuple[str, ...] | None) -> None:
+@lru_cache(maxsize=256)
+def daemon_unit(daemon: Daemon, wait: tuple[str, ...] | None, after: tuple[str, ...], systemd: int,
+                os_name: str) -> File:
     """The packaged docker.service's drop-in (main daemon) or the extra daemon's unit file."""
-    after = ["systemd-networkd.service"] + ([QUARANTINE_SERVICE] if profile.quarantine else [])
     if daemon.main:
         why = "Start the packaged docker.service after systemd-networkd" + (" and the bridge" if wait else "")
-        text = _render("docker/docker.service.conf.j2", profile, ("incident-2",), why,
-                       after=after, wants=after, wait=wait)
-        plan.add(File(DROPIN, text, 0o644, ("incident-2",), why))
-    else:
-        why, guards = _extra_why(daemon), _guards(daemon)
-        text = _render("docker/docker-daemon.service.j2", profile, guards + ("incident-2",), why, daemon=daemon,
-                       after=["network-online.target", "firewalld.service"] + after,
-                       wants=["network-online.target"] + after, wait=wait, exec_start=exec_start(profile, daemon))
-        plan.add(File(f"{UNIT_DIR}/{daemon.unit}", text, 0o644, guards + ("incident-2",), why))
-
-
-def _render(template: str, profile: Profile, guards: tuple[str, ...], why: str, **extra) -> str:
-    return render_template(template, profile=profile, guards=guards, why=why, **extra)
+        text = render_template("docker/docker.service.conf.j2", guards=("incident-2",), why=why,
+                               after=after, wants=after, wait=wait)
+        return File(DROPIN, text, 0o644, ("incident-2",), why)
+    why, guards = _extra_why(daemon), _guards(daemon) + ("incident-2",)
+    text = render_template("docker/docker-daemon.service.j2", guards=guards, why=why, daemon=daemon,
+                           after=("network-online.target", "firewalld.service") + after,
+                           wants=("network-online.target",) + after, wait=wait,
+                           exec_start=exec_start(systemd, os_name, daemon))
+    return File(f"{UNIT_DIR}/{daemon.unit}", text, 0o644, guards, why)
 
 
 def _guards(daemon: Daemon) -> tuple[str, ...]:
-    guards = ("incident-3",) if daemon.bridge else ()
+    guards: tuple[str, ...] = ("incident-3",) if daemon.bridge else ()
     if daemon.settings.get("ipv6") is True:
         guards += ("incident-5",)
     return guards or ("config",)
 
 
-def _wait(helper: str, daemon: Daemon, addresses: dict[str, tuple[str, ...]]) -> tuple[str, ...] | None:
-    """ExecStartPre= argv waiting for the daemon's bridge, or None without a bridge.
-    Addresses are written the way 'ip -o addr' prints them."""
-    if not daemon.bridge:
-        return None
-    shown = tuple(interface(a).with_prefixlen for a in addresses.get(daemon.bridge, ()))
-    return (helper, daemon.bridge, str(WAIT_SECONDS)) + shown
+def _wait(helper: str, daemon: Daemon, addresses: tuple[str, ...]) -> tuple[str, ...]:
+    """ExecStartPre= argv waiting for the daemon's bridge. Addresses are written the way
+    'ip -o addr' prints them."""
+    shown = tuple(interface(a).with_prefixlen for a in addresses)
+    return (helper, daemon.bridge or "", str(WAIT_SECONDS)) + shown

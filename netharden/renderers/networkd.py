@@ -14,12 +14,13 @@ sorted by file name, first match wins):
 from __future__ import annotations
 
 import fnmatch
+from functools import lru_cache
 
 from ..plan_model import PHASE_NETWORKD, Action, File, Link, Plan
-from ..profile import Bridge, Profile, Uplink
+from ..profile import Bridge, Profile, UnmanagedGroup, Uplink
 from ..systemd import features_for, supports
+from ..templating import render as render_template
 from ..validate import interface
-from ._cache import render as render_template
 
 NETWORK_DIR = "/etc/systemd/network"
 NETWORKD_CONF_DIR = "/etc/systemd/networkd.conf.d"
@@ -29,87 +30,80 @@ VIRTUAL_DRIVERS = ("veth", "bridge", "vxlan", "tun", "macvlan", "macvtap", "ipvl
                    "wireguard", "geneve", "bonding", "openvswitch", "802.1Q*")
 
 
-def _context(profile: Profile, guards: tuple[str, ...], why: str, **extra) -> dict:
-    return {"profile": profile, "guards": guards, "why": why, "features": features_for(profile.systemd), **extra}
-
-
-def _file(plan: Plan, profile: Profile, path: str, template: str, guards: tuple[str, ...], why: str, **extra) -> None:
-    text = render_template(template, **_context(profile, guards, why, **extra))
-    plan.add(File(path=path, content=text, mode=0o644, guards=guards, why=why))
+def _file(path: str, template: str, systemd: int, guards: tuple[str, ...], why: str, **extra) -> File:
+    text = render_template(template, guards=guards, why=why, features=features_for(systemd), **extra)
+    return File(path=path, content=text, mode=0o644, guards=guards, why=why)
 
 
 def render(profile: Profile, plan: Plan) -> None:
-    for part in PARTS:
-        part(profile, plan)
-
-
-def render_unmanaged(profile: Profile, plan: Plan) -> None:
-    for group in profile.unmanaged:
-        _file(plan, profile, f"{NETWORK_DIR}/0-netharden-unmanaged-{group.id}.network", "networkd/unmanaged.network.j2",
-              ("incident-1", "incident-2"), f"Unmanaged: {group.description}", group=group)
-        if supports(profile.systemd, "link.mac_policy_persistent_default"):
-            _file(plan, profile, f"{NETWORK_DIR}/0-netharden-{group.id}.link", "networkd/mac-policy.link.j2",
-                  ("hazard-mac-policy",), f"Keep the MACs the runtime chose: {group.description}", group=group)
-
-
-def render_bridges(profile: Profile, plan: Plan) -> None:
+    plan.extend(unmanaged(profile.unmanaged, profile.systemd))
     for bridge in profile.bridges:
-        _render_bridge(plan, profile, bridge)
-
-
-def render_uplinks(profile: Profile, plan: Plan) -> None:
+        plan.extend(bridge_files(bridge, profile.systemd))
     for uplink in profile.uplinks:
-        _render_uplink(plan, profile, uplink)
-
-
-def render_masks(profile: Profile, plan: Plan) -> None:
-    for name in profile.masks:
-        plan.add(Link(path=f"{NETWORK_DIR}/{name}", target="/dev/null", guards=("incident-2",),
-                      why=f"Mask the vendor file {name} that manages container interfaces"))
-    if profile.foreign_routes == "keep" and supports(profile.systemd, "networkd.manage_foreign_routes"):
-        _file(plan, profile, f"{NETWORKD_CONF_DIR}/50-netharden.conf", "networkd/networkd.conf.j2",
-              ("hazard-foreign-routes",), "Leave routes and policy rules installed by CNI plugins alone")
-        # networkd reads networkd.conf only when it starts; a restart can briefly drop
-        # DHCP leases, so appliers run it only when asked (it takes effect at boot anyway)
-        plan.add(Action("networkd-restart", ("systemctl", "try-restart", "systemd-networkd.service"),
-                        "networkd reads networkd.conf only at start", phase=PHASE_NETWORKD + 1, disruptive=True))
-
-
-def render_reload(profile: Profile, plan: Plan) -> None:
+        plan.add(uplink_file(uplink, profile.systemd))
+    plan.extend(masks(profile.masks, profile.foreign_routes, profile.systemd))
     if profile.uplinks or profile.bridges or profile.unmanaged or profile.masks:
-        if supports(profile.systemd, "networkctl.reload"):
-            plan.add(Action("networkd-reload", ("networkctl", "reload"), "load the new .network/.netdev files"))
-        else:
-            plan.add(Action("networkd-reload", ("systemctl", "restart", "systemd-networkd.service"),
-                            "systemd < 244 has no 'networkctl reload'"))
+        plan.add(reload_action(profile.systemd))
 
 
-# render() in parts, in order: a fleet caches each part on the settings it reads (the
-# unmanaged groups, masks and networkd.conf are the same on most hosts; bridges and
-# uplinks are each host's own)
-PARTS = (render_unmanaged, render_bridges, render_uplinks, render_masks, render_reload)
+@lru_cache(maxsize=256)
+def unmanaged(groups: tuple[UnmanagedGroup, ...], systemd: int) -> tuple[File, ...]:
+    out = []
+    for group in groups:
+        out.append(_file(f"{NETWORK_DIR}/0-netharden-unmanaged-{group.id}.network", "networkd/unmanaged.network.j2",
+                         systemd, ("incident-1", "incident-2"), f"Unmanaged: {group.description}", group=group))
+        if supports(systemd, "link.mac_policy_persistent_default"):
+            out.append(_file(f"{NETWORK_DIR}/0-netharden-{group.id}.link", "networkd/mac-policy.link.j2", systemd,
+                             ("hazard-mac-policy",), f"Keep the MACs the runtime chose: {group.description}",
+                             group=group))
+    return tuple(out)
 
 
-def _render_bridge(plan: Plan, profile: Profile, bridge: Bridge) -> None:
+@lru_cache(maxsize=256)
+def bridge_files(bridge: Bridge, systemd: int) -> tuple[File, File]:
     origin = "derived from host and bridge name" if bridge.mac_source == "stable" else "explicit"
-    _file(plan, profile, f"{NETWORK_DIR}/10-netharden-{bridge.name}.netdev", "networkd/bridge.netdev.j2",
-          ("incident-3",), f"Bridge {bridge.name} with its MAC pinned ({origin})", bridge=bridge)
     has_ipv6 = any(interface(a).version == 6 for a in bridge.addresses)
-    _file(plan, profile, f"{NETWORK_DIR}/10-netharden-{bridge.name}.network", "networkd/bridge.network.j2",
-          ("config",), f"Addresses of bridge {bridge.name}", bridge=bridge, has_ipv6=has_ipv6)
+    return (_file(f"{NETWORK_DIR}/10-netharden-{bridge.name}.netdev", "networkd/bridge.netdev.j2", systemd,
+                  ("incident-3",), f"Bridge {bridge.name} with its MAC pinned ({origin})", bridge=bridge),
+            _file(f"{NETWORK_DIR}/10-netharden-{bridge.name}.network", "networkd/bridge.network.j2", systemd,
+                  ("config",), f"Addresses of bridge {bridge.name}", bridge=bridge, has_ipv6=has_ipv6))
 
 
-def _render_uplink(plan: Plan, profile: Profile, uplink: Uplink) -> None:
+@lru_cache(maxsize=256)
+def uplink_file(uplink: Uplink, systemd: int) -> File:
     match = uplink.match
     exclude = {"kind": False, "drivers": (), "loopback": False}
     guards: tuple[str, ...] = ("config",)
     if match.broad:
         guards = ("incident-1", "incident-2")
-        if supports(profile.systemd, "match.kind"):
+        if supports(systemd, "match.kind"):
             exclude["kind"] = True
         elif not match.drivers:
             exclude["drivers"] = VIRTUAL_DRIVERS
         exclude["loopback"] = any(fnmatch.fnmatchcase("lo", glob) for glob in match.names)
     why = f"Uplink {uplink.name}" + (": its match is broad, so virtual interfaces are excluded" if match.broad else "")
-    _file(plan, profile, f"{NETWORK_DIR}/20-netharden-uplink-{uplink.name}.network", "networkd/uplink.network.j2",
-          guards, why, uplink=uplink, exclude=exclude)
+    return _file(f"{NETWORK_DIR}/20-netharden-uplink-{uplink.name}.network", "networkd/uplink.network.j2", systemd,
+                 guards, why, uplink=uplink, exclude=exclude)
+
+
+@lru_cache(maxsize=256)
+def masks(names: tuple[str, ...], foreign_routes: str, systemd: int) -> tuple[Link | File | Action, ...]:
+    out: list[Link | File | Action] = [
+        Link(path=f"{NETWORK_DIR}/{name}", target="/dev/null", guards=("incident-2",),
+             why=f"Mask the vendor file {name} that manages container interfaces") for name in names]
+    if foreign_routes == "keep" and supports(systemd, "networkd.manage_foreign_routes"):
+        out.append(_file(f"{NETWORKD_CONF_DIR}/50-netharden.conf", "networkd/networkd.conf.j2", systemd,
+                         ("hazard-foreign-routes",), "Leave routes and policy rules installed by CNI plugins alone"))
+        # networkd reads networkd.conf only when it starts; a restart can briefly drop
+        # DHCP leases, so appliers run it only when asked (it takes effect at boot anyway)
+        out.append(Action("networkd-restart", ("systemctl", "try-restart", "systemd-networkd.service"),
+                          "networkd reads networkd.conf only at start", phase=PHASE_NETWORKD + 1, disruptive=True))
+    return tuple(out)
+
+
+@lru_cache(maxsize=16)
+def reload_action(systemd: int) -> Action:
+    if supports(systemd, "networkctl.reload"):
+        return Action("networkd-reload", ("networkctl", "reload"), "load the new .network/.netdev files")
+    return Action("networkd-reload", ("systemctl", "restart", "systemd-networkd.service"),
+                  "systemd < 244 has no 'networkctl reload'")

@@ -19,11 +19,12 @@ nothing to hold, and the Plan carries a note that ``explain`` prints.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..plan_model import File, Plan
 from ..profile import Profile
-from ..systemd import features_for
 from ..targets import APT_BASED
-from ._cache import render as render_template
+from ..templating import render as render_template
 
 PREFERENCES = "/etc/apt/preferences.d/netharden-hold.pref"
 UNATTENDED = "/etc/apt/apt.conf.d/51netharden-unattended-upgrades"
@@ -44,12 +45,16 @@ def render(profile: Profile, plan: Plan) -> None:
     if profile.os not in APT_BASED:
         plan.note(f"docker.hold_packages does not apply to {profile.os}: {_IMAGE_UPDATES[profile.os]}.")
         return
-    packages = tuple(sorted(profile.hold_packages))
-    context = {"profile": profile, "guards": GUARDS, "features": features_for(profile.systemd)}
+    plan.extend(holds(tuple(sorted(profile.hold_packages))))
+
+
+@lru_cache(maxsize=64)
+def holds(packages: tuple[str, ...]) -> tuple[File, File]:
     why = f"Keep the installed container runtime ({', '.join(packages)}): an upgrade changed its defaults under running hosts"
-    plan.add(File(PREFERENCES, render_template("packages/apt-hold.pref.j2", packages=packages, why=why, **context),
-                  guards=GUARDS, why=why))
+    pin = File(PREFERENCES, render_template("packages/apt-hold.pref.j2", packages=packages, why=why, guards=GUARDS),
+               guards=GUARDS, why=why)
     patterns = tuple("^" + p.replace(".", r"\.").replace("+", r"\+") + "$" for p in packages)
     why = "unattended-upgrades must not upgrade the container runtime"
-    plan.add(File(UNATTENDED, render_template("packages/unattended-upgrades.conf.j2", patterns=patterns, why=why, **context),
-                  guards=GUARDS, why=why))
+    blacklist = File(UNATTENDED, render_template("packages/unattended-upgrades.conf.j2", patterns=patterns, why=why,
+                                                 guards=GUARDS), guards=GUARDS, why=why)
+    return pin, blacklist

@@ -53,11 +53,13 @@ Decisions:
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..plan_model import PHASE_SYSTEMD, PHASE_UNITS, Action, File, Plan, Unit
 from ..profile import Profile
 from ..systemd import supports
 from ..targets import STATE_DIR, UNIT_DIR
-from ._cache import render as render_template
+from ..templating import render as render_template
 
 SCRIPT = "netharden-quarantine"
 SERVICE = "netharden-quarantine.service"
@@ -80,15 +82,19 @@ def watched_dirs(globs: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def render(profile: Profile, plan: Plan) -> None:
-    if not profile.quarantine:
-        return
-    script = f"{profile.helper_dir}/{SCRIPT}"
+    if profile.quarantine:
+        plan.extend(entries(profile.quarantine, profile.helper_dir, profile.systemd))
+
+
+@lru_cache(maxsize=64)
+def entries(globs: tuple[str, ...], helper_dir: str, systemd: int) -> tuple[File | Unit | Action, ...]:
+    script = f"{helper_dir}/{SCRIPT}"
     context = {
-        "profile": profile, "guards": GUARDS, "script": script, "globs": profile.quarantine,
-        "dirs": watched_dirs(profile.quarantine), "reload": supports(profile.systemd, "networkctl.reload"),
-        "runtime_directory": QUARANTINE_DIR.removeprefix("/run/"),
+        "guards": GUARDS, "script": script, "globs": globs, "dirs": watched_dirs(globs),
+        "reload": supports(systemd, "networkctl.reload"), "runtime_directory": QUARANTINE_DIR.removeprefix("/run/"),
     }
-    what = "Quarantine catch-all .network files matching " + " ".join(profile.quarantine)
+    what = "Quarantine catch-all .network files matching " + " ".join(globs)
+    out: list[File | Unit | Action] = []
     for path, template, mode, why in (
         (script, "quarantine/netharden-quarantine.sh.j2", 0o755,
          f"Move catch-all .network files to {QUARANTINE_DIR}"),
@@ -98,12 +104,15 @@ def render(profile: Profile, plan: Plan) -> None:
          f"Run {SERVICE} whenever a file appears in " + " ".join(context["dirs"])),
     ):
         text = render_template(template, **context, why=why)
-        plan.add(File(path=path, content=text, mode=mode, guards=GUARDS, why=why))
-    plan.add(Unit(SERVICE, enabled=True, guards=GUARDS, why=f"{what}, at every start of systemd-networkd"))
-    plan.add(Unit(PATH_UNIT, enabled=True, guards=GUARDS, why=f"{what}, whenever one is written"))
-    plan.add(Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
-                    phase=PHASE_SYSTEMD))
-    plan.add(Action("quarantine-path", ("systemctl", "start", PATH_UNIT),
-                    "watch for stray catch-all .network files", phase=PHASE_UNITS))
-    plan.add(Action("quarantine-run", ("systemctl", "start", SERVICE),
-                    "quarantine the catch-all .network files already there", phase=PHASE_UNITS))
+        out.append(File(path=path, content=text, mode=mode, guards=GUARDS, why=why))
+    out += [
+        Unit(SERVICE, enabled=True, guards=GUARDS, why=f"{what}, at every start of systemd-networkd"),
+        Unit(PATH_UNIT, enabled=True, guards=GUARDS, why=f"{what}, whenever one is written"),
+        Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
+               phase=PHASE_SYSTEMD),
+        Action("quarantine-path", ("systemctl", "start", PATH_UNIT), "watch for stray catch-all .network files",
+               phase=PHASE_UNITS),
+        Action("quarantine-run", ("systemctl", "start", SERVICE),
+               "quarantine the catch-all .network files already there", phase=PHASE_UNITS),
+    ]
+    return tuple(out)

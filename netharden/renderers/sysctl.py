@@ -9,21 +9,25 @@ at boot systemd-sysctl.service loads it.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..plan_model import PHASE_SYSCTL, Action, File, Plan
 from ..profile import Profile
-from ..systemd import features_for
-from ._cache import render as render_template
+from ..templating import render as render_template
 
 PATH = "/etc/sysctl.d/90-netharden.conf"
 GUARDS = ("config",)
 
 
 def render(profile: Profile, plan: Plan) -> None:
-    if not profile.sysctl:
-        return
+    if profile.sysctl:
+        plan.extend(entries(profile.sysctl))
+
+
+@lru_cache(maxsize=64)
+def entries(sysctl: tuple[tuple[str, str], ...]) -> tuple[File, Action]:
     why = "Host sysctls from the profile"
-    text = render_template("sysctl/sysctl.conf.j2", profile=profile, guards=GUARDS, why=why,
-                           features=features_for(profile.systemd), sysctl=profile.sysctl)
-    plan.add(File(PATH, text, guards=GUARDS, why=why))
-    plan.add(Action("sysctl-load", ("sysctl", "-p", PATH), "apply the host sysctls now (systemd-sysctl does at boot)",
-                    phase=PHASE_SYSCTL))
+    text = render_template("sysctl/sysctl.conf.j2", guards=GUARDS, why=why, sysctl=sysctl)
+    return (File(PATH, text, guards=GUARDS, why=why),
+            Action("sysctl-load", ("sysctl", "-p", PATH), "apply the host sysctls now (systemd-sysctl does at boot)",
+                   phase=PHASE_SYSCTL))

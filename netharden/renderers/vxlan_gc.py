@@ -6,10 +6,10 @@ dockerd can leave dead ``vx-*`` devices behind; Swarm then fails to create the o
 
 Decisions:
 
-- The script text does not depend on the profile's settings (only the generated-by
-  header names the host): mode, pattern, state directory and textfile directory are
-  arguments on the unit's ``ExecStart=`` line (quoted by the ``sh`` filter), so the
-  same script is tested in a network namespace with temporary directories.
+- The script text does not depend on the profile's settings: mode, pattern, state
+  directory and textfile directory are arguments on the unit's ``ExecStart=`` line
+  (quoted by the ``sh`` filter), so the same script is tested in a network namespace
+  with temporary directories.
 - Only devices of kind vxlan are considered (``ip -o link show type vxlan``), so a
   veth or bridge that matches the pattern is never touched. Stale means: name matches
   the glob, administratively down (no UP flag), no master. A device is acted on only
@@ -36,10 +36,12 @@ Decisions:
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..plan_model import PHASE_SYSTEMD, PHASE_UNITS, Action, File, Plan, Unit
-from ..profile import Profile
+from ..profile import Profile, VxlanGC
 from ..targets import STATE_DIR, UNIT_DIR
-from ._cache import render as render_template
+from ..templating import render as render_template
 
 SCRIPT = "netharden-vxlan-gc"
 SERVICE = "netharden-vxlan-gc.service"
@@ -49,24 +51,30 @@ GUARDS = ("incident-4",)
 
 
 def render(profile: Profile, plan: Plan) -> None:
-    gc = profile.vxlan_gc
-    if gc.mode == "off":
-        return
-    script = f"{profile.helper_dir}/{SCRIPT}"
+    if profile.vxlan_gc.mode != "off":
+        plan.extend(entries(profile.vxlan_gc, profile.helper_dir))
+
+
+@lru_cache(maxsize=64)
+def entries(gc: VxlanGC, helper_dir: str) -> tuple[File | Unit | Action, ...]:
+    script = f"{helper_dir}/{SCRIPT}"
     what = (f"{'Remove' if gc.mode == 'remove' else 'Report'} stale VXLAN devices matching {gc.pattern} "
             f"(down, no master, stale at the previous run too)")
-    context = {"profile": profile, "guards": GUARDS, "gc": gc, "script": script, "state_dir": GC_STATE_DIR,
+    context = {"guards": GUARDS, "gc": gc, "script": script, "state_dir": GC_STATE_DIR,
                "runtime_directory": GC_STATE_DIR.removeprefix("/run/")}
+    out: list[File | Unit | Action] = []
     for path, template, mode, why in (
         (script, "vxlan_gc/netharden-vxlan-gc.sh.j2", 0o755, "Collector of stale VXLAN devices"),
         (f"{UNIT_DIR}/{SERVICE}", "vxlan_gc/netharden-vxlan-gc.service.j2", 0o644, what),
-        (f"{UNIT_DIR}/{TIMER}", "vxlan_gc/netharden-vxlan-gc.timer.j2", 0o644,
-         f"Run {SERVICE} every {gc.interval}"),
+        (f"{UNIT_DIR}/{TIMER}", "vxlan_gc/netharden-vxlan-gc.timer.j2", 0o644, f"Run {SERVICE} every {gc.interval}"),
     ):
         text = render_template(template, **context, why=why)
-        plan.add(File(path=path, content=text, mode=mode, guards=GUARDS, why=why))
-    plan.add(Unit(TIMER, enabled=True, guards=GUARDS, why=f"{what}, every {gc.interval}"))
-    plan.add(Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
-                    phase=PHASE_SYSTEMD))
-    plan.add(Action("vxlan-gc-timer", ("systemctl", "start", TIMER), "start the stale VXLAN device collector",
-                    phase=PHASE_UNITS))
+        out.append(File(path=path, content=text, mode=mode, guards=GUARDS, why=why))
+    out += [
+        Unit(TIMER, enabled=True, guards=GUARDS, why=f"{what}, every {gc.interval}"),
+        Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
+               phase=PHASE_SYSTEMD),
+        Action("vxlan-gc-timer", ("systemctl", "start", TIMER), "start the stale VXLAN device collector",
+               phase=PHASE_UNITS),
+    ]
+    return tuple(out)
