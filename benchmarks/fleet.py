@@ -91,11 +91,13 @@ print(json.dumps({"rc": rc, "wall": wall,
 """
 
 
-def measure(fleet: Path, out: Path) -> dict:
-    """Run the CLI under a small wrapper: its RUSAGE_CHILDREN covers the CLI and its workers."""
+def measure(fleet: Path, out: Path, source: Path = ROOT) -> dict:
+    """Run the CLI of the source tree ``source`` under a small wrapper: its RUSAGE_CHILDREN
+    covers the CLI and its workers."""
     cmd = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "netharden", "render", str(fleet),
            "--format", "ignition", "--out", str(out), "--force"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=source, env=env)
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)
         raise SystemExit(2)
@@ -163,10 +165,14 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="runs per size (the machine drifts: compare medians)")
     ap.add_argument("--io-floor", action="store_true", help="also time writing the output alone (no rendering)")
+    ap.add_argument("--baseline", metavar="DIR", type=Path,
+                    help="also run the netharden of another source tree, alternating with this one (e.g. "
+                         "git archive BASE netharden schemas templates | tar -x -C DIR)")
     args = ap.parse_args()
+    trees = [("now", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     cpus = len(os.sched_getaffinity(0))
     print(f"netharden fleet benchmark: {cpus} CPUs, load average {os.getloadavg()[0]:.2f} at start")
-    print(f"{'hosts':>7} {'file MiB':>9} {'wall s':>7} {'hosts/s':>8} {'peak MiB':>9} {'load':>5}")
+    print(f"{'tree':>8} {'hosts':>7} {'file MiB':>9} {'wall s':>7} {'hosts/s':>8} {'peak MiB':>9} {'load':>5}")
     sizes: list[tuple[int, int]] = []
     with tempfile.TemporaryDirectory(prefix="netharden-fleet-bench.") as tmp:
         work = Path(tmp)
@@ -174,20 +180,28 @@ def main() -> int:
             fleet = work / f"fleet-{size}.yaml"
             fleet.write_text(fleet_text(size), encoding="utf-8")
             out = work / f"out-{size}"
-            walls = []
+            walls: dict[str, list[float]] = {label: [] for label, _ in trees}
+            peaks: dict[str, list[float]] = {label: [] for label, _ in trees}
             for _ in range(args.repeat):
-                m = measure(fleet, out)
-                written = sum(1 for _ in out.iterdir())
-                out_size = (out / "node-00000.ign").stat().st_size
-                assert written == size, (written, size)
-                peak = max(m["self_kib"], m["children_kib"]) / 1024
-                walls.append(m["wall"])
-                print(f"{size:>7} {fleet.stat().st_size / 2**20:>9.1f} {m['wall']:>7.2f} {size / m['wall']:>8.0f} "
-                      f"{peak:>9.0f} {os.getloadavg()[0]:>5.2f}")
-                shutil.rmtree(out)
-            if args.repeat > 1:
-                print(f"{size:>7} median of {args.repeat}: {statistics.median(walls):.2f} s "
-                      f"(min {min(walls):.2f}, max {max(walls):.2f})")
+                for label, source in trees:
+                    m = measure(fleet, out, source)
+                    written = sum(1 for _ in out.iterdir())
+                    out_size = (out / "node-00000.ign").stat().st_size
+                    assert written == size, (written, size)
+                    peak = max(m["self_kib"], m["children_kib"]) / 1024
+                    walls[label].append(m["wall"])
+                    peaks[label].append(peak)
+                    print(f"{label:>8} {size:>7} {fleet.stat().st_size / 2**20:>9.1f} {m['wall']:>7.2f} "
+                          f"{size / m['wall']:>8.0f} {peak:>9.0f} {os.getloadavg()[0]:>5.2f}")
+                    shutil.rmtree(out)
+            for label, _ in trees:
+                if args.repeat > 1 or len(trees) > 1:
+                    w = walls[label]
+                    print(f"{label:>8} {size:>7} median of {len(w)}: {statistics.median(w):.2f} s "
+                          f"(min {min(w):.2f}, max {max(w):.2f}), peak {max(peaks[label]):.0f} MiB")
+            if len(trees) > 1:
+                print(f"{'':>8} {size:>7} ratio now / baseline (medians): "
+                      f"{statistics.median(walls['now']) / statistics.median(walls['baseline']):.2f}")
             if args.io_floor:
                 sizes.append((size, out_size))
         for files, size in sizes:

@@ -1,13 +1,25 @@
-"""Read a YAML (or JSON) profile safely, keeping the line and column of every node.
+"""Read a YAML (or JSON) profile or fleet file safely, keeping the line and column of
+every node: one reader for both.
 
 YAML is resolved with the YAML 1.2 core schema, the way Butane (go-yaml v3) and
 yaml-language-server read it: only ``true``/``false`` are booleans, so ``dhcp: yes``
 and ``mode: off`` stay the strings a user meant, and ``2024-01-01`` stays a string.
 
+The data is built straight from libyaml's events (``yaml.cyaml.CParser``; PyYAML's
+own parser where libyaml is missing), with no node tree in between. An alias shares
+the anchored value (nothing downstream modifies the data) and records no positions
+below itself, so a problem inside an alias points at the alias (``Document.position``
+falls back to the nearest ancestor).
+
 Guards, each reported as a Problem with a position rather than an exception:
 duplicate keys, non-mapping documents, several documents in one file, non-scalar
-keys, unsupported tags, recursive aliases, alias expansion beyond ``MAX_NODES``
-("billion laughs") and files over ``MAX_BYTES``.
+keys, unsupported tags, recursive and undefined aliases, nesting deeper than
+``Limits.depth`` (aliases count with the depth of what they stand for), alias
+expansion beyond ``Limits.nodes`` ("billion laughs"; a fleet's bound grows with its
+size: ``Limits.expansion`` nodes per event on top), files over ``Limits.bytes``,
+control characters, UTF-16 and invalid UTF-8. Positions are recorded on request:
+a profile always asks; a fleet file is read without them and read again with them
+only when a problem must be reported (``fleet.model``).
 """
 from __future__ import annotations
 
@@ -20,12 +32,10 @@ import yaml
 
 from .problems import Problem, ProfileError
 
-MAX_BYTES = 1024 * 1024  # a host profile is a few KiB; 1 MiB leaves room for comments
-MAX_NODES = 20_000       # nodes after alias expansion
-MAX_DEPTH = 64
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")  # YAML forbids these; tab, LF, CR are fine
+_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
 
-try:  # libyaml parses events ~10x faster; nodes are composed in Python (below) either way
+try:  # libyaml parses events ~10x faster
     from yaml.cyaml import CParser as _EventParser
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     class _EventParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
@@ -35,22 +45,28 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
             yaml.parser.Parser.__init__(self)
 
 
-class _Alias:
-    """An alias in the node tree: the anchored node plus where the alias itself stands,
-    so problems inside an alias point at the alias, not at its anchor."""
+@dataclass(frozen=True)
+class Limits:
+    """What one file may hold, and the words its messages use."""
+    what: str                 # "profile" | "fleet"
+    bytes: int
+    nodes: int                # nodes after alias expansion ...
+    expansion: int            # ... plus this many per event of the file
+    depth: int
+    empty_hint: str
+    mapping_hint: str
+    too_big_hint: str
 
-    __slots__ = ("node", "start_mark")
 
-    def __init__(self, node, start_mark):
-        self.node, self.start_mark = node, start_mark
-
-
-class _Composer(yaml.composer.Composer):
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            return _Alias(super().compose_node(parent, index), mark)
-        return super().compose_node(parent, index)
+PROFILE = Limits("profile", 1024 * 1024, 20_000, 0, 64,
+                 "a profile needs at least apiVersion, kind and metadata.name",
+                 "a profile starts with 'apiVersion: netharden/v1'",
+                 "a host profile is a few KiB; split a fleet into one profile per host")
+FLEET = Limits("fleet", 64 * 1024 * 1024, 20_000, 20, 64 + 4,   # hosts[i].profile above a profile's 64 levels
+               "a fleet needs apiVersion, kind: Fleet and hosts",
+               "a fleet starts with 'apiVersion: netharden/v1'",
+               "split the fleet into several files or use a directory of host profiles")
+MAX_BYTES, MAX_NODES, MAX_DEPTH = PROFILE.bytes, PROFILE.nodes, PROFILE.depth
 
 
 class _Core12Resolver(yaml.resolver.BaseResolver):
@@ -67,20 +83,12 @@ for _tag, _regexp, _first in (
     ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
 ):
     _Core12Resolver.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
-
-
-class _Loader(_Composer, _EventParser, _Core12Resolver):  # type: ignore[misc, valid-type]
-    """Events from libyaml (or PyYAML's parser), nodes from the Python composer."""
-
-    def __init__(self, stream):
-        _EventParser.__init__(self, stream)
-        _Composer.__init__(self)
-        _Core12Resolver.__init__(self)
+_resolve = _Core12Resolver().resolve
 
 
 @dataclass
 class Document:
-    """A loaded profile: plain data plus the source position of every node."""
+    """A loaded file: plain data plus the source position of every node."""
 
     file: str
     data: Any
@@ -103,29 +111,25 @@ class Document:
         return Problem(self.file, line, col, tuple(path), message, hint)
 
 
-def syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str, what: str, line_offset: int = 0) -> Problem:
-    """The Problem of libyaml's syntax error in ``text`` (shared by this loader and the
-    fleet reader; ``what`` is what one file holds, for the hint on several documents;
-    ``line_offset``: lines of the file before ``text``)."""
+def syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str, what: str) -> Problem:
+    """The Problem of libyaml's syntax error in ``text`` (``what`` is what one file
+    holds, for the hint on several documents)."""
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = exc.problem or "invalid YAML"
     hint = ""
-    if "expected a single document" in problem or "but found another document" in problem:
-        problem, hint = "the file holds more than one YAML document", f"put one {what} in each file"
-    elif exc.context:
+    if exc.context:
         cm = exc.context_mark
         if cm and (cm.line, cm.column) != (line - 1, col - 1):
-            hint = f"{exc.context} that starts at line {cm.line + 1 + line_offset}, column {cm.column + 1}"
+            hint = f"{exc.context} that starts at line {cm.line + 1}, column {cm.column + 1}"
     lines = text.splitlines()
     if line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
         hint = "YAML indentation uses spaces, not tabs"
-    return Problem(file, line + line_offset, col, (), f"YAML syntax error: {problem}", hint)
+    return Problem(file, line, col, (), f"YAML syntax error: {problem}", hint)
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
-    tag, value = node.tag, node.value
-    if tag == "tag:yaml.org,2002:str":
+def _scalar(tag: str, value: str) -> Any:
+    if tag == _STR:
         return value
     if tag == "tag:yaml.org,2002:bool":
         return value.lower() == "true"
@@ -147,89 +151,9 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     raise ValueError(tag)
 
 
-class _Walker:
-    def __init__(self, doc: Document):
-        self.doc = doc
-        self.count = 0
-        self.stack: set[int] = set()
-        self.problems: list[Problem] = []
-        self.alias: tuple[tuple, object] | None = None  # outermost alias being expanded: (path, mark)
-
-    @staticmethod
-    def at(mark) -> tuple[int, int]:
-        return mark.line + 1, mark.column + 1
-
-    def fail(self, mark, path, message, hint=""):
-        self.problems.append(Problem(self.doc.file, *self.at(mark), tuple(path), message, hint))
-
-    def walk(self, node, path: tuple) -> Any:
-        if isinstance(node, _Alias):
-            self.doc.positions.setdefault(path, self.at(node.start_mark))
-            if id(node.node) in self.stack:
-                self.fail(node.start_mark, path, "recursive YAML alias", "an alias may not refer to a node that contains it")
-                return None
-            outer = self.alias
-            self.alias = outer or (path, node.start_mark)
-            try:
-                return self.walk(node.node, path)
-            finally:
-                self.alias = outer
-        self.count += 1
-        if self.count > MAX_NODES or len(path) > MAX_DEPTH:
-            raise _TooBig(self.alias or (path, node.start_mark), depth=len(path) > MAX_DEPTH)
-        mark = node.start_mark
-        self.doc.positions.setdefault(path, self.at(mark))
-        if isinstance(node, yaml.ScalarNode):
-            try:
-                return _scalar(node)
-            except ValueError:
-                self.fail(mark, path, f"unsupported YAML tag {node.tag!r}", _PLAIN_DATA)
-                return None
-        self.stack.add(id(node))
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                if node.tag != "tag:yaml.org,2002:seq":
-                    self.fail(mark, path, f"unsupported YAML tag {node.tag!r}", _PLAIN_DATA)
-                return [self.walk(child, path + (i,)) for i, child in enumerate(node.value)]
-            if node.tag != "tag:yaml.org,2002:map":
-                self.fail(mark, path, f"unsupported YAML tag {node.tag!r}", _PLAIN_DATA)
-            out: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    self.fail(key_node.start_mark, path, "mapping keys must be plain strings, not lists, mappings or aliases")
-                    continue
-                key = key_node.value
-                child = path + (key,)
-                if key in out:
-                    first = self.doc.key_positions.get(child, (0, 0))
-                    self.fail(key_node.start_mark, child, f"duplicate key {key!r} (first defined at line {first[0]})",
-                              "YAML keeps only one of them; remove or merge the duplicate")
-                    continue
-                self.doc.key_positions[child] = self.at(key_node.start_mark)
-                out[key] = self.walk(value_node, child)
-            return out
-        finally:
-            self.stack.discard(id(node))
-
-
-_PLAIN_DATA = "a profile holds only strings, numbers, booleans, null, lists and mappings"
-
-
-class _TooBig(Exception):
-    def __init__(self, where: tuple, depth: bool):
-        self.path, self.mark = where
-        self.depth = depth
-
-
-def _too_big(file: str, size: int, max_bytes: int) -> ProfileError:
-    return ProfileError([Problem(file, 1, 1, (), f"file is {size} bytes, over the limit of {max_bytes}",
-                                 "a host profile is a few KiB; split a fleet into one profile per host")])
-
-
 def decode(raw: bytes, file: str) -> str:
     """The text of a YAML file's bytes: refuses UTF-16, invalid UTF-8 and control
-    characters (with their line:col); a UTF-8 BOM is dropped. Shared by the profile
-    loader and the fleet reader (netharden/fleet/yamlfast.py)."""
+    characters (with their line:col); a UTF-8 BOM is dropped."""
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise ProfileError([Problem(file, 1, 1, (), "file is UTF-16 encoded", "save it as UTF-8")])
     try:
@@ -249,59 +173,200 @@ def decode(raw: bytes, file: str) -> str:
     return text
 
 
-def load_text(text: str | bytes, file: str = "<profile>", *, max_bytes: int = MAX_BYTES) -> Document:
-    """Parse ``text`` into a Document. Raises ProfileError listing every problem."""
-    doc = Document(file=file, data=None, positions={(): (1, 1)})
-    raw = text.encode("utf-8") if isinstance(text, str) else text
-    if len(raw) > max_bytes:
-        raise _too_big(file, len(raw), max_bytes)
-    decoded = decode(raw, file)
-    loader = None
+class _Open:
+    """A collection being built: its value, path, pending key, anchor, size and height."""
+    __slots__ = ("value", "path", "key", "anchor", "size", "height")
+
+    def __init__(self, value, path, anchor):
+        self.value, self.path, self.key, self.anchor, self.size, self.height = value, path, None, anchor, 1, 1
+
+
+_SKIP = object()   # the key of a mapping entry that is reported and left out
+
+
+def _parse(text: str, doc: Document, limits: Limits, positions: bool) -> Any:
+    """The data of ``text`` (positions into ``doc`` when asked); raises ProfileError."""
+    file = doc.file
+    pos, keypos = doc.positions, doc.key_positions
+    problems: list[Problem] = []
+    plain = f"a {limits.what} holds only strings, numbers, booleans, null, lists and mappings"
+    anchors: dict[str, tuple[Any, int, int]] = {}     # closed anchor -> (value, size, height)
+    opened: set[str] = set()
+    stack: list[_Open] = []
+    events = nodes = documents = 0
+    root: Any = None
+    parser = _EventParser(text)
+
+    def fail(mark, path, message, hint=""):
+        problems.append(Problem(file, mark.line + 1, mark.column + 1, tuple(path), message, hint))
+
+    def too_big(mark, path, message, hint=""):
+        raise ProfileError([Problem(file, mark.line + 1, mark.column + 1, tuple(path), message, hint)])
+
+    def attach(value, size, height):
+        nonlocal root
+        if not stack:
+            root = value
+            return
+        top = stack[-1]
+        top.size += size
+        if top.height < height + 1:
+            top.height = height + 1
+        if type(top.value) is list:
+            top.value.append(value)
+        else:
+            key, top.key = top.key, None
+            if key is not _SKIP:
+                top.value[key] = value
+
     try:
-        loader = _Loader(decoded)
-        node = loader.get_single_node()
+        while parser.check_event():
+            ev = parser.get_event()
+            events += 1
+            cls = type(ev)
+            if cls is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    too_big(ev.start_mark, (), "YAML syntax error: the file holds more than one YAML document",
+                            f"put one {limits.what} in each file")
+                continue
+            if cls is yaml.StreamStartEvent or cls is yaml.StreamEndEvent or cls is yaml.DocumentEndEvent:
+                continue
+            mark = ev.start_mark
+            top = stack[-1] if stack else None
+            if top is not None and top.key is None and type(top.value) is dict and cls is not yaml.MappingEndEvent:
+                # a mapping expecting a key: this event is the key
+                if cls is not yaml.ScalarEvent:
+                    fail(mark, top.path, "mapping keys must be plain strings, not lists, mappings or aliases")
+                    top.key = _SKIP
+                    if cls is yaml.SequenceStartEvent or cls is yaml.MappingStartEvent:
+                        _skip_collection(parser)
+                    continue
+                key, path = ev.value, top.path + (ev.value,)
+                if key in top.value:
+                    first = keypos.get(path, (0, 0))
+                    fail(mark, path, f"duplicate key {key!r}" + (f" (first defined at line {first[0]})" if positions else ""),
+                         "YAML keeps only one of them; remove or merge the duplicate")
+                    top.key = _SKIP
+                    continue
+                top.key = key
+                if positions:
+                    keypos[path] = (mark.line + 1, mark.column + 1)
+                continue
+            if cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
+                node = stack.pop()
+                if node.anchor is not None:
+                    anchors[node.anchor] = (node.value, node.size, node.height)
+                    opened.discard(node.anchor)
+                attach(node.value, node.size, node.height)
+                continue
+            skip = top is not None and top.key is _SKIP
+            if top is None:
+                path: tuple = ()
+            elif type(top.value) is list:
+                path = top.path + (len(top.value),)
+            else:
+                path = top.path + (top.key,)
+            if positions and not skip:
+                pos.setdefault(path, (mark.line + 1, mark.column + 1))
+            if cls is yaml.AliasEvent:
+                if ev.anchor in opened:
+                    fail(mark, path, "recursive YAML alias", "an alias may not refer to a node that contains it")
+                    value, size, height = None, 1, 0
+                elif ev.anchor in anchors:
+                    value, size, height = anchors[ev.anchor]
+                else:   # libyaml does not check aliases: one before its anchor, or a name never anchored
+                    fail(mark, path, f"undefined alias {ev.anchor!r}", "define the anchor (&name) before the alias")
+                    value, size, height = None, 1, 0
+                nodes += size
+                if nodes > limits.nodes + limits.expansion * events:
+                    too_big(mark, path, f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
+                            f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb")
+                if len(path) + height > limits.depth:
+                    too_big(mark, path, f"nesting deeper than {limits.depth} levels")
+                attach(value, size, height)
+                continue
+            nodes += 1
+            if len(path) > limits.depth:
+                too_big(mark, path, f"nesting deeper than {limits.depth} levels")
+            if nodes > limits.nodes + limits.expansion * events:
+                too_big(mark, path, f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
+                        f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb")
+            tag = ev.tag
+            if cls is yaml.ScalarEvent:
+                if tag is None or tag == "!":
+                    tag = _resolve(yaml.ScalarNode, ev.value, ev.implicit)
+                try:
+                    value = _scalar(tag, ev.value)
+                except ValueError:
+                    fail(mark, path, f"unsupported YAML tag {tag!r}", plain)
+                    value = None
+                if ev.anchor is not None:
+                    anchors[ev.anchor] = (value, 1, 0)
+                attach(value, 1, 0)
+                continue
+            is_seq = cls is yaml.SequenceStartEvent
+            if tag is not None and tag != "!" and tag != (_SEQ if is_seq else _MAP):
+                fail(mark, path, f"unsupported YAML tag {tag!r}", plain)
+            if ev.anchor is not None:
+                opened.add(ev.anchor)
+            stack.append(_Open([] if is_seq else {}, path, ev.anchor))
     except yaml.MarkedYAMLError as exc:
-        raise ProfileError([syntax_problem(exc, decoded, file, "profile")]) from None
-    except yaml.YAMLError as exc:  # reader errors (control characters) carry no mark attribute
+        raise ProfileError([syntax_problem(exc, text, file, limits.what)]) from None
+    except yaml.YAMLError as exc:  # reader errors carry no mark attribute
         raise ProfileError([Problem(file, 1, 1, (), f"YAML error: {exc}")]) from None
     finally:
-        if loader is not None:
-            loader.dispose()
-    if node is None:
-        raise ProfileError([Problem(file, 1, 1, (), "the file is empty",
-                                    "a profile needs at least apiVersion, kind and metadata.name")])
-    walker = _Walker(doc)
-    try:
-        doc.data = walker.walk(node, ())
-    except _TooBig as big:
-        line, col = walker.at(big.mark)
-        if big.depth:
-            msg, hint = f"nesting deeper than {MAX_DEPTH} levels", ""
-        else:
-            msg = f"the document expands to more than {MAX_NODES} nodes"
-            hint = "YAML aliases multiply nodes; a profile this large is almost certainly an alias bomb"
-        raise ProfileError([Problem(file, line, col, tuple(big.path), msg, hint)]) from None
-    if walker.problems:
-        raise ProfileError(walker.problems)
+        parser.dispose()
+    if problems:
+        raise ProfileError(problems)
+    if documents == 0:
+        raise ProfileError([Problem(file, 1, 1, (), "the file is empty", limits.empty_hint)])
+    return root
+
+
+def _skip_collection(parser) -> None:
+    depth = 1
+    while depth:
+        ev = parser.get_event()
+        if isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+        elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+
+
+def _too_big(file: str, size: int, limits: Limits) -> ProfileError:
+    return ProfileError([Problem(file, 1, 1, (), f"file is {size} bytes, over the limit of {limits.bytes}",
+                                 limits.too_big_hint)])
+
+
+def load_text(text: str | bytes, file: str = "<profile>", *, limits: Limits = PROFILE,
+              positions: bool = True) -> Document:
+    """Parse ``text`` into a Document whose data is a mapping. Raises ProfileError listing
+    every problem."""
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    if len(raw) > limits.bytes:
+        raise _too_big(file, len(raw), limits)
+    decoded = decode(raw, file)
+    doc = Document(file=file, data=None, positions={(): (1, 1)})
+    doc.data = _parse(decoded, doc, limits, positions)
     if not isinstance(doc.data, dict):
         kind = "a list" if isinstance(doc.data, list) else {
             str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(type(doc.data), "null")
-        raise ProfileError([Problem(file, *doc.positions[()], (), f"the document is {kind}, expected a mapping",
-                                    "a profile starts with 'apiVersion: netharden/v1'")])
+        raise ProfileError([Problem(file, 1, 1, (), f"the document is {kind}, expected a mapping", limits.mapping_hint)])
     return doc
 
 
-def load_file(path: str | Path, *, max_bytes: int = MAX_BYTES) -> Document:
-    """Read and parse a profile file; unreadable files are reported as problems."""
+def load_file(path: str | Path, *, limits: Limits = PROFILE, positions: bool = True) -> Document:
+    """Read and parse a file; unreadable files are reported as problems."""
     p = Path(path)
     name = str(path)
     try:
         size = p.stat().st_size
-        if size > max_bytes:
-            raise _too_big(name, size, max_bytes)
+        if size > limits.bytes:
+            raise _too_big(name, size, limits)
         raw = p.read_bytes()
     except IsADirectoryError:
-        raise ProfileError([Problem(name, 0, 0, (), "is a directory, not a profile file")]) from None
+        raise ProfileError([Problem(name, 0, 0, (), f"is a directory, not a {limits.what} file")]) from None
     except OSError as exc:
         raise ProfileError([Problem(name, 0, 0, (), f"cannot read: {exc.strerror}")]) from None
-    return load_text(raw, name, max_bytes=max_bytes)
+    return load_text(raw, name, limits=limits, positions=positions)

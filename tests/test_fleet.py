@@ -3,6 +3,7 @@ line/path, atomic output, --keep-going, progress, parallel == serial, caches exa
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,8 @@ import netharden
 from netharden import fleet
 from netharden.cli import main
 from netharden.emitters import _dataurl
-from netharden.fleet import yamlfast
 from netharden.fleet.run import EXTENSIONS, Progress
-from netharden.yamlload import load_file
+from netharden.yamlload import FLEET, load_file
 from helpers import EXAMPLES, PROFILES, ROOT, clear_memos, tree_files
 
 FLEET_EXAMPLE = ROOT / "examples" / "fleet" / "ci-workers.yaml"
@@ -256,11 +256,78 @@ def test_single_profile_flags_refused(tmp_path, capsys):
     assert "--keep-going applies to fleets only" in capsys.readouterr().err
 
 
-def test_yamlfast_reads_like_yamlload():
+def test_fleet_files_read_like_profiles():
+    """One reader: with the fleet's limits a file reads exactly as a profile does, with or
+    without positions."""
     for p in PROFILES + [FLEET_EXAMPLE]:
-        a, b = load_file(p), yamlfast.load_file(p, positions=True)
+        a, b = load_file(p), load_file(p, limits=FLEET, positions=True)
         assert a.data == b.data and a.positions == b.positions and a.key_positions == b.key_positions
-        assert yamlfast.load_file(p).data == a.data
+        assert load_file(p, limits=FLEET, positions=False).data == a.data
+
+
+HEAD = "# a fleet\napiVersion: netharden/v1\nkind: Fleet\n"
+ODD_FLEETS = {   # odd shapes and bad fleets: one reader, so every run of each says the same
+    "no hosts line": HEAD + "hosts: [{name: a}]\n",
+    "two hosts lines": HEAD + "hosts:\n  - name: a\nother:\n  hosts:\nhosts:\n  - name: b\n",
+    "json": json.dumps({"apiVersion": "netharden/v1", "kind": "Fleet", "hosts": [{"name": "a"}]}),
+    "flow sequence on the next line": HEAD + "hosts:\n  [{name: a}]\n",
+    "first content is no item": HEAD + "hosts:\n  name: a\n",
+    "tab in an indentation": HEAD + "hosts:\n  - name: a\n\t\n  - name: b\n",
+    "directive": "%YAML 1.1\n---\n" + HEAD + "hosts:\n  - name: a\n",
+    "carriage returns": (HEAD + "hosts:\n  - name: a\n").replace("\n", "\r\n"),
+    "line separator": HEAD + "hosts:\n  - name: a\n    profile: {metadata: {description: \"x\u2028y\"}}\n",
+    "block ends in a deeper sequence": HEAD + "hosts:\n    - name: a\n  - name: b\n",
+    "schema problem": HEAD + "extra: 1\nhosts:\n  - name: a\n",
+    "does not parse": HEAD + "defaults: {a: [}\nhosts:\n  - name: a\n",
+    "no item at all": HEAD + "hosts:\n# nothing\n",
+    "alias to an anchor in another host": HEAD + "hosts:\n  - name: a\n    profile: {sysctl: &s {net.ipv4.ip_forward: 1}}\n"
+                                          "  - name: b\n    profile: {sysctl: *s}\n",
+    "tag in an entry": HEAD + "hosts:\n  - name: a\n  - name: !!str b\n",
+    "unknown key in an entry": HEAD + "hosts:\n  - name: a\n  - name: b\n    profil: {}\n",
+    "entry without a name": HEAD + "hosts:\n  - name: a\n  - profile: {}\n",
+    "invalid host name": HEAD + "hosts:\n  - name: a\n  - name: ../etc\n",
+    "duplicate names": HEAD + "hosts:\n  - name: a\n  - name: b\n  - name: a\n",
+    "metadata.name in a profile": HEAD + "hosts:\n  - name: a\n    profile: {metadata: {name: b}}\n",
+    "alias to the root": "&root\n" + HEAD + "hosts:\n  - name: a\n    profile: {x: *root}\n",
+    "undefined alias": HEAD + "hosts:\n  - name: a\n    profile: {sysctl: *nowhere}\n",
+    "duplicate key in an entry": HEAD + "hosts:\n  - name: a\n    name: b\n",
+    "bad host": HEAD + "defaults:\n  platform: {os: flatcar}\nhosts:\n" + "".join(
+        f"  - name: h{i}\n    profile:\n      bridges: [{{name: br0, addresses: [\"10.0.{i}.1/24\"], mtu: {'toobig' if i == 1 else 1500}}}]\n"
+        for i in range(3)),
+    "bad default": HEAD + "defaults:\n  platform: {os: flatcar}\n  uplinks: [{name: lan, match: {name: eth*}, mtu: 99999999}]\n"
+                   "hosts:\n  - name: a\n  - name: b\n    profile:\n      uplinks: [{name: lan, mtu: 1500}]\n",
+    "empty hosts": HEAD + "hosts: []\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_FLEETS))
+@pytest.mark.parametrize("how", ["render", "keep-going", "validate", "no-out", "out-exists"])
+def test_odd_and_bad_fleets(tmp_path, capsys, case, how):
+    """Exit 0 or 2; every message line is FILE:LINE:COL: error: ... (at $...) or the
+    summary, never a traceback; the same whether one process or two render it."""
+    path = write(tmp_path / "fleet.yaml", ODD_FLEETS[case])
+    results = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out-{jobs}"
+        if how == "out-exists":
+            out.mkdir()
+            (out / "keep").write_text("x")
+        args = {"render": ["render", str(path), "--format", "ignition", "--out", str(out)],
+                "keep-going": ["render", str(path), "--format", "tree", "--out", str(out), "--keep-going"],
+                "validate": ["validate", str(path)],
+                "no-out": ["render", str(path), "--format", "ignition"],
+                "out-exists": ["render", str(path), "--format", "ignition", "--out", str(out)]}[how]
+        code = main(args + (["--jobs", jobs] if how != "validate" else []))
+        err = capsys.readouterr().err
+        assert code in (0, 2) and "Traceback" not in err, err
+        if code == 2 and how not in ("no-out", "out-exists"):
+            for line in err.splitlines():
+                problem = line.startswith(f"{path}:") and ": error: " in line and line.endswith(")")
+                summary = line.endswith(" found") or line.startswith(("netharden: ", f"{path}: ", "wrote ")) and " hosts " in line
+                assert problem or summary or line.startswith("    hint: "), line
+        err = re.sub(r" in [0-9.]+ s \(", " in T s (", err.replace(str(out), "OUT"))
+        results.append((code, err, tree_files(out) if out.exists() else None))
+    assert results[0] == results[1]
 
 
 # ------------------------------------------------------------ fleet fast paths
@@ -369,3 +436,10 @@ def test_fleet_check_agrees_with_jsonschema():
              {**good, "hosts": [{"name": "a" * 64}]}, {**good, "hosts": [{"name": "a-"}]}, {**good, "hosts": "a"}]
     for data in cases:
         assert check(data) == model._fleet_validator().is_valid(data), data
+
+
+def test_a_fleet_file_with_crlf_line_ends_is_a_fleet(tmp_path):
+    path = write(tmp_path / "fleet.yaml", (HEAD + "hosts:\n  - name: a\n").replace("\n", "\r\n"))
+    assert fleet.is_fleet(path)
+    assert main(["render", str(path), "--format", "ignition", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "a.ign").is_file()

@@ -1,7 +1,7 @@
 """Fleets: many hosts rendered in one run (``netharden render FLEET --out DIR``).
 
-``model``: the two forms (a ``kind: Fleet`` file, a directory of host profiles), the
-merge rules and host documents with positions; ``yamlfast``: the fleet file reader;
+``model``: the two forms (a ``kind: Fleet`` file, read by ``yamlload`` like a profile;
+a directory of host profiles), the merge rules and host documents with positions;
 ``check``: validation with shared subtrees checked once; ``run``: parallel rendering
 into one atomically written directory, progress and summary.
 """
@@ -15,7 +15,7 @@ from .run import EXTENSIONS, Result, run
 
 __all__ = ["Fleet", "Host", "EXTENSIONS", "Result", "host_profile", "is_fleet", "load", "merge", "run"]
 
-_KIND = re.compile(rb"""^(?:kind:[ \t]*["']?Fleet["']?[ \t]*(?:#.*)?$|.*"kind"[ \t]*:[ \t]*"Fleet")""", re.M)
+_KIND = re.compile(rb"""^(?:kind:[ \t]*["']?Fleet["']?[ \t]*(?:#.*)?\r?$|.*"kind"[ \t]*:[ \t]*"Fleet")""", re.M)
 
 
 def is_fleet(path: str | Path) -> bool:

@@ -25,61 +25,8 @@ names (two files of a directory fleet with the same ``metadata.name`` too).
 usable as a file name (no ``/``, no ``.``/``..``, no upper case to collide on a
 case-insensitive file system).
 
-Split reading (``load`` of a canonical fleet file; ``read_items``, ``verify``)
--------------------------------------------------------------------------------
-Reading a 10,000-host file takes 1.3-1.5 s, nearly all in libyaml's event creation,
-while the second core idles; sending parsed hosts back from workers costs as much in
-unpickling as it saves. So the parent reads only the file's *skeleton* and each
-worker parses the hosts it renders, sending back verdicts as before.
-
-The canonical layout: block YAML with one line ``hosts:`` at column 0 (optional
-trailing comment) whose value is a block sequence with items at one column c (c may
-be 0). The parent
-
-1. scans lines (regular expressions): item starts are the lines whose first
-   non-blank character is a ``-`` at column c followed by a space or the line's end;
-   the block ends at the first non-blank, non-comment line indented less than c (for
-   c == 0: the first such line at column 0 that is not an item);
-2. parses the skeleton, the file with the block's lines blanked (line numbers kept),
-   in which ``hosts:`` must read as the empty null of that very line, checks the
-   fleet schema on it with a one-item stub for ``hosts`` (the schema checks items
-   one by one: hosts has only ``type``, ``minItems`` <= 1 and ``items``, asserted),
-   and takes ``defaults`` and the anchors closed before ``hosts:``;
-3. knows how many hosts there are, not their names (``Host.name`` is "" until a
-   worker reports it).
-
-A worker parses the lines of its range of items (``yamlfast.parse_items``: same
-reader, marks shifted to the file's lines, item paths under ``hosts``), checks each
-entry against the fleet schema's host-item part (the precompiled fleet checker on a
-one-host fleet) and renders. The parent then checks (``verify``) what only the
-whole file decides: anchors (an alias that took a pre-hosts anchor, while an earlier
-range redefined that name), the alias-expansion bound of the full read (each range
-reports the change of ``EXPANSION * events - nodes`` and its lowest point at an
-alias), and duplicate names.
-
-Why a split at an item-start line cannot cut a token: the constructs that span lines
-are block scalars, plain multi-line scalars, quoted scalars and flow collections.
-Block scalars and plain continuation lines (in block context) must be indented deeper
-than the sequence's column c, so a line whose first character is at column c ends
-them. Quoted scalars and flow collections are not bound by indentation; one cut at a
-range boundary leaves the earlier range with an unterminated quote or bracket, which
-does not parse. A cut inside one range is no cut: the range holds the whole
-construct and reads it as the full read does, but then a candidate line was no item,
-so the range yields fewer items than it should. By induction from the first item
-(the first content line after ``hosts:``), if every range parses and yields exactly
-its count, every candidate is a real item start and every range reads what the full
-read reads there.
-
-Anything else is a surprise and the file is read whole, serially, as before (which
-also gives today's exact messages): no ``hosts:`` line or two, a first content line
-that is no item, flow style or JSON, a tab in an indentation, a directive, a line
-break other than ``\n`` (``\r``, NEL, LS, PS: libyaml counts them as line breaks),
-a skeleton that does not parse or where ``hosts`` is not that empty null, a schema
-problem, a range that does not parse or yields the wrong count, an explicit tag in a
-range, an alias to an anchor outside its range and not closed before ``hosts:``, a
-host entry the schema refuses, the anchor and expansion checks above, duplicate names.
-If the parent knows before the fork, ``load`` reads serially; after it, ``run``
-discards what the workers wrote and renders again from the serial read.
+A fleet file is read by the one YAML reader (``yamlload``, limits ``yamlload.FLEET``),
+without positions; it is read again with them only when a problem must be reported.
 """
 from __future__ import annotations
 
@@ -92,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..problems import Problem, ProfileError
-from ..yamlload import Document
+from ..yamlload import FLEET, Document, load_file
 
 PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 _MISSING = object()
@@ -113,19 +60,7 @@ class Fleet:
     kind: str                        # "file" | "directory"
     hosts: list[Host] = field(default_factory=list)
     defaults: dict = field(default_factory=dict)
-    doc: Document | None = None      # the fleet file's document (file form; the skeleton when split)
-    split: "Split | None" = None     # set when the workers parse their own hosts (file form)
-
-
-@dataclass
-class Split:
-    """What the workers need to parse their own hosts (see the module docstring)."""
-    text: str                        # the decoded fleet file
-    offsets: list[int]               # offset of each item's first line in text, then the block's end
-    lines: list[int]                 # 0-based line of each item's first line
-    anchors: dict                    # anchors closed before hosts: (name -> (value, size))
-    slack: int                       # MAX_NODES + EXPANSION * events - nodes of the full read at hosts' start
-    suffix_min: int | None           # lowest EXPANSION * events - nodes at an alias after the hosts block
+    doc: Document | None = None      # the fleet file's document (file form)
 
 
 def merge(base: Any, over: Any) -> Any:
@@ -166,194 +101,28 @@ def fleet_schema_problems(doc: Document) -> list[Problem]:
     return problems
 
 
-SPLIT = True      # tests turn it off to compare with the serial read
-split_stats = {"split": 0, "serial": 0, "fallback": 0}   # which path was taken (tests)
-
-
 def load(source: str | Path) -> Fleet:
-    """Read a fleet file or directory (hosts of a directory are read later, in the workers;
-    hosts of a canonical fleet file too: see "Split reading")."""
+    """Read a fleet file or directory (hosts of a directory are read later, in the workers)."""
     path = Path(source)
     if path.is_dir():
         return _load_directory(path)
-    if SPLIT:
-        fleet = _load_split(path)
-        if fleet is not None:
-            split_stats["split"] += 1
-            return fleet
-    split_stats["serial"] += 1
-    return _load_serial(path)
-
-
-def _load_serial(path: Path) -> Fleet:
-    from . import yamlfast
-
-    doc = yamlfast.load_file(path)
-    problems = fleet_schema_problems(doc) if _looks_wrong(doc.data) else []
-    if problems:
-        # read again with positions, only to report
-        doc = yamlfast.load_file(path, positions=True)
-        raise ProfileError(fleet_schema_problems(doc))
+    doc = load_file(path, limits=FLEET, positions=False)
+    if _looks_wrong(doc.data):
+        problems = fleet_schema_problems(_with_positions(path))   # read again with positions, only to report
+        if problems:
+            raise ProfileError(problems)
     defaults = doc.data.get("defaults") or {}
     hosts = [Host(e["name"], i, None, str(path), ("hosts", i)) for i, e in enumerate(doc.data["hosts"])]
     fleet = Fleet(str(path), "file", hosts, defaults, doc)
     if len({h.name for h in hosts}) != len(hosts):
-        fleet.doc = yamlfast.load_file(path, positions=True)
+        fleet.doc = _with_positions(path)
         raise ProfileError(duplicate_problems(hosts, lambda h: fleet.doc.position(h.entry + ("name",)),
                                               lambda h, msg, hint: fleet.doc.problem(h.entry + ("name",), msg, hint)))
     return fleet
 
 
-def read_serially(fleet: Fleet) -> None:
-    """Replace a split fleet's reading by the full serial one (raises its ProfileError)."""
-    split_stats["fallback"] += 1
-    whole = _load_serial(Path(fleet.source))
-    fleet.hosts, fleet.defaults, fleet.doc, fleet.split = whole.hosts, whole.defaults, whole.doc, None
-
-
-_HOSTS = re.compile(r"hosts:(?:[ \t]+(?:#[^\n]*)?)?(?:\n|\Z)")
-_CONTENT = re.compile(r"^( *)([^ \n])", re.M)       # a line's first non-blank character
-_TAB_INDENT = re.compile(r"^ *\t", re.M)
-
-
-def scan(text: str):
-    """(hosts line, block start, item offsets + block end, item lines) of the canonical
-    layout, or None. Plain string searches and regular expressions that start with a
-    literal newline: about 60 ms for 10,000 hosts."""
-    if any(ch in text for ch in "\r\x85\u2028\u2029") or text.startswith("%") or "\n%" in text:
-        return None                                    # other line breaks, directives
-    at = 0 if text.startswith("hosts:") else text.find("\nhosts:") + 1
-    if at == 0 and not text.startswith("hosts:") or text.find("\nhosts:", at) != -1:
-        return None                                    # none, or two
-    m = _HOSTS.match(text, at)
-    if m is None:
-        return None
-    body = m.end()                                     # the line after hosts:
-    first = None
-    for line in _CONTENT.finditer(text, body):
-        if line.group(2) == "#":
-            continue
-        first = line
-        break
-    if first is None or first.group(2) != "-" or text[first.end():first.end() + 1] not in (" ", "\n", ""):
-        return None
-    c = len(first.group(1))
-    start = first.start()
-    if c:    # a line indented less than c, neither blank nor a comment
-        end = re.compile(r"\n {0,%d}[^ \n#]" % (c - 1)).search(text, start)
-    else:    # a line at column 0 that is neither an item, nor blank, nor a comment
-        end = re.compile(r"\n(?:[^ \n#-]|-[^ \n])").search(text, start)
-    end = end.start() + 1 if end else len(text)
-    if "\t" in text and _TAB_INDENT.search(text, start, end):
-        return None
-    offsets = [start] + [i.start() + 1 for i in re.compile(r"\n {%d}-(?=[ \n]|\Z)" % c).finditer(text, start, end)]
-    hosts_line = text.count("\n", 0, at)
-    lines, pos, line = [], body, hosts_line + 1
-    for off in offsets:
-        line += text.count("\n", pos, off)
-        pos = off
-        lines.append(line)
-    offsets.append(end)
-    return hosts_line, body, offsets, lines
-
-
-def _load_split(path: Path) -> Fleet | None:
-    from . import yamlfast
-
-    if not _items_independent():
-        return None
-    try:
-        raw = path.read_bytes()
-        text = yamlfast._decode(raw, str(path))
-    except (OSError, ProfileError):
-        return None                                    # the serial read says what is wrong
-    found = scan(text)
-    if found is None:
-        return None
-    hosts_line, body, offsets, lines = found
-    end = offsets[-1]
-    skeleton = text[:body] + "\n" * text.count("\n", body, end) + text[end:]
-    try:
-        doc, parsed = yamlfast.load_watching(skeleton, str(path), watch="hosts")
-    except ProfileError:
-        return None
-    watch = parsed.watch
-    if (watch is None or watch["line"] != hosts_line or "value" not in watch
-            or watch["value"] != (yamlfast.yaml.ScalarEvent, "", None, None, hosts_line)
-            or doc.data.get("hosts", 0) is not None):
-        return None
-    if _looks_wrong({**doc.data, "hosts": [{"name": "a"}]}):
-        return None
-    split = Split(text, offsets, lines, watch["anchors"],
-                  yamlfast.MAX_NODES + yamlfast.EXPANSION * watch["events"] - watch["nodes"], parsed.alias_min)
-    hosts = [Host("", i, None, str(path), ("hosts", i)) for i in range(len(lines))]
-    return Fleet(str(path), "file", hosts, doc.data.get("defaults") or {}, doc, split)
-
-
-@lru_cache(maxsize=1)
-def _items_independent() -> bool:
-    """True when the fleet schema checks hosts item by item (so a one-item stub plus a
-    check of each entry alone is the whole check)."""
-    from ..resources import read_text
-
-    schema = json.loads(read_text("schemas", "fleet.schema.json"))
-    hosts = schema.get("properties", {}).get("hosts", {})
-    return (set(hosts) <= {"type", "minItems", "items", "description", "title"} and hosts.get("type") == "array"
-            and hosts.get("minItems", 0) <= 1 and isinstance(hosts.get("items"), dict))
-
-
-def entry_ok(entry) -> bool:
-    """The fleet schema's verdict on one host entry (the precompiled checker on a one-host fleet)."""
-    return not _looks_wrong({"apiVersion": "netharden/v1", "kind": "Fleet", "hosts": [entry]})
-
-
-def read_items(fleet: Fleet, start: int, stop: int):
-    """The entries of hosts ``start:stop`` parsed from their own lines (in a worker), and
-    what ``verify`` needs: ``(entries, (start, stop, anchors defined, anchors taken from
-    the seed, change of the expansion budget, its lowest point))``; None for a surprise."""
-    from . import yamlfast
-
-    import gc
-
-    sp = fleet.split
-    enabled = gc.isenabled()
-    gc.disable()   # the reader makes no cycles; collections during it cost about 6 % of the parse
-    try:
-        items, parsed, _ = yamlfast.parse_items(sp.text[sp.offsets[start]:sp.offsets[stop]], fleet.source,
-                                                line_offset=sp.lines[start], seed=sp.anchors)
-    except Exception:  # anything at all: the serial read decides and explains
-        return None
-    finally:
-        if enabled:
-            gc.enable()
-    if len(items) != stop - start or not all(entry_ok(e) for e in items):
-        return None
-    x = yamlfast.EXPANSION
-    # counters of the items alone: 3 events before them (stream, document, sequence
-    # start; 1 node) and 3 after (sequence, document and stream end)
-    delta = x * (parsed.events - 6) - (parsed.nodes - 1)
-    dip = None if parsed.alias_min is None else parsed.alias_min - (x * 3 - 1)
-    return items, (start, stop, frozenset(parsed.defined), frozenset(parsed.seed_used), delta, dip)
-
-
-def verify(fleet: Fleet, infos: list) -> bool:
-    """True when the ranges' readings (``read_items``) are the full read's: every host
-    read once, no alias took a pre-hosts anchor whose name an earlier range redefined,
-    and the full read's expansion bound holds at every alias."""
-    from . import yamlfast
-
-    sp = fleet.split
-    slack, at, defined = sp.slack, 0, set()
-    for start, stop, names, used, delta, dip in sorted(infos):
-        if start != at or used & defined or (dip is not None and slack + dip < 0):
-            return False
-        slack += delta
-        defined |= names
-        at = stop
-    if at != len(fleet.hosts):
-        return False
-    # after the block: the skeleton's aliases, with the items' budget and the sequence end added
-    return sp.suffix_min is None or yamlfast.MAX_NODES + sp.suffix_min + (slack - sp.slack) + yamlfast.EXPANSION >= 0
+def _with_positions(path: str | Path) -> Document:
+    return load_file(path, limits=FLEET, positions=True)
 
 
 def duplicate_problems(hosts: list[Host], position, problem) -> list[Problem]:
@@ -418,10 +187,8 @@ def entry_document(fleet: Fleet, host: Host, data: dict) -> Document:
     """The Document of a file-form host's merged profile, with the position of every
     node taken from whichever part of the fleet file supplied it: the host's own entry
     or ``defaults``. Reads the fleet file again with positions when needed."""
-    from . import yamlfast
-
     if not fleet.doc.positions or len(fleet.doc.positions) == 1:
-        fleet.doc = yamlfast.load_file(fleet.source, positions=True)
+        fleet.doc = _with_positions(fleet.source)
     fpos, fkeys = fleet.doc.positions, fleet.doc.key_positions
     entry = fleet.doc.data["hosts"][host.index]
     prof = entry.get("profile")

@@ -26,20 +26,9 @@
   ``netharden validate`` with FILE:LINE:COL of the node in the host's entry or in
   ``defaults``, whichever supplied it, prefixed with the host's name.
 - Progress: a bar on stderr only when stderr is a terminal; a summary line always.
-- Split reading (``model``: "Split reading"): for a canonical fleet file the parent
-  has read only the skeleton; each chunk's worker parses its own hosts' lines
-  (``model.read_items``) before rendering them, and returns ``(verdicts, info)``.
-  After the pool, the parent checks the infos (``model.verify``) and the reported
-  names for duplicates. A surprise anywhere (``_Fallback``) discards what the workers
-  wrote and renders again from the serial read (``model.read_serially``, which raises
-  the fleet-level problems exactly as ``load`` does). A usage error (no ``--out``, an
-  existing OUT...) is raised after the serial read of a split fleet, so a fleet-level
-  problem is still reported first, as when ``load`` read everything.
 - Before ``gc.freeze()`` only the young generations are collected (``gc.collect(1)``):
-  measured at the fork of a 10,000-host fleet, the full ``gc.collect()`` took about
-  100 ms with the serially read data in memory (10 ms after a split reading) and
-  found nothing that ``gc.collect(1)`` (0-1 ms: the setup's fresh garbage, 33 objects)
-  had not already found.
+  a full collection walks the whole parsed fleet and finds nothing more
+  (docs/performance.md).
 """
 from __future__ import annotations
 
@@ -51,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..problems import Problem, ProfileError, UsageError
-from . import model
 from .model import Fleet, cpu_count, duplicate_problems, entry_document, host_profile
 
 EXTENSIONS = {"ignition": ".ign", "butane": ".bu", "cloud-config": ".cloud-config.yaml",
@@ -71,10 +59,6 @@ class Result:
     jobs: int = 1
 
 
-class _Fallback(Exception):
-    """The split reading met a surprise: render again from the serial read."""
-
-
 # ----------------------------------------------------------------------------- workers
 def _render_host(index: int) -> tuple[int, str, list | None]:
     """(index, host name, None when written / [] when the fast check failed / problems)."""
@@ -85,7 +69,7 @@ def _render_host(index: int) -> tuple[int, str, list | None]:
     fleet: Fleet = _job["fleet"]
     host = fleet.hosts[index]
     if fleet.kind == "file":
-        entry = _job["entries"][index] if fleet.split is not None else fleet.doc.data["hosts"][index]
+        entry = fleet.doc.data["hosts"][index]
         data = host_profile(fleet.defaults, entry)
         name = entry["name"]
         if not check.valid(data, fleet.source):
@@ -153,15 +137,15 @@ def _stage(tmp: Path) -> Path:
     return stage[1]
 
 
-def _worker_chunk(indices: range):
-    """``_chunk`` in a forked worker: its files are created in the worker's own directory
-    (``_stage``), then renamed into the output directory."""
+def _worker_chunk(indices: range) -> list[tuple[int, str, list | None]]:
+    """The verdicts of a chunk of hosts in a forked worker: its files are created in the
+    worker's own directory (``_stage``), then renamed into the output directory."""
     enabled = gc.isenabled()
-    # rendering leaves next to no cyclic garbage (77 objects after 1,000 hosts with the
-    # collector off), so a worker skips the collections during a chunk: about 2 % of its CPU
+    # rendering leaves next to no cyclic garbage, so a worker skips the collections
+    # during a chunk (docs/performance.md)
     gc.disable()
     try:
-        return _chunk(indices)
+        return [_render_host(i) for i in indices]
     finally:
         if enabled:
             gc.enable()
@@ -171,23 +155,6 @@ def _worker_chunk(indices: range):
             with os.scandir(stage[1]) as found:
                 for entry in found:
                     os.rename(entry.path, tmp / entry.name)
-
-
-def _chunk(indices: range) -> tuple[list[tuple[int, str, list | None]] | None, tuple | None]:
-    """(verdicts, info for ``model.verify`` or None); (None, None) when the split
-    reading of these hosts met a surprise."""
-    fleet: Fleet = _job["fleet"]
-    if fleet.split is None:
-        return [_render_host(i) for i in indices], None
-    got = model.read_items(fleet, indices.start, indices.stop)
-    if got is None:
-        return None, None
-    entries, info = got
-    _job["entries"] = dict(zip(indices, entries))
-    try:
-        return [_render_host(i) for i in indices], info
-    finally:
-        _job["entries"] = None
 
 
 # ------------------------------------------------------------------------------ parent
@@ -219,17 +186,6 @@ def run(fleet: Fleet, fmt: str | None, out: str | Path | None, *, force: bool = 
         jobs: int | None = None, options: dict | None = None, progress_stream=None) -> Result:
     """Render (``fmt``) or only validate (``fmt`` None) every host. Raises ProfileError
     for fleet-level problems and for bad hosts unless ``keep_going``."""
-    try:
-        return _run(fleet, fmt, out, force=force, keep_going=keep_going, jobs=jobs, options=options,
-                    progress_stream=progress_stream)
-    except (UsageError, OSError):
-        if fleet.split is not None:   # a fleet-level problem comes first, as when load read everything
-            model.read_serially(fleet)
-        raise
-
-
-def _run(fleet: Fleet, fmt: str | None, out: str | Path | None, *, force: bool, keep_going: bool,
-         jobs: int | None, options: dict | None, progress_stream) -> Result:
     from .. import emitters
 
     started = time.monotonic()
@@ -246,13 +202,7 @@ def _run(fleet: Fleet, fmt: str | None, out: str | Path | None, *, force: bool, 
 
     def fill(tmp: Path | None) -> None:
         _job["tmp"] = tmp
-        try:
-            _render_into(fleet, jobs, result, progress_stream)
-        except _Fallback:
-            if tmp is not None:
-                _empty(tmp)
-            model.read_serially(fleet)
-            _render_into(fleet, jobs, result, progress_stream)
+        _render_into(fleet, jobs, result, progress_stream)
         if result.bad and (not keep_going or not result.written):
             raise ProfileError([p for probs in result.bad.values() for p in probs])
 
@@ -291,38 +241,30 @@ def _render_all(fleet: Fleet, workers: int, progress_stream) -> list:
     n = len(fleet.hosts)
     bar = Progress(n, progress_stream)
     outcomes: list = []
-    infos: list = []
 
-    def take(part) -> None:
-        verdicts, info = part
-        if verdicts is None:
-            raise _Fallback
+    def take(verdicts) -> None:
         outcomes.extend(verdicts)
-        if info is not None:
-            infos.append(info)
         bar.advance(len(verdicts))
 
     try:
         if n == 0:
             return outcomes
-        take(_chunk(range(0, 1)))  # warms imports, validator and templates before the fork
-        rest = range(1, n)
-        if workers == 1 or not rest:
-            step = 64
-            for start in range(1, n, step):
-                take(_chunk(range(start, min(n, start + step))))
+        take([_render_host(0)])  # warms imports, validator, templates and memos before the fork
+        if workers == 1 or n == 1:
+            for start in range(1, n, 64):
+                take([_render_host(i) for i in range(start, min(n, start + 64))])
         else:
             import multiprocessing
 
-            size = max(16, min(500, len(rest) // (workers * 8) or 1))
+            size = max(16, min(500, (n - 1) // (workers * 8) or 1))
             chunks = [range(s, min(n, s + size)) for s in range(1, n, size)]
-            gc.collect(1)   # the setup's young garbage; a full pass found nothing more (docstring)
+            gc.collect(1)   # the setup's young garbage; a full pass finds nothing more (docstring)
             gc.freeze()
             _job["staged"] = _job.get("tmp") is not None
             try:
                 with multiprocessing.get_context("fork").Pool(workers) as pool:
                     for part in pool.imap_unordered(_worker_chunk, chunks):
-                        take(part)   # a _Fallback leaves the with: the pool is terminated
+                        take(part)
             finally:
                 _job["staged"] = False
                 gc.unfreeze()
@@ -330,8 +272,6 @@ def _render_all(fleet: Fleet, workers: int, progress_stream) -> list:
                     for stage in _job["tmp"].glob(STAGE_PREFIX + "*"):
                         _empty(stage)
                         stage.rmdir()
-        if fleet.split is not None and not model.verify(fleet, infos):
-            raise _Fallback
         return outcomes
     finally:
         bar.close()
@@ -342,15 +282,6 @@ def _collect(fleet: Fleet, outcomes: list, result: Result) -> None:
     from ..validate import validate
 
     outcomes.sort(key=lambda o: o[0])
-    if fleet.split is not None:
-        names = [o[1] for o in outcomes]
-        if len(set(names)) != len(names):
-            model.read_serially(fleet)   # raises the duplicate names as load did
-            raise _Fallback
-        if any(o[2] == [] for o in outcomes):   # a host to report: the whole file with positions
-            from . import yamlfast
-
-            fleet.doc = yamlfast.load_file(fleet.source, positions=True)
     for index, name, problems in outcomes:
         host = fleet.hosts[index]
         if name:
