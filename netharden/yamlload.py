@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from sys import intern
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +243,8 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool) -> Any:
                     if cls is yaml.SequenceStartEvent or cls is yaml.MappingStartEvent:
                         _skip_collection(parser)
                     continue
-                key, path = ev.value, top.path + (ev.value,)
+                key = intern(ev.value)
+                path = top.path + (key,)
                 if key in top.value:
                     first = keypos.get(path, (0, 0))
                     fail(mark, path, f"duplicate key {key!r}" + (f" (first defined at line {first[0]})" if positions else ""),
@@ -297,7 +299,7 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool) -> Any:
                 if tag is None or tag == "!":
                     tag = _resolve(yaml.ScalarNode, ev.value, ev.implicit)
                 try:
-                    value = _scalar(tag, ev.value)
+                    value = intern(ev.value) if tag == _STR else _scalar(tag, ev.value)
                 except ValueError:
                     fail(mark, path, f"unsupported YAML tag {tag!r}", plain)
                     value = None
