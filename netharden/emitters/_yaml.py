@@ -43,9 +43,9 @@ The forms:
   has no base64 fallback).
 - ``comment`` writes one comment line; ``comment_text`` is text as it can stand in a
   comment: as it is when it holds only ``_RAW`` characters and tabs (a comment is read to
-  the end of its line, but a reader refuses a non-printable character even there), else
-  ``quoted``, so a profile name or a note can neither end the comment nor break the
-  document, and nothing of it is lost.
+  the end of its line, but a reader refuses a non-printable character even there) and
+  does not end in a blank (invisible), else ``quoted``. So a profile name or a note can
+  neither end the comment nor break the document, and nothing of it is lost.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ import re
 _RAW = r"\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
 _ESCAPED = re.compile(rf'[^{_RAW}]|["\\]')
 _NOT_RAW = re.compile(rf"[^{_RAW}]")
-_NOT_IN_COMMENT = re.compile(rf"[^\t{_RAW}]")
+_NOT_IN_COMMENT = re.compile(rf"[^\t{_RAW}]|[ \t]\Z")
 _NOT_IN_BLOCK = re.compile(rf"[^\t\n{_RAW}]")
 _BLANK_AT_LINE_END = re.compile(r"[ \t](?:\n|\Z)")
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
@@ -107,10 +107,10 @@ def block_or_quoted(text: str, indent: int) -> str:
 
 def comment_text(text: str) -> str:
     """``text`` as it can stand in a comment line: itself, or ``quoted(text)`` when it holds
-    a line break or a character that a comment cannot carry."""
+    a line break or a character that a comment cannot carry, or ends in a blank."""
     return quoted(text) if _NOT_IN_COMMENT.search(text) else text
 
 
 def comment(text: str) -> str:
-    """The comment line ``# `` + ``comment_text(text)``, without trailing blanks."""
-    return ("# " + comment_text(text)).rstrip(" \t")
+    """The comment line ``# `` + ``comment_text(text)`` (``#`` alone when ``text`` is empty)."""
+    return f"# {comment_text(text)}" if text else "#"
