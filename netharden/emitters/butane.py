@@ -30,7 +30,9 @@ tested.
 from __future__ import annotations
 
 from ..plan_model import Plan
-from ._yaml import block_or_quoted, comment_text as _header_text, quoted as quote
+from ._yaml import block_or_quoted
+from ._yaml import comment_text as _header_text
+from ._yaml import quoted as quote
 from .ignition import layout
 
 KIND = "stream"
@@ -44,6 +46,7 @@ BUTANE_VERSIONS = {
     ("flatcar", "3.3.0"): "1.0.0", ("flatcar", "3.4.0"): "1.1.0",
     ("fcos", "3.3.0"): "1.4.0", ("fcos", "3.4.0"): "1.5.0",
 }
+
 
 def scalar(s: str, indent: int) -> str:
     """``s`` as the value after ``key:``, from its leading space: a literal block indented

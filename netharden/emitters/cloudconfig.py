@@ -74,6 +74,7 @@ KIND = "stream"
 
 OWNER = "root:root"
 
+
 def block_safe(content: str) -> bool:
     """True when ``content`` is written as a literal block: ``_yaml.block_ok``, and exactly one final newline."""
     return content.endswith("\n") and not content.endswith("\n\n") and block_ok(content)
