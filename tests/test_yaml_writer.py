@@ -4,14 +4,17 @@ pure-Python and libyaml loaders (YAML 1.1) and netharden's YAML 1.2 core-schema 
 events, go-yaml v3's typing). The emitters' own tests check the formats around these forms."""
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
+import netharden
 from netharden import yamlload
 from netharden.emitters._yaml import block, block_ok, block_or_quoted, comment, comment_text, quoted, scalar
+from netharden.plan_model import File, Plan
 
 LOADERS = [yaml.SafeLoader] + ([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])
 
@@ -168,3 +171,24 @@ def test_any_text_reads_back(text, indent):
         assert all(line == line.rstrip(" \t") for line in written.split("\n"))
     assert read_all(f"k: 1\n{comment(text)}\n") == {"k": 1}
     assert "\n" not in comment(text) and comment(text) == comment(text).rstrip(" \t")
+
+
+# --- through the emitters --------------------------------------------------------------------
+
+def _contents(fmt: str, doc: dict) -> list[str]:
+    """The file and unit contents in a parsed cloud-config, Butane or coreos-cloud-config document."""
+    if fmt == "butane":
+        files, units = doc["storage"]["files"], doc["systemd"]["units"]
+        return [f["contents"]["inline"] for f in files] + [u["contents"] for u in units]
+    files = [base64.b64decode(f["content"]).decode() if f.get("encoding") else f["content"] for f in doc["write_files"]]
+    return files + [u["content"] for u in doc.get("coreos", {}).get("units", [])]
+
+
+@pytest.mark.parametrize("fmt", ["cloud-config", "butane", "coreos-cloud-config"])
+@pytest.mark.parametrize("content", ["\tfirst\n", "\n\tx\n", "\n a\n", "\n\n", "x\n\n\n", "a \nb\n", "c1\x9b\n"])
+def test_the_emitters_keep_every_content(fmt, content):
+    """Among them what the emitters' own writers got wrong: coreos wrote "\\n a\\n" as a block that reads
+    back as "\\na\\n", and coreos and cloud-config wrote blocks with a tab first that libyaml refuses."""
+    plan = Plan("h", 252, files=[File("/etc/x", content), File("/etc/systemd/system/x.service", content)])
+    text = netharden.emit(plan, fmt).decode("utf-8")
+    assert [_contents(fmt, yaml.load(text, Loader=loader)) for loader in LOADERS] == [[content] * 2] * len(LOADERS)
