@@ -9,30 +9,30 @@ Versions. Each Butane spec targets one Ignition spec (Butane's spec table): vari
 ``flatcar`` 1.0.0 -> Ignition 3.3.0, 1.1.0 -> 3.4.0; variant ``fcos`` 1.4.0 -> 3.3.0,
 1.5.0 -> 3.4.0. ``--ignition-version`` picks the row, ``--variant`` the variant.
 
-The YAML is written by hand, not by a YAML library, so the bytes do not depend on a
-library's version and every scalar is one of three forms whose reading is certain in
-YAML 1.1 (PyYAML) and YAML 1.2 (go-yaml v3, which Butane uses) alike:
+The YAML is written by ``_yaml``, whose docstring says why each form reads back unchanged
+in YAML 1.1 (PyYAML) and YAML 1.2 (go-yaml v3, which Butane uses) alike:
 
-- Strings (paths, names, targets, version) are double-quoted with escapes: ``\\"``,
-  ``\\\\``, ``\\n``, ``\\t``, ``\\r`` and ``\\uXXXX`` for every other character that YAML
-  does not allow raw or would read as a line break (C0/C1 controls, DEL, U+2028, U+2029,
-  BOM, U+FFFE/U+FFFF, surrogates). This is also a valid JSON string.
-- File and unit contents are a literal block (``|``, ``|-`` without a final newline)
-  when that reads back exactly: non-empty, at most one final newline, no CR, no
-  character that must be escaped, not starting with a space, tab or newline (YAML would
-  take it as indentation). Otherwise the double-quoted form.
+- Strings (paths, names, targets, version) are double-quoted with escapes
+  (``_yaml.quoted``), which is also a valid JSON string.
+- File and unit contents are a literal block (``_yaml.block``: ``|-``, ``|`` or ``|+``
+  as the final newlines need) when ``_yaml.block_ok`` accepts them, otherwise the
+  double-quoted form.
 - ``mode`` is decimal with the octal in a comment (``mode: 420  # 0644``): ``0644`` is
   octal to go-yaml v3 and YAML 1.1 but the decimal 644 to a YAML 1.2 core-schema reader,
   decimal is the same number to all of them.
 
-A header comment names the profile and says the file is generated. Butane itself is not
-run by the test suite: Debian 12 has no Butane package. The tests parse the output back
-(PyYAML, pure and libyaml) and compare every file, link and unit with the Ignition
-output, whose application by the real Ignition binary is tested.
+A header comment names the profile (``_yaml.comment_text``) and says the file is
+generated. Butane itself is not run by the test suite: Debian 12 has no Butane package.
+The tests parse the output back (PyYAML, pure and libyaml) and compare every file, link
+and unit with the Ignition output, whose application by the real Ignition binary is
+tested.
 """
 from __future__ import annotations
 
 from ..plan_model import Plan
+from ._yaml import block_or_quoted
+from ._yaml import comment_text as _header_text
+from ._yaml import quoted as quote
 from .ignition import layout
 
 KIND = "stream"
@@ -47,46 +47,11 @@ BUTANE_VERSIONS = {
     ("fcos", "3.3.0"): "1.4.0", ("fcos", "3.4.0"): "1.5.0",
 }
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def _must_escape(c: str) -> bool:
-    o = ord(c)
-    return (o < 0x20 or 0x7F <= o <= 0x9F or o in (0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF)
-            or 0xD800 <= o <= 0xDFFF)
-
-
-def quote(s: str) -> str:
-    """A double-quoted YAML (and JSON) scalar of ``s``."""
-    out = []
-    for c in s:
-        if c in _ESCAPES:
-            out.append(_ESCAPES[c])
-        elif _must_escape(c):
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(c)
-    return '"' + "".join(out) + '"'
-
-
-def _literal_ok(s: str) -> bool:
-    return (s != "" and s[0] not in " \t\n" and not s.endswith("\n\n") and "\r" not in s
-            and not any(_must_escape(c) for c in s if c not in "\n\t"))
-
 
 def scalar(s: str, indent: int) -> str:
-    """``s`` as the value after ``key:``: a literal block indented by ``indent`` spaces,
-    or a double-quoted scalar."""
-    if not _literal_ok(s):
-        return " " + quote(s)
-    body = s[:-1] if s.endswith("\n") else s
-    pad = " " * indent
-    lines = "".join("\n" + (pad + line if line else "") for line in body.split("\n"))
-    return (" |" if s.endswith("\n") else " |-") + lines
-
-
-def _header_text(name: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in name)
+    """``s`` as the value after ``key:``, from its leading space: a literal block indented
+    by ``indent`` spaces, or the double-quoted scalar (``_yaml.block_or_quoted``)."""
+    return " " + block_or_quoted(s, indent)
 
 
 def render(plan: Plan, ignition_version: str = "3.3.0", variant: str = "flatcar") -> bytes:

@@ -27,14 +27,13 @@ Layout:
   exactly like the tree's.
 - Everything else goes to ``write_files``: ``permissions`` as a quoted octal string
   (``"0755"``; the validator's pattern is ``^0?[0-7]{3,4}$``), ``owner: "root:root"``, and
-  ``content`` as a literal block when it is plain text (no CR, no control characters,
-  no trailing blanks, a first line that does not start with a blank), else
-  ``encoding: b64`` (strict base64, padding kept). An empty file is ``content: ""``.
+  ``content`` as a literal block (``_yaml.block``) when ``_yaml.block_ok`` accepts it,
+  else ``encoding: b64`` (strict base64, padding kept). An empty file is ``content: ""``.
 - coreos-cloudinit skips a unit or drop-in whose content is empty (``processUnits``:
   ``if unit.Content != ""``), so empty unit files stay ``write_files`` entries, which
-  write them. A unit content that is not plain text cannot be base64 (units have no
-  ``encoding``): it is a double-quoted YAML scalar with escapes (``\\r``, ``\\t``, ``\\xNN``,
-  ``\\uNNNN``), which a libyaml-derived parser such as go-yaml reads back unchanged.
+  write them. A unit content that is not a literal block cannot be base64 (units have no
+  ``encoding``): it is the double-quoted scalar with escapes (``_yaml.quoted``), which a
+  libyaml-derived parser such as go-yaml reads back unchanged.
 
 Post-apply actions. coreos-cloudinit has no ``runcmd``; it runs the user-data at every
 boot and, in ``processUnits``, after writing all files and units: ``daemon-reload`` (when
@@ -71,8 +70,10 @@ profile), modes with bits above 0777 (Go's ``os.FileMode`` drops a raw setuid bi
 other than unit masks (coreos-cloudinit cannot make symlinks), units to disable, a masked
 unit that also has a unit file, and actions with no coreos-cloudinit equivalent.
 
-Output is deterministic: every string is double-quoted or a literal block, units and
-files in a stable order, no timestamps.
+The YAML is written by ``_yaml`` (its docstring says why each form reads back unchanged):
+every string is double-quoted (``quoted``) or a literal block (``block``), and the
+profile name, notes and pending actions stand in the comments as ``comment_text`` writes
+them. Output is deterministic: units and files in a stable order, no timestamps.
 """
 from __future__ import annotations
 
@@ -84,6 +85,8 @@ from ..plan_model import Action, File, Plan
 from ..problems import UsageError
 from ..targets import UNIT_DIR
 from ._systemd import UNIT_SUFFIXES, split_units
+from ._yaml import block_ok, block_or_quoted, quoted
+from ._yaml import comment_text as _comment
 
 KIND = "stream"
 
@@ -191,68 +194,6 @@ def _map_actions(p: Plan, units: dict[str, CoreosUnit]) -> list[Action]:
     return pending
 
 
-# --- YAML text -------------------------------------------------------------------------
-
-def _printable(c: str) -> bool:
-    """Characters written as they are: YAML printable, minus every character YAML 1.1
-    parsers take as a line break (NEL, LS, PS) and the BOM."""
-    o = ord(c)
-    return (0x20 <= o <= 0x7E or 0xA0 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD or 0x10000 <= o <= 0x10FFFF) \
-        and o not in (0x2028, 0x2029, 0xFEFF)
-
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
-
-
-def quoted(text: str) -> str:
-    """A one-line double-quoted YAML scalar (escapes valid in YAML 1.1 and 1.2)."""
-    out = []
-    for c in text:
-        o = ord(c)
-        if c in _ESCAPES:
-            out.append(_ESCAPES[c])
-        elif _printable(c):
-            out.append(c)
-        elif o <= 0xFF:
-            out.append(f"\\x{o:02x}")
-        elif o <= 0xFFFF:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    return '"' + "".join(out) + '"'
-
-
-def literal_ok(text: str) -> bool:
-    """Whether ``text`` survives as a literal block scalar read by any YAML parser:
-    printable lines (tabs allowed: after the block's indentation they are content), no
-    trailing blanks, a first line that does not start with a blank (it sets the
-    indentation)."""
-    body = text.rstrip("\n")
-    if not body or body[0] in " \t":
-        return False
-    for line in body.split("\n"):
-        if line != line.rstrip(" \t") or not all(c == "\t" or _printable(c) for c in line):
-            return False
-    return True
-
-
-def _scalar(text: str, indent: int) -> str:
-    """``text`` as the value after ``key: ``: a literal block (``|-`` no final newline,
-    ``|`` one, ``|+`` several) or a double-quoted scalar."""
-    if not literal_ok(text):
-        return quoted(text)
-    trailing = len(text) - len(text.rstrip("\n"))
-    lines = text.split("\n")
-    if trailing:
-        lines.pop()
-    pad = " " * indent
-    return {0: "|-", 1: "|"}.get(trailing, "|+") + "".join(f"\n{pad}{line}" if line else "\n" for line in lines)
-
-
-def _comment(text: str) -> str:
-    return text if all(_printable(c) for c in text) else quoted(text)
-
-
 def render(plan: Plan) -> bytes:
     units, files, pending = layout(plan)
     out = ["#cloud-config",
@@ -275,19 +216,19 @@ def render(plan: Plan) -> bytes:
         if u.command:
             out.append(f"      command: {quoted(u.command)}")
         if u.content is not None:
-            out.append(f"      content: {_scalar(u.content, 8)}")
+            out.append(f"      content: {block_or_quoted(u.content, 8)}")
         if u.dropins:
             out.append("      drop_ins:")
             for name, contents in u.dropins:
                 out.append(f"        - name: {quoted(name)}")
-                out.append(f"          content: {_scalar(contents, 12)}")
+                out.append(f"          content: {block_or_quoted(contents, 12)}")
     out.append("write_files:" if files else "write_files: []")
     for f in files:
         out.append(f"  - path: {quoted(f.path)}")
         out.append(f"    permissions: {quoted(f'{f.mode:04o}')}")
         out.append('    owner: "root:root"')
-        if f.content == "" or literal_ok(f.content):
-            out.append(f"    content: {_scalar(f.content, 6)}")
+        if f.content == "" or block_ok(f.content):
+            out.append(f"    content: {block_or_quoted(f.content, 6)}")
         else:
             out.append('    encoding: "b64"')
             out.append(f"    content: {quoted(base64.b64encode(f.content.encode('utf-8')).decode('ascii'))}")
