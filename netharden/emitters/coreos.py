@@ -81,7 +81,7 @@ import base64
 import posixpath
 from dataclasses import dataclass, field
 
-from ..plan_model import Action, File, Plan
+from ..plan_model import GENERATED, Action, File, Plan
 from ..problems import UsageError
 from ..targets import UNIT_DIR
 from ._systemd import UNIT_SUFFIXES, split_units
@@ -197,7 +197,8 @@ def _map_actions(p: Plan, units: dict[str, CoreosUnit]) -> list[Action]:
 def render(plan: Plan) -> bytes:
     units, files, pending = layout(plan)
     out = ["#cloud-config",
-           f"# netharden {_comment(plan.profile)} (systemd {plan.systemd}) for coreos-cloudinit. Generated: do not edit."]
+           f"# {GENERATED}",
+           f"# Host {_comment(plan.profile)} (systemd {plan.systemd}) for coreos-cloudinit."]
     if any(_is_network(u.name) for u in units):
         out.append("# coreos-cloudinit restarts systemd-networkd itself, at every run, after placing the network units.")
     if pending:
