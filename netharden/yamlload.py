@@ -19,10 +19,14 @@ expansion beyond ``Limits.nodes`` ("billion laughs"; a fleet's bound grows with 
 size: ``Limits.expansion`` nodes per event on top), files over ``Limits.bytes``,
 control characters, UTF-16 and invalid UTF-8. Positions are recorded on request:
 a profile always asks; a fleet file is read without them and read again with them
-only when a problem must be reported (``fleet.model``).
+only when a problem must be reported (``fleet.model``). ``pack`` keeps the items of
+one sequence as ``marshal`` bytes, each packed as soon as it is complete: a fleet's
+hosts (as objects, 10,000 hosts hold some 18 MiB in the process that reads them and in
+every worker forked from it; packed, about 2.4 MiB; docs/performance.md).
 """
 from __future__ import annotations
 
+import marshal
 import re
 from dataclasses import dataclass, field
 from sys import intern
@@ -185,8 +189,9 @@ class _Open:
 _SKIP = object()   # the key of a mapping entry that is reported and left out
 
 
-def _parse(text: str, doc: Document, limits: Limits, positions: bool) -> Any:
-    """The data of ``text`` (positions into ``doc`` when asked); raises ProfileError."""
+def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tuple | None) -> Any:
+    """The data of ``text`` (positions into ``doc`` when asked; the items of the sequence
+    at path ``pack`` as marshal bytes); raises ProfileError."""
     file = doc.file
     pos, keypos = doc.positions, doc.key_positions
     problems: list[Problem] = []
@@ -214,7 +219,7 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool) -> Any:
         if top.height < height + 1:
             top.height = height + 1
         if type(top.value) is list:
-            top.value.append(value)
+            top.value.append(marshal.dumps(value) if top.path == pack else value)
         else:
             key, top.key = top.key, None
             if key is not _SKIP:
@@ -342,7 +347,7 @@ def _too_big(file: str, size: int, limits: Limits) -> ProfileError:
 
 
 def load_text(text: str | bytes, file: str = "<profile>", *, limits: Limits = PROFILE,
-              positions: bool = True) -> Document:
+              positions: bool = True, pack: tuple | None = None) -> Document:
     """Parse ``text`` into a Document whose data is a mapping. Raises ProfileError listing
     every problem."""
     raw = text.encode("utf-8") if isinstance(text, str) else text
@@ -350,7 +355,7 @@ def load_text(text: str | bytes, file: str = "<profile>", *, limits: Limits = PR
         raise _too_big(file, len(raw), limits)
     decoded = decode(raw, file)
     doc = Document(file=file, data=None, positions={(): (1, 1)})
-    doc.data = _parse(decoded, doc, limits, positions)
+    doc.data = _parse(decoded, doc, limits, positions, pack)
     if not isinstance(doc.data, dict):
         kind = "a list" if isinstance(doc.data, list) else {
             str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(type(doc.data), "null")
@@ -358,7 +363,8 @@ def load_text(text: str | bytes, file: str = "<profile>", *, limits: Limits = PR
     return doc
 
 
-def load_file(path: str | Path, *, limits: Limits = PROFILE, positions: bool = True) -> Document:
+def load_file(path: str | Path, *, limits: Limits = PROFILE, positions: bool = True,
+              pack: tuple | None = None) -> Document:
     """Read and parse a file; unreadable files are reported as problems."""
     p = Path(path)
     name = str(path)
@@ -371,4 +377,4 @@ def load_file(path: str | Path, *, limits: Limits = PROFILE, positions: bool = T
         raise ProfileError([Problem(name, 0, 0, (), f"is a directory, not a {limits.what} file")]) from None
     except OSError as exc:
         raise ProfileError([Problem(name, 0, 0, (), f"cannot read: {exc.strerror}")]) from None
-    return load_text(raw, name, limits=limits, positions=positions)
+    return load_text(raw, name, limits=limits, positions=positions, pack=pack)

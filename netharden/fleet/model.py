@@ -26,13 +26,16 @@ usable as a file name (no ``/``, no ``.``/``..``, no upper case to collide on a
 case-insensitive file system).
 
 A fleet file is read by the one YAML reader (``yamlload``, limits ``yamlload.FLEET``),
-without positions; it is read again with them only when a problem must be reported.
+without positions and with each host entry packed (``Fleet.entry`` unpacks one); it is
+read again with positions, unpacked, only when a problem must be reported. The fleet
+schema checks ``hosts`` item by item (tests/test_fleet.py asserts that of the schema),
+so the packed file is checked one entry at a time.
 """
 from __future__ import annotations
 
 import json
+import marshal
 import os
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -60,7 +63,12 @@ class Fleet:
     kind: str                        # "file" | "directory"
     hosts: list[Host] = field(default_factory=list)
     defaults: dict = field(default_factory=dict)
-    doc: Document | None = None      # the fleet file's document (file form)
+    doc: Document | None = None      # the fleet file's document (file form; host entries packed until re-read)
+
+    def entry(self, index: int) -> Any:
+        """The fleet file's entry of host ``index`` (file form)."""
+        entry = self.doc.data["hosts"][index]
+        return marshal.loads(entry) if type(entry) is bytes else entry
 
 
 def merge(base: Any, over: Any) -> Any:
@@ -106,14 +114,25 @@ def load(source: str | Path) -> Fleet:
     path = Path(source)
     if path.is_dir():
         return _load_directory(path)
-    doc = load_file(path, limits=FLEET, positions=False)
-    if _looks_wrong(doc.data):
+    doc = load_file(path, limits=FLEET, positions=False, pack=("hosts",))
+    fleet = Fleet(str(path), "file", [], {}, doc)
+    entries = doc.data.get("hosts")
+    if isinstance(entries, list) and entries:
+        skeleton = {**doc.data, "hosts": []}
+        names = []
+        wrong = False
+        for i in range(len(entries)):
+            entry = fleet.entry(i)
+            wrong = wrong or _looks_wrong({**skeleton, "hosts": [entry]})
+            names.append(entry.get("name") if isinstance(entry, dict) else None)
+    else:
+        wrong = _looks_wrong(doc.data)
+    if wrong:
         problems = fleet_schema_problems(_with_positions(path))   # read again with positions, only to report
         if problems:
             raise ProfileError(problems)
-    defaults = doc.data.get("defaults") or {}
-    hosts = [Host(e["name"], i, None, str(path), ("hosts", i)) for i, e in enumerate(doc.data["hosts"])]
-    fleet = Fleet(str(path), "file", hosts, defaults, doc)
+    fleet.defaults = doc.data.get("defaults") or {}
+    fleet.hosts = hosts = [Host(name, i, None, str(path), ("hosts", i)) for i, name in enumerate(names)]
     if len({h.name for h in hosts}) != len(hosts):
         fleet.doc = _with_positions(path)
         raise ProfileError(duplicate_problems(hosts, lambda h: fleet.doc.position(h.entry + ("name",)),

@@ -69,7 +69,7 @@ def _render_host(index: int) -> tuple[int, str, list | None]:
     fleet: Fleet = _job["fleet"]
     host = fleet.hosts[index]
     if fleet.kind == "file":
-        entry = fleet.doc.data["hosts"][index]
+        entry = fleet.entry(index)
         data = host_profile(fleet.defaults, entry)
         name = entry["name"]
         if not check.valid(data, fleet.source):
@@ -290,7 +290,7 @@ def _collect(fleet: Fleet, outcomes: list, result: Result) -> None:
             result.written.append(host.name)
             continue
         if problems == [] and fleet.kind == "file":
-            data = host_profile(fleet.defaults, fleet.doc.data["hosts"][index])
+            data = host_profile(fleet.defaults, fleet.entry(index))
             problems = validate(entry_document(fleet, host, data))
             if not problems:  # the fast check was stricter than validate: render it here
                 _emit(host.name, normalize(data, source=fleet.source))
