@@ -165,7 +165,7 @@ def _s6(x):  # $defs/addresses/items
 def _def_cidr(x):  # $defs/cidr
     if not (isinstance(x, str)):
         return False
-    if not _search('^[0-9A-Fa-f.:]+/[0-9]{1,3}$', x):
+    if not _search('^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z', x):
         return False
     return True
 
@@ -173,7 +173,7 @@ def _def_cidr(x):  # $defs/cidr
 def _s7(x):  # /properties/bridges/items/properties/mac
     if not (isinstance(x, str)):
         return False
-    if not _search('^(stable|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5})$', x):
+    if not _search('^(stable|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5})\\Z', x):
         return False
     return True
 
@@ -203,7 +203,7 @@ def _s9(x):  # /properties/bridges/items/properties/name
 def _def_ifname(x):  # $defs/ifname
     if not (isinstance(x, str)):
         return False
-    if not _search('^(?!\\.{1,2}$)[A-Za-z0-9_.-]{1,15}$', x):
+    if not _search('^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z', x):
         return False
     return True
 
@@ -274,7 +274,7 @@ def _s14(x):  # /properties/docker/properties/containers/additionalProperties/pr
 def _s15(x):  # /properties/docker/properties/containers/additionalProperties/properties/cap_add/items
     if not (isinstance(x, str)):
         return False
-    if not _search('^(CAP_)?(AUDIT_CONTROL|AUDIT_READ|AUDIT_WRITE|BLOCK_SUSPEND|BPF|CHECKPOINT_RESTORE|CHOWN|DAC_OVERRIDE|DAC_READ_SEARCH|FOWNER|FSETID|IPC_LOCK|IPC_OWNER|KILL|LEASE|LINUX_IMMUTABLE|MAC_ADMIN|MAC_OVERRIDE|MKNOD|NET_ADMIN|NET_BIND_SERVICE|NET_BROADCAST|NET_RAW|PERFMON|SETFCAP|SETGID|SETPCAP|SETUID|SYSLOG|SYS_ADMIN|SYS_BOOT|SYS_CHROOT|SYS_MODULE|SYS_NICE|SYS_PACCT|SYS_PTRACE|SYS_RAWIO|SYS_RESOURCE|SYS_TIME|SYS_TTY_CONFIG|WAKE_ALARM)$', x):
+    if not _search('^(CAP_)?(AUDIT_CONTROL|AUDIT_READ|AUDIT_WRITE|BLOCK_SUSPEND|BPF|CHECKPOINT_RESTORE|CHOWN|DAC_OVERRIDE|DAC_READ_SEARCH|FOWNER|FSETID|IPC_LOCK|IPC_OWNER|KILL|LEASE|LINUX_IMMUTABLE|MAC_ADMIN|MAC_OVERRIDE|MKNOD|NET_ADMIN|NET_BIND_SERVICE|NET_BROADCAST|NET_RAW|PERFMON|SETFCAP|SETGID|SETPCAP|SETUID|SYSLOG|SYS_ADMIN|SYS_BOOT|SYS_CHROOT|SYS_MODULE|SYS_NICE|SYS_PACCT|SYS_PTRACE|SYS_RAWIO|SYS_RESOURCE|SYS_TIME|SYS_TTY_CONFIG|WAKE_ALARM)\\Z', x):
         return False
     return True
 
@@ -295,7 +295,7 @@ def _s16(x):  # /properties/docker/properties/containers/additionalProperties/pr
 def _s17(x):  # /properties/docker/properties/containers/additionalProperties/properties/devices/items
     if not (isinstance(x, str)):
         return False
-    if not _search('^/dev/[A-Za-z0-9_.@+-]+(/[A-Za-z0-9_.@+-]+)*(:/[A-Za-z0-9_.@+-]+(/[A-Za-z0-9_.@+-]+)*(:(rwm|rmw|wrm|wmr|mrw|mwr|rw|wr|rm|mr|wm|mw|r|w|m))?)?$', x):
+    if not _search('^/dev/[A-Za-z0-9_.@+-]+(/[A-Za-z0-9_.@+-]+)*(:/[A-Za-z0-9_.@+-]+(/[A-Za-z0-9_.@+-]+)*(:(rwm|rmw|wrm|wmr|mrw|mwr|rw|wr|rm|mr|wm|mw|r|w|m))?)?\\Z', x):
         return False
     return True
 
@@ -324,7 +324,7 @@ def _def_sysctlvalue(x):  # $defs/sysctlvalue
     if not (isinstance(x, str) or (isinstance(x, int) and not isinstance(x, bool))):
         return False
     if isinstance(x, str):
-        if not _search('^[A-Za-z0-9_.:/, +-]{1,256}$', x):
+        if not _search('^[A-Za-z0-9_.:/, +-]{1,256}\\Z', x):
             return False
     return True
 
@@ -343,14 +343,14 @@ def _s20(x):  # /properties/docker/properties/containers/additionalProperties/pr
 def _def_sysctlkey(x):  # $defs/sysctlkey
     if not (isinstance(x, str)):
         return False
-    if not _search('^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+$', x):
+    if not _search('^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z', x):
         return False
     return True
 
 
 def _s21(x):  # /properties/docker/properties/containers/additionalProperties/properties/sysctls/propertyNames/allOf/0
     if isinstance(x, str):
-        if not _search('^[^/]*$|^[^.]*$', x):
+        if not _search('^[^/]*\\Z|^[^.]*\\Z', x):
             return False
     return True
 
@@ -364,7 +364,7 @@ def _s22(x):  # /properties/docker/properties/containers/propertyNames
 def _def_label(x):  # $defs/label
     if not (isinstance(x, str)):
         return False
-    if not _search('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', x):
+    if not _search('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z', x):
         return False
     return True
 
@@ -407,7 +407,7 @@ def _s25(x):  # /properties/docker/properties/daemons/items/properties/bridge
 def _s26(x):  # /properties/docker/properties/daemons/items/properties/host
     if not (isinstance(x, str)):
         return False
-    if not _search('^(unix://)?/[A-Za-z0-9_./@:+-]{1,200}$|^(tcp|fd)://[A-Za-z0-9_.:\\[\\]-]{0,200}$', x):
+    if not _search('^(unix://)?/[A-Za-z0-9_./@:+-]{1,200}\\Z|^(tcp|fd)://[A-Za-z0-9_.:\\[\\]-]{0,200}\\Z', x):
         return False
     return True
 
@@ -421,7 +421,7 @@ def _s27(x):  # /properties/docker/properties/daemons/items/properties/name
 def _def_shortlabel(x):  # $defs/shortlabel
     if not (isinstance(x, str)):
         return False
-    if not _search('^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$', x):
+    if not _search('^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z', x):
         return False
     return True
 
@@ -493,7 +493,7 @@ def _s31(x):  # /properties/docker/properties/daemons/items/properties/settings/
 def _def_path(x):  # $defs/path
     if not (isinstance(x, str)):
         return False
-    if not _search('^/[A-Za-z0-9_./@:+-]{0,255}$', x):
+    if not _search('^/[A-Za-z0-9_./@:+-]{0,255}\\Z', x):
         return False
     return True
 
@@ -559,7 +559,7 @@ def _s37(x):  # /properties/docker/properties/daemons/items/properties/settings/
 def _def_ip(x):  # $defs/ip
     if not (isinstance(x, str)):
         return False
-    if not _search('^[0-9A-Fa-f.:]+$', x):
+    if not _search('^[0-9A-Fa-f.:]+\\Z', x):
         return False
     return True
 
@@ -576,7 +576,7 @@ def _s38(x):  # /properties/docker/properties/daemons/items/properties/settings/
 def _s39(x):  # /properties/docker/properties/daemons/items/properties/settings/properties/dns-search/items
     if not (isinstance(x, str)):
         return False
-    if not _search('^(\\.|[A-Za-z0-9_-]{1,63}(\\.[A-Za-z0-9_-]{1,63})*\\.?)$', x):
+    if not _search('^(\\.|[A-Za-z0-9_-]{1,63}(\\.[A-Za-z0-9_-]{1,63})*\\.?)\\Z', x):
         return False
     if len(x) > 253:
         return False
@@ -696,7 +696,7 @@ def _s56(x):  # /properties/docker/properties/hold_packages/items
 def _def_package(x):  # $defs/package
     if not (isinstance(x, str)):
         return False
-    if not _search('^[a-z0-9][a-z0-9+.-]{0,99}$', x):
+    if not _search('^[a-z0-9][a-z0-9+.-]{0,99}\\Z', x):
         return False
     return True
 
@@ -726,7 +726,7 @@ def _s58(x):  # /properties/metadata
 def _s59(x):  # /properties/metadata/properties/description
     if not (isinstance(x, str)):
         return False
-    if not _search('^[^\\x00-\\x1f\\x7f]*$', x):
+    if not _search('^[^\\x00-\\x1f\\x7f]*\\Z', x):
         return False
     if len(x) > 500:
         return False
@@ -780,7 +780,7 @@ def _s64(x):  # /properties/networkd/properties/mask/items
 def _def_unitfile(x):  # $defs/unitfile
     if not (isinstance(x, str)):
         return False
-    if not _search('^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,200}\\.(network|netdev|link)$', x):
+    if not _search('^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,200}\\.(network|netdev|link)\\Z', x):
         return False
     return True
 
@@ -799,7 +799,7 @@ def _s65(x):  # /properties/networkd/properties/quarantine
 def _s66(x):  # /properties/networkd/properties/quarantine/items
     if not (isinstance(x, str)):
         return False
-    if not _search('^/(run|etc)/systemd/network/[A-Za-z0-9_@:+*?\\[\\]-][A-Za-z0-9_.@:+*?\\[\\]-]{0,200}\\.network$', x):
+    if not _search('^/(run|etc)/systemd/network/[A-Za-z0-9_@:+*?\\[\\]-][A-Za-z0-9_.@:+*?\\[\\]-]{0,200}\\.network\\Z', x):
         return False
     return True
 
@@ -890,7 +890,7 @@ def _s75(x):  # /properties/unmanaged/properties/names/items
 def _def_ifglob(x):  # $defs/ifglob
     if not (isinstance(x, str)):
         return False
-    if not _search('^[A-Za-z0-9_.*?\\[\\]-]{1,64}$', x):
+    if not _search('^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z', x):
         return False
     return True
 
@@ -1072,7 +1072,7 @@ def _s92(x):  # /properties/uplinks/items/properties/match/properties/driver/the
 def _def_driverglob(x):  # $defs/driverglob
     if not (isinstance(x, str)):
         return False
-    if not _search('^[A-Za-z0-9_.*?\\[\\]-]{1,64}$', x):
+    if not _search('^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z', x):
         return False
     return True
 
@@ -1114,7 +1114,7 @@ def _s96(x):  # /properties/uplinks/items/properties/match/properties/mac/then
 def _def_mac(x):  # $defs/mac
     if not (isinstance(x, str)):
         return False
-    if not _search('^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$', x):
+    if not _search('^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z', x):
         return False
     return True
 
@@ -1190,7 +1190,7 @@ def _s104(x):  # /properties/uplinks/items/properties/match/properties/path/then
 def _def_devpath(x):  # $defs/devpath
     if not (isinstance(x, str)):
         return False
-    if not _search('^[A-Za-z0-9_.:*?\\[\\]-]{1,128}$', x):
+    if not _search('^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z', x):
         return False
     return True
 
@@ -1245,7 +1245,7 @@ def _s110(x):  # /properties/vxlan_gc/properties/interval
 def _def_timespan(x):  # $defs/timespan
     if not (isinstance(x, str)):
         return False
-    if not _search('^[0-9]+ ?(us|ms|s|sec|m|min|h|hr|d)( [0-9]+ ?(us|ms|s|sec|m|min|h|hr|d))*$', x):
+    if not _search('^[0-9]+ ?(us|ms|s|sec|m|min|h|hr|d)( [0-9]+ ?(us|ms|s|sec|m|min|h|hr|d))*\\Z', x):
         return False
     return True
 

@@ -14,8 +14,9 @@ fails when they are out of date and proves that they change no byte of any outpu
    the schema uses, with jsonschema's semantics (type checks as ``validate._validator``
    defines them: an integral float is not an ``integer``; ``enum``/``const``/
    ``uniqueItems`` with jsonschema's ``equal``, where ``1`` and ``true`` differ; ``pattern``
-   with ``re.search``; ``if``/``then``; local ``$ref``). A keyword it does not know makes
-   generation fail, so a schema change cannot silently loosen it. It holds the exact
+   with ``re.search`` of ``validate.end_of_string``; ``if``/``then``; local ``$ref``). A
+   keyword it does not know makes generation fail, so a schema change cannot silently
+   loosen it. It holds the exact
    schema text it was generated from; at run time a difference (someone edited the schema
    and did not regenerate) makes validate.py ignore it and use jsonschema alone: correct,
    slower. (The exact text, not a digest: hashlib's OpenSSL start-up alone costs ~3 ms.)
@@ -143,6 +144,8 @@ class _SchemaCompiler:
         return self.function(node, path, f"_s{self.counter}")
 
     def function(self, node, path: str, name: str) -> str:
+        from .validate import end_of_string
+
         if not isinstance(node, dict):
             raise SchemaNotSupported(f"{path}: a schema must be an object or a boolean")
         for key in node:
@@ -195,7 +198,7 @@ class _SchemaCompiler:
         # string keywords
         string = []
         if "pattern" in node:
-            string.append(f"if not _search({node['pattern']!r}, x):\n    return False")
+            string.append(f"if not _search({end_of_string(node['pattern'])!r}, x):\n    return False")
         if "minLength" in node:
             string.append(f"if len(x) < {node['minLength']!r}:\n    return False")
         if "maxLength" in node:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import json
+import re
 from functools import lru_cache
 from typing import Any, Iterator
 
@@ -37,16 +38,49 @@ def schema_text() -> str:
     return read_text("schemas", "profile.schema.json")
 
 
+_DOLLAR = re.compile(r"(?<!\\)\$")  # an unescaped $ (fastjsonschema's own rule, also inside [...])
+
+
+def end_of_string(pattern: str) -> str:
+    """``pattern`` with every unescaped ``$`` written ``\\Z``, the rule fastjsonschema applies.
+
+    A JSON Schema ``pattern`` is an ECMA-262 regular expression, whose ``$`` (without the
+    multiline flag) matches only at the end of the input; Python's ``$`` also matches before
+    a final newline, so ``re.search("^[a-z]+$", "host\\n")`` succeeds. Both validators search
+    with the rewritten pattern: jsonschema's ``pattern`` keyword (``validator_class``) and the
+    precompiled checker (``precompile.schema_checker_source``). A ``$`` meant literally is written
+    ``\\$`` (inside ``[...]`` too).
+    """
+    return _DOLLAR.sub(r"\\Z", pattern)
+
+
+def _pattern(validator, pattern, instance, schema):
+    """jsonschema's ``pattern`` keyword (``jsonschema._keywords.pattern``) with ``end_of_string``."""
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not re.search(end_of_string(pattern), instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@lru_cache(maxsize=2)
+def validator_class(strict_integer: bool = True):
+    """Draft 2020-12 as this project reads it: ``pattern`` with ``end_of_string``, and with
+    ``strict_integer`` an integral float (1500.0, 1e4) is not an ``integer``."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    kwargs = {}
+    if strict_integer:
+        # JSON Schema counts 1500.0 and 1e4 as integers; YAML parses them as floats and they
+        # would be written as "1500.0", which systemd and the kernel refuse.
+        kwargs["type_checker"] = base.TYPE_CHECKER.redefine(
+            "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return jsonschema.validators.extend(base, validators={"pattern": _pattern}, **kwargs)
+
+
 @lru_cache(maxsize=1)
 def _validator():
-    import jsonschema
-    schema = json.loads(schema_text())
-    # JSON Schema counts 1500.0 and 1e4 as integers; YAML parses them as floats and they
-    # would be written as "1500.0", which systemd and the kernel refuse.
-    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
-    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)
-    return cls(schema)
+    return validator_class()(json.loads(schema_text()))
 
 
 def validate(doc: Document) -> list[Problem]:

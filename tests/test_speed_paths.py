@@ -29,7 +29,7 @@ from netharden import _jinja_lite, precompile, templating, validate
 from netharden.emitters import EMITTERS
 from netharden.problems import NetHardenError
 from netharden.yamlload import load_file
-from helpers import PROFILES, ROOT, tree_files
+from helpers import PROFILES, ROOT, minimal, tree_files
 from test_property import MUTATIONS, profiles
 
 
@@ -177,6 +177,14 @@ def test_schema_checker_agrees_on_generated_and_mutated_profiles(data, which):
     bad = copy.deepcopy(data)
     MUTATIONS[which](bad)
     _agrees(bad)
+
+
+def test_a_trailing_newline_fails_a_pattern_in_both_validators():
+    data = minimal()
+    data["metadata"]["name"] = "host-a\n"
+    assert validate._precompiled_check()(data) is False
+    assert not validate._validator().is_valid(data)
+    assert validate.end_of_string("^a$|^(b)$") == "^a\\Z|^(b)\\Z" and validate.end_of_string("^a\\$") == "^a\\$"
 
 
 def test_a_stale_schema_checker_is_not_used(monkeypatch):

@@ -150,11 +150,11 @@ def host_profile(defaults: dict, entry: dict) -> dict:
 
 @lru_cache(maxsize=1)
 def _fleet_validator():
-    import jsonschema
-
     from ..resources import read_text
+    from ..validate import validator_class
 
-    return jsonschema.Draft202012Validator(json.loads(read_text("schemas", "fleet.schema.json")))
+    # Draft 2020-12 with the profile's pattern rule (a $ is the end of the string), jsonschema's own integer
+    return validator_class(strict_integer=False)(json.loads(read_text("schemas", "fleet.schema.json")))
 
 
 def fleet_schema_problems(doc: Document) -> list[Problem]:
