@@ -400,6 +400,21 @@ def test_fleet_check_agrees_with_jsonschema():
         assert check(data) == model._fleet_validator().is_valid(data), data
 
 
+def test_host_check_takes_integral_floats_to_jsonschema():
+    """fastjsonschema counts 1500.0 as an integer; check.valid asks jsonschema then (and caches by JSON)."""
+    from netharden.fleet import check
+
+    base = {"apiVersion": "netharden/v1", "kind": "HostProfile", "metadata": {"name": "h"}}
+    passthrough = {"daemons": [{"name": "docker", "settings": {"max-concurrent-uploads": 5.0}}]}
+    check.clear()
+    for _ in range(2):
+        assert check.valid({**base, "docker": passthrough}) is True
+        assert check.valid({**base, "uplinks": [{"name": "lan", "mtu": 1500.0}]}) is False
+        assert check.valid({**base, "uplinks": [{"name": "lan", "mtu": 1500}]}) is True
+    assert ("docker", json.dumps(passthrough, sort_keys=True)) in check._by_json
+    check.clear()
+
+
 def test_profile_sharing_builds_equal_profiles(tmp_path):
     from netharden import profile
 

@@ -15,9 +15,10 @@ run, on a Document with positions, to produce the exact messages:
   never reused), else by its canonical JSON (``sort_keys``; JSON tells ``1``,
   ``1.0``, ``true`` and ``"1"`` apart). A value is checked by validating a minimal
   valid profile with that one key replaced, by the precompiled checker
-  (``validate._precompiled_check``: no jsonschema, no canonical JSON needed for a
-  verdict that costs less than the JSON would) when it matches the schema, else by
-  jsonschema.
+  (``validate._precompiled_check``: fastjsonschema's code, no jsonschema, no
+  canonical JSON needed for a verdict that costs less than the JSON would) when it
+  matches the schema and the value holds no integral float, else by jsonschema
+  (with the JSON cache).
 - The semantic rules run on every host (they relate keys to each other: bridges,
   subnets, daemons): ``validate._semantic_problems``.
 """
@@ -46,8 +47,8 @@ def _setup():
                   <= {"type", "required", "additionalProperties", "properties"}
                   and schema.get("additionalProperties") is False and schema.get("type") == "object"
                   and is_valid(_BASE))
-        _state.update(is_valid=is_valid, fast=fast is not None, simple=simple,
-                      props=set(schema.get("properties", {})), required=tuple(schema.get("required", ())))
+        _state.update(is_valid=is_valid, fast=fast is not None, plain=validate.plain_without_integral_floats,
+                      simple=simple, props=set(schema.get("properties", {})), required=tuple(schema.get("required", ())))
     return _state
 
 
@@ -55,7 +56,7 @@ def _value_ok(key: str, value: Any) -> bool:
     hit = _by_id.get(id(value))
     if hit is not None and hit[0] is value:
         return hit[1]
-    if _state["fast"]:
+    if _state["fast"] and _state["plain"](value):
         ok = _state["is_valid"]({**_BASE, key: value})
     else:
         marker = (key, json.dumps(value, sort_keys=True, allow_nan=True))
