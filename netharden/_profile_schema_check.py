@@ -13,29 +13,29 @@ from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
 
 
 REGEX_PATTERNS = {
+    '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z': re.compile('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z'),
     '^[^\\x00-\\x1f\\x7f]*\\Z': re.compile('^[^\\x00-\\x1f\\x7f]*\\Z'),
+    '^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z': re.compile('^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z'),
+    '^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z': re.compile('^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z'),
+    '^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z': re.compile('^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z'),
+    '^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z': re.compile('^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z'),
+    '^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z': re.compile('^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z'),
+    '^[0-9A-Fa-f.:]+\\Z': re.compile('^[0-9A-Fa-f.:]+\\Z'),
+    '^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z': re.compile('^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z'),
     '^(stable|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5})\\Z': re.compile('^(stable|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5})\\Z'),
+    '^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,200}\\.(network|netdev|link)\\Z': re.compile('^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,200}\\.(network|netdev|link)\\Z'),
     '^/(run|etc)/systemd/network/[A-Za-z0-9_@:+*?\\[\\]-][A-Za-z0-9_.@:+*?\\[\\]-]{0,200}\\.network\\Z': re.compile('^/(run|etc)/systemd/network/[A-Za-z0-9_@:+*?\\[\\]-][A-Za-z0-9_.@:+*?\\[\\]-]{0,200}\\.network\\Z'),
     '^(unix://)?/[A-Za-z0-9_./@:+-]{1,200}\\Z|^(tcp|fd)://[A-Za-z0-9_.:\\[\\]-]{0,200}\\Z': re.compile('^(unix://)?/[A-Za-z0-9_./@:+-]{1,200}\\Z|^(tcp|fd)://[A-Za-z0-9_.:\\[\\]-]{0,200}\\Z'),
     '^(\\.|[A-Za-z0-9_-]{1,63}(\\.[A-Za-z0-9_-]{1,63})*\\.?)\\Z': re.compile('^(\\.|[A-Za-z0-9_-]{1,63}(\\.[A-Za-z0-9_-]{1,63})*\\.?)\\Z'),
+    '^/[A-Za-z0-9_./@:+-]{0,255}\\Z': re.compile('^/[A-Za-z0-9_./@:+-]{0,255}\\Z'),
+    '^[A-Za-z0-9_.:/, +-]{1,256}\\Z': re.compile('^[A-Za-z0-9_.:/, +-]{1,256}\\Z'),
+    '^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z': re.compile('^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z'),
     '^[^/]*\\Z|^[^.]*\\Z': re.compile('^[^/]*\\Z|^[^.]*\\Z'),
     '^net\\.': re.compile('^net\\.'),
     '^(CAP_)?(AUDIT_CONTROL|AUDIT_READ|AUDIT_WRITE|BLOCK_SUSPEND|BPF|CHECKPOINT_RESTORE|CHOWN|DAC_OVERRIDE|DAC_READ_SEARCH|FOWNER|FSETID|IPC_LOCK|IPC_OWNER|KILL|LEASE|LINUX_IMMUTABLE|MAC_ADMIN|MAC_OVERRIDE|MKNOD|NET_ADMIN|NET_BIND_SERVICE|NET_BROADCAST|NET_RAW|PERFMON|SETFCAP|SETGID|SETPCAP|SETUID|SYSLOG|SYS_ADMIN|SYS_BOOT|SYS_CHROOT|SYS_MODULE|SYS_NICE|SYS_PACCT|SYS_PTRACE|SYS_RAWIO|SYS_RESOURCE|SYS_TIME|SYS_TTY_CONFIG|WAKE_ALARM)\\Z': re.compile('^(CAP_)?(AUDIT_CONTROL|AUDIT_READ|AUDIT_WRITE|BLOCK_SUSPEND|BPF|CHECKPOINT_RESTORE|CHOWN|DAC_OVERRIDE|DAC_READ_SEARCH|FOWNER|FSETID|IPC_LOCK|IPC_OWNER|KILL|LEASE|LINUX_IMMUTABLE|MAC_ADMIN|MAC_OVERRIDE|MKNOD|NET_ADMIN|NET_BIND_SERVICE|NET_BROADCAST|NET_RAW|PERFMON|SETFCAP|SETGID|SETPCAP|SETUID|SYSLOG|SYS_ADMIN|SYS_BOOT|SYS_CHROOT|SYS_MODULE|SYS_NICE|SYS_PACCT|SYS_PTRACE|SYS_RAWIO|SYS_RESOURCE|SYS_TIME|SYS_TTY_CONFIG|WAKE_ALARM)\\Z'),
     '^/dev/[A-Za-z0-9_.@+-]+(/[A-Za-z0-9_.@+-]+)*(:/[A-Za-z0-9_.@+-]+(/[A-Za-z0-9_.@+-]+)*(:(rwm|rmw|wrm|wmr|mrw|mwr|rw|wr|rm|mr|wm|mw|r|w|m))?)?\\Z': re.compile('^/dev/[A-Za-z0-9_.@+-]+(/[A-Za-z0-9_.@+-]+)*(:/[A-Za-z0-9_.@+-]+(/[A-Za-z0-9_.@+-]+)*(:(rwm|rmw|wrm|wmr|mrw|mwr|rw|wr|rm|mr|wm|mw|r|w|m))?)?\\Z'),
-    '^[0-9]+ ?(us|ms|s|sec|m|min|h|hr|d)( [0-9]+ ?(us|ms|s|sec|m|min|h|hr|d))*\\Z': re.compile('^[0-9]+ ?(us|ms|s|sec|m|min|h|hr|d)( [0-9]+ ?(us|ms|s|sec|m|min|h|hr|d))*\\Z'),
     '^[a-z0-9][a-z0-9+.-]{0,99}\\Z': re.compile('^[a-z0-9][a-z0-9+.-]{0,99}\\Z'),
-    '^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z': re.compile('^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z'),
-    '^[A-Za-z0-9_.:/, +-]{1,256}\\Z': re.compile('^[A-Za-z0-9_.:/, +-]{1,256}\\Z'),
-    '^/[A-Za-z0-9_./@:+-]{0,255}\\Z': re.compile('^/[A-Za-z0-9_./@:+-]{0,255}\\Z'),
-    '^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z': re.compile('^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z'),
-    '^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,200}\\.(network|netdev|link)\\Z': re.compile('^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,200}\\.(network|netdev|link)\\Z'),
-    '^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z': re.compile('^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z'),
-    '^[0-9A-Fa-f.:]+\\Z': re.compile('^[0-9A-Fa-f.:]+\\Z'),
-    '^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z': re.compile('^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z'),
-    '^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z': re.compile('^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z'),
-    '^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z': re.compile('^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z'),
-    '^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z': re.compile('^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z'),
-    '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z': re.compile('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z')
+    '^[0-9]+ ?(us|ms|s|sec|m|min|h|hr|d)( [0-9]+ ?(us|ms|s|sec|m|min|h|hr|d))*\\Z': re.compile('^[0-9]+ ?(us|ms|s|sec|m|min|h|hr|d)( [0-9]+ ?(us|ms|s|sec|m|min|h|hr|d))*\\Z')
 }
 
 NoneType = type(None)
@@ -73,7 +73,11 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                 if "name" in data__metadata_keys:
                     data__metadata_keys.remove("name")
                     data__metadata__name = data__metadata["name"]
-                    validate_https___netharden_dev_schemas_profile_schema_json___defs_label(data__metadata__name, custom_formats, (name_prefix or "data") + ".metadata.name")
+                    if not isinstance(data__metadata__name, (str)):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".metadata.name must be string")
+                    if isinstance(data__metadata__name, str):
+                        if not REGEX_PATTERNS['^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z'].search(data__metadata__name):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".metadata.name must match pattern ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z")
                 if "description" in data__metadata_keys:
                     data__metadata_keys.remove("description")
                     data__metadata__description = data__metadata["description"]
@@ -132,7 +136,11 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                         if "name" in data__uplinks_item_keys:
                             data__uplinks_item_keys.remove("name")
                             data__uplinks_item__name = data__uplinks_item["name"]
-                            validate_https___netharden_dev_schemas_profile_schema_json___defs_shortlabel(data__uplinks_item__name, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].name".format(**locals()))
+                            if not isinstance(data__uplinks_item__name, (str)):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].name".format(**locals()) + " must be string")
+                            if isinstance(data__uplinks_item__name, str):
+                                if not REGEX_PATTERNS['^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z'].search(data__uplinks_item__name):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].name".format(**locals()) + " must match pattern ^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z")
                         if "match" in data__uplinks_item_keys:
                             data__uplinks_item_keys.remove("match")
                             data__uplinks_item__match = data__uplinks_item["match"]
@@ -158,14 +166,22 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                         if data__uplinks_item__match__name_len > len(set(fn(data__uplinks_item__match__name_x) for data__uplinks_item__match__name_x in data__uplinks_item__match__name)):
                                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.name".format(**locals()) + " must contain unique items")
                                         for data__uplinks_item__match__name_x, data__uplinks_item__match__name_item in enumerate(data__uplinks_item__match__name):
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_ifglob(data__uplinks_item__match__name_item, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.name[{data__uplinks_item__match__name_x}]".format(**locals()))
+                                            if not isinstance(data__uplinks_item__match__name_item, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.name[{data__uplinks_item__match__name_x}]".format(**locals()) + " must be string")
+                                            if isinstance(data__uplinks_item__match__name_item, str):
+                                                if not REGEX_PATTERNS['^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z'].search(data__uplinks_item__match__name_item):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.name[{data__uplinks_item__match__name_x}]".format(**locals()) + " must match pattern ^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z")
                                     try:
                                         if not isinstance(data__uplinks_item__match__name, (str)):
                                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.name".format(**locals()) + " must be string")
                                     except (JsonSchemaValueException, JsonSchemaValuesException):
                                         pass
                                     else:
-                                        validate_https___netharden_dev_schemas_profile_schema_json___defs_ifglob(data__uplinks_item__match__name, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.name".format(**locals()))
+                                        if not isinstance(data__uplinks_item__match__name, (str)):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.name".format(**locals()) + " must be string")
+                                        if isinstance(data__uplinks_item__match__name, str):
+                                            if not REGEX_PATTERNS['^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z'].search(data__uplinks_item__match__name):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.name".format(**locals()) + " must match pattern ^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z")
                                 if "mac" in data__uplinks_item__match_keys:
                                     data__uplinks_item__match_keys.remove("mac")
                                     data__uplinks_item__match__mac = data__uplinks_item__match["mac"]
@@ -180,14 +196,22 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                         if data__uplinks_item__match__mac_len > len(set(fn(data__uplinks_item__match__mac_x) for data__uplinks_item__match__mac_x in data__uplinks_item__match__mac)):
                                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.mac".format(**locals()) + " must contain unique items")
                                         for data__uplinks_item__match__mac_x, data__uplinks_item__match__mac_item in enumerate(data__uplinks_item__match__mac):
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_mac(data__uplinks_item__match__mac_item, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.mac[{data__uplinks_item__match__mac_x}]".format(**locals()))
+                                            if not isinstance(data__uplinks_item__match__mac_item, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.mac[{data__uplinks_item__match__mac_x}]".format(**locals()) + " must be string")
+                                            if isinstance(data__uplinks_item__match__mac_item, str):
+                                                if not REGEX_PATTERNS['^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z'].search(data__uplinks_item__match__mac_item):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.mac[{data__uplinks_item__match__mac_x}]".format(**locals()) + " must match pattern ^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z")
                                     try:
                                         if not isinstance(data__uplinks_item__match__mac, (str)):
                                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.mac".format(**locals()) + " must be string")
                                     except (JsonSchemaValueException, JsonSchemaValuesException):
                                         pass
                                     else:
-                                        validate_https___netharden_dev_schemas_profile_schema_json___defs_mac(data__uplinks_item__match__mac, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.mac".format(**locals()))
+                                        if not isinstance(data__uplinks_item__match__mac, (str)):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.mac".format(**locals()) + " must be string")
+                                        if isinstance(data__uplinks_item__match__mac, str):
+                                            if not REGEX_PATTERNS['^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z'].search(data__uplinks_item__match__mac):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.mac".format(**locals()) + " must match pattern ^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z")
                                 if "driver" in data__uplinks_item__match_keys:
                                     data__uplinks_item__match_keys.remove("driver")
                                     data__uplinks_item__match__driver = data__uplinks_item__match["driver"]
@@ -202,14 +226,22 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                         if data__uplinks_item__match__driver_len > len(set(fn(data__uplinks_item__match__driver_x) for data__uplinks_item__match__driver_x in data__uplinks_item__match__driver)):
                                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.driver".format(**locals()) + " must contain unique items")
                                         for data__uplinks_item__match__driver_x, data__uplinks_item__match__driver_item in enumerate(data__uplinks_item__match__driver):
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_driverglob(data__uplinks_item__match__driver_item, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.driver[{data__uplinks_item__match__driver_x}]".format(**locals()))
+                                            if not isinstance(data__uplinks_item__match__driver_item, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.driver[{data__uplinks_item__match__driver_x}]".format(**locals()) + " must be string")
+                                            if isinstance(data__uplinks_item__match__driver_item, str):
+                                                if not REGEX_PATTERNS['^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z'].search(data__uplinks_item__match__driver_item):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.driver[{data__uplinks_item__match__driver_x}]".format(**locals()) + " must match pattern ^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z")
                                     try:
                                         if not isinstance(data__uplinks_item__match__driver, (str)):
                                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.driver".format(**locals()) + " must be string")
                                     except (JsonSchemaValueException, JsonSchemaValuesException):
                                         pass
                                     else:
-                                        validate_https___netharden_dev_schemas_profile_schema_json___defs_driverglob(data__uplinks_item__match__driver, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.driver".format(**locals()))
+                                        if not isinstance(data__uplinks_item__match__driver, (str)):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.driver".format(**locals()) + " must be string")
+                                        if isinstance(data__uplinks_item__match__driver, str):
+                                            if not REGEX_PATTERNS['^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z'].search(data__uplinks_item__match__driver):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.driver".format(**locals()) + " must match pattern ^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z")
                                 if "path" in data__uplinks_item__match_keys:
                                     data__uplinks_item__match_keys.remove("path")
                                     data__uplinks_item__match__path = data__uplinks_item__match["path"]
@@ -224,14 +256,22 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                         if data__uplinks_item__match__path_len > len(set(fn(data__uplinks_item__match__path_x) for data__uplinks_item__match__path_x in data__uplinks_item__match__path)):
                                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.path".format(**locals()) + " must contain unique items")
                                         for data__uplinks_item__match__path_x, data__uplinks_item__match__path_item in enumerate(data__uplinks_item__match__path):
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_devpath(data__uplinks_item__match__path_item, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.path[{data__uplinks_item__match__path_x}]".format(**locals()))
+                                            if not isinstance(data__uplinks_item__match__path_item, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.path[{data__uplinks_item__match__path_x}]".format(**locals()) + " must be string")
+                                            if isinstance(data__uplinks_item__match__path_item, str):
+                                                if not REGEX_PATTERNS['^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z'].search(data__uplinks_item__match__path_item):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.path[{data__uplinks_item__match__path_x}]".format(**locals()) + " must match pattern ^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z")
                                     try:
                                         if not isinstance(data__uplinks_item__match__path, (str)):
                                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.path".format(**locals()) + " must be string")
                                     except (JsonSchemaValueException, JsonSchemaValuesException):
                                         pass
                                     else:
-                                        validate_https___netharden_dev_schemas_profile_schema_json___defs_devpath(data__uplinks_item__match__path, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.path".format(**locals()))
+                                        if not isinstance(data__uplinks_item__match__path, (str)):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.path".format(**locals()) + " must be string")
+                                        if isinstance(data__uplinks_item__match__path, str):
+                                            if not REGEX_PATTERNS['^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z'].search(data__uplinks_item__match__path):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match.path".format(**locals()) + " must match pattern ^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z")
                                 if data__uplinks_item__match_keys:
                                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].match".format(**locals()) + " must not contain "+str(data__uplinks_item__match_keys)+" properties")
                         if "dhcp" in data__uplinks_item_keys:
@@ -242,7 +282,20 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                         if "addresses" in data__uplinks_item_keys:
                             data__uplinks_item_keys.remove("addresses")
                             data__uplinks_item__addresses = data__uplinks_item["addresses"]
-                            validate_https___netharden_dev_schemas_profile_schema_json___defs_addresses(data__uplinks_item__addresses, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].addresses".format(**locals()))
+                            if not isinstance(data__uplinks_item__addresses, (list, tuple)):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].addresses".format(**locals()) + " must be array")
+                            data__uplinks_item__addresses_is_list = isinstance(data__uplinks_item__addresses, (list, tuple))
+                            if data__uplinks_item__addresses_is_list:
+                                def fn(var): return frozenset(dict((k, fn(v)) for k, v in var.items()).items()) if hasattr(var, "items") else tuple(fn(v) for v in var) if isinstance(var, (dict, list)) else (bool, var) if isinstance(var, bool) else var
+                                data__uplinks_item__addresses_len = len(data__uplinks_item__addresses)
+                                if data__uplinks_item__addresses_len > len(set(fn(data__uplinks_item__addresses_x) for data__uplinks_item__addresses_x in data__uplinks_item__addresses)):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].addresses".format(**locals()) + " must contain unique items")
+                                for data__uplinks_item__addresses_x, data__uplinks_item__addresses_item in enumerate(data__uplinks_item__addresses):
+                                    if not isinstance(data__uplinks_item__addresses_item, (str)):
+                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].addresses[{data__uplinks_item__addresses_x}]".format(**locals()) + " must be string")
+                                    if isinstance(data__uplinks_item__addresses_item, str):
+                                        if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z'].search(data__uplinks_item__addresses_item):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].addresses[{data__uplinks_item__addresses_x}]".format(**locals()) + " must match pattern ^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z")
                         if "gateway" in data__uplinks_item_keys:
                             data__uplinks_item_keys.remove("gateway")
                             data__uplinks_item__gateway = data__uplinks_item["gateway"]
@@ -259,14 +312,22 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                 if data__uplinks_item__gateway_len > len(set(fn(data__uplinks_item__gateway_x) for data__uplinks_item__gateway_x in data__uplinks_item__gateway)):
                                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].gateway".format(**locals()) + " must contain unique items")
                                 for data__uplinks_item__gateway_x, data__uplinks_item__gateway_item in enumerate(data__uplinks_item__gateway):
-                                    validate_https___netharden_dev_schemas_profile_schema_json___defs_ip(data__uplinks_item__gateway_item, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].gateway[{data__uplinks_item__gateway_x}]".format(**locals()))
+                                    if not isinstance(data__uplinks_item__gateway_item, (str)):
+                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].gateway[{data__uplinks_item__gateway_x}]".format(**locals()) + " must be string")
+                                    if isinstance(data__uplinks_item__gateway_item, str):
+                                        if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+\\Z'].search(data__uplinks_item__gateway_item):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].gateway[{data__uplinks_item__gateway_x}]".format(**locals()) + " must match pattern ^[0-9A-Fa-f.:]+\\Z")
                             try:
                                 if not isinstance(data__uplinks_item__gateway, (str)):
                                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].gateway".format(**locals()) + " must be string")
                             except (JsonSchemaValueException, JsonSchemaValuesException):
                                 pass
                             else:
-                                validate_https___netharden_dev_schemas_profile_schema_json___defs_ip(data__uplinks_item__gateway, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].gateway".format(**locals()))
+                                if not isinstance(data__uplinks_item__gateway, (str)):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].gateway".format(**locals()) + " must be string")
+                                if isinstance(data__uplinks_item__gateway, str):
+                                    if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+\\Z'].search(data__uplinks_item__gateway):
+                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].gateway".format(**locals()) + " must match pattern ^[0-9A-Fa-f.:]+\\Z")
                         if "dns" in data__uplinks_item_keys:
                             data__uplinks_item_keys.remove("dns")
                             data__uplinks_item__dns = data__uplinks_item["dns"]
@@ -279,11 +340,21 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                 if data__uplinks_item__dns_len > len(set(fn(data__uplinks_item__dns_x) for data__uplinks_item__dns_x in data__uplinks_item__dns)):
                                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].dns".format(**locals()) + " must contain unique items")
                                 for data__uplinks_item__dns_x, data__uplinks_item__dns_item in enumerate(data__uplinks_item__dns):
-                                    validate_https___netharden_dev_schemas_profile_schema_json___defs_ip(data__uplinks_item__dns_item, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].dns[{data__uplinks_item__dns_x}]".format(**locals()))
+                                    if not isinstance(data__uplinks_item__dns_item, (str)):
+                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].dns[{data__uplinks_item__dns_x}]".format(**locals()) + " must be string")
+                                    if isinstance(data__uplinks_item__dns_item, str):
+                                        if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+\\Z'].search(data__uplinks_item__dns_item):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].dns[{data__uplinks_item__dns_x}]".format(**locals()) + " must match pattern ^[0-9A-Fa-f.:]+\\Z")
                         if "mtu" in data__uplinks_item_keys:
                             data__uplinks_item_keys.remove("mtu")
                             data__uplinks_item__mtu = data__uplinks_item["mtu"]
-                            validate_https___netharden_dev_schemas_profile_schema_json___defs_mtu(data__uplinks_item__mtu, custom_formats, (name_prefix or "data") + ".uplinks[{data__uplinks_x}].mtu".format(**locals()))
+                            if not isinstance(data__uplinks_item__mtu, (int)) and not (isinstance(data__uplinks_item__mtu, float) and data__uplinks_item__mtu.is_integer()) or isinstance(data__uplinks_item__mtu, bool):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].mtu".format(**locals()) + " must be integer")
+                            if isinstance(data__uplinks_item__mtu, (int, float, Decimal)) and not isinstance(data__uplinks_item__mtu, bool):
+                                if data__uplinks_item__mtu < 68:
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].mtu".format(**locals()) + " must be bigger than or equal to 68")
+                                if data__uplinks_item__mtu > 65535:
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".uplinks[{data__uplinks_x}].mtu".format(**locals()) + " must be smaller than or equal to 65535")
                         if "ipv6_accept_ra" in data__uplinks_item_keys:
                             data__uplinks_item_keys.remove("ipv6_accept_ra")
                             data__uplinks_item__ipv6acceptra = data__uplinks_item["ipv6_accept_ra"]
@@ -316,11 +387,28 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                         if "name" in data__bridges_item_keys:
                             data__bridges_item_keys.remove("name")
                             data__bridges_item__name = data__bridges_item["name"]
-                            validate_https___netharden_dev_schemas_profile_schema_json___defs_ifname(data__bridges_item__name, custom_formats, (name_prefix or "data") + ".bridges[{data__bridges_x}].name".format(**locals()))
+                            if not isinstance(data__bridges_item__name, (str)):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".bridges[{data__bridges_x}].name".format(**locals()) + " must be string")
+                            if isinstance(data__bridges_item__name, str):
+                                if not REGEX_PATTERNS['^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z'].search(data__bridges_item__name):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".bridges[{data__bridges_x}].name".format(**locals()) + " must match pattern ^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z")
                         if "addresses" in data__bridges_item_keys:
                             data__bridges_item_keys.remove("addresses")
                             data__bridges_item__addresses = data__bridges_item["addresses"]
-                            validate_https___netharden_dev_schemas_profile_schema_json___defs_addresses(data__bridges_item__addresses, custom_formats, (name_prefix or "data") + ".bridges[{data__bridges_x}].addresses".format(**locals()))
+                            if not isinstance(data__bridges_item__addresses, (list, tuple)):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".bridges[{data__bridges_x}].addresses".format(**locals()) + " must be array")
+                            data__bridges_item__addresses_is_list = isinstance(data__bridges_item__addresses, (list, tuple))
+                            if data__bridges_item__addresses_is_list:
+                                def fn(var): return frozenset(dict((k, fn(v)) for k, v in var.items()).items()) if hasattr(var, "items") else tuple(fn(v) for v in var) if isinstance(var, (dict, list)) else (bool, var) if isinstance(var, bool) else var
+                                data__bridges_item__addresses_len = len(data__bridges_item__addresses)
+                                if data__bridges_item__addresses_len > len(set(fn(data__bridges_item__addresses_x) for data__bridges_item__addresses_x in data__bridges_item__addresses)):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".bridges[{data__bridges_x}].addresses".format(**locals()) + " must contain unique items")
+                                for data__bridges_item__addresses_x, data__bridges_item__addresses_item in enumerate(data__bridges_item__addresses):
+                                    if not isinstance(data__bridges_item__addresses_item, (str)):
+                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".bridges[{data__bridges_x}].addresses[{data__bridges_item__addresses_x}]".format(**locals()) + " must be string")
+                                    if isinstance(data__bridges_item__addresses_item, str):
+                                        if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z'].search(data__bridges_item__addresses_item):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".bridges[{data__bridges_x}].addresses[{data__bridges_item__addresses_x}]".format(**locals()) + " must match pattern ^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z")
                         if "mac" in data__bridges_item_keys:
                             data__bridges_item_keys.remove("mac")
                             data__bridges_item__mac = data__bridges_item["mac"]
@@ -332,7 +420,13 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                         if "mtu" in data__bridges_item_keys:
                             data__bridges_item_keys.remove("mtu")
                             data__bridges_item__mtu = data__bridges_item["mtu"]
-                            validate_https___netharden_dev_schemas_profile_schema_json___defs_mtu(data__bridges_item__mtu, custom_formats, (name_prefix or "data") + ".bridges[{data__bridges_x}].mtu".format(**locals()))
+                            if not isinstance(data__bridges_item__mtu, (int)) and not (isinstance(data__bridges_item__mtu, float) and data__bridges_item__mtu.is_integer()) or isinstance(data__bridges_item__mtu, bool):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".bridges[{data__bridges_x}].mtu".format(**locals()) + " must be integer")
+                            if isinstance(data__bridges_item__mtu, (int, float, Decimal)) and not isinstance(data__bridges_item__mtu, bool):
+                                if data__bridges_item__mtu < 68:
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".bridges[{data__bridges_x}].mtu".format(**locals()) + " must be bigger than or equal to 68")
+                                if data__bridges_item__mtu > 65535:
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".bridges[{data__bridges_x}].mtu".format(**locals()) + " must be smaller than or equal to 65535")
                         if "stp" in data__bridges_item_keys:
                             data__bridges_item_keys.remove("stp")
                             data__bridges_item__stp = data__bridges_item["stp"]
@@ -374,7 +468,11 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                         if data__unmanaged__names_len > len(set(fn(data__unmanaged__names_x) for data__unmanaged__names_x in data__unmanaged__names)):
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".unmanaged.names must contain unique items")
                         for data__unmanaged__names_x, data__unmanaged__names_item in enumerate(data__unmanaged__names):
-                            validate_https___netharden_dev_schemas_profile_schema_json___defs_ifglob(data__unmanaged__names_item, custom_formats, (name_prefix or "data") + ".unmanaged.names[{data__unmanaged__names_x}]".format(**locals()))
+                            if not isinstance(data__unmanaged__names_item, (str)):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".unmanaged.names[{data__unmanaged__names_x}]".format(**locals()) + " must be string")
+                            if isinstance(data__unmanaged__names_item, str):
+                                if not REGEX_PATTERNS['^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z'].search(data__unmanaged__names_item):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".unmanaged.names[{data__unmanaged__names_x}]".format(**locals()) + " must match pattern ^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z")
                 if data__unmanaged_keys:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".unmanaged must not contain "+str(data__unmanaged_keys)+" properties")
         if "networkd" in data_keys:
@@ -397,7 +495,11 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                         if data__networkd__mask_len > len(set(fn(data__networkd__mask_x) for data__networkd__mask_x in data__networkd__mask)):
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".networkd.mask must contain unique items")
                         for data__networkd__mask_x, data__networkd__mask_item in enumerate(data__networkd__mask):
-                            validate_https___netharden_dev_schemas_profile_schema_json___defs_unitfile(data__networkd__mask_item, custom_formats, (name_prefix or "data") + ".networkd.mask[{data__networkd__mask_x}]".format(**locals()))
+                            if not isinstance(data__networkd__mask_item, (str)):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".networkd.mask[{data__networkd__mask_x}]".format(**locals()) + " must be string")
+                            if isinstance(data__networkd__mask_item, str):
+                                if not REGEX_PATTERNS['^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,200}\\.(network|netdev|link)\\Z'].search(data__networkd__mask_item):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".networkd.mask[{data__networkd__mask_x}]".format(**locals()) + " must match pattern ^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,200}\\.(network|netdev|link)\\Z")
                 if "quarantine" in data__networkd_keys:
                     data__networkd_keys.remove("quarantine")
                     data__networkd__quarantine = data__networkd["quarantine"]
@@ -450,11 +552,19 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                 if "name" in data__docker__daemons_item_keys:
                                     data__docker__daemons_item_keys.remove("name")
                                     data__docker__daemons_item__name = data__docker__daemons_item["name"]
-                                    validate_https___netharden_dev_schemas_profile_schema_json___defs_shortlabel(data__docker__daemons_item__name, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].name".format(**locals()))
+                                    if not isinstance(data__docker__daemons_item__name, (str)):
+                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].name".format(**locals()) + " must be string")
+                                    if isinstance(data__docker__daemons_item__name, str):
+                                        if not REGEX_PATTERNS['^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z'].search(data__docker__daemons_item__name):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].name".format(**locals()) + " must match pattern ^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z")
                                 if "bridge" in data__docker__daemons_item_keys:
                                     data__docker__daemons_item_keys.remove("bridge")
                                     data__docker__daemons_item__bridge = data__docker__daemons_item["bridge"]
-                                    validate_https___netharden_dev_schemas_profile_schema_json___defs_ifname(data__docker__daemons_item__bridge, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].bridge".format(**locals()))
+                                    if not isinstance(data__docker__daemons_item__bridge, (str)):
+                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].bridge".format(**locals()) + " must be string")
+                                    if isinstance(data__docker__daemons_item__bridge, str):
+                                        if not REGEX_PATTERNS['^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z'].search(data__docker__daemons_item__bridge):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].bridge".format(**locals()) + " must match pattern ^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z")
                                 if "host" in data__docker__daemons_item_keys:
                                     data__docker__daemons_item_keys.remove("host")
                                     data__docker__daemons_item__host = data__docker__daemons_item["host"]
@@ -474,15 +584,27 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                         if "bip" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("bip")
                                             data__docker__daemons_item__settings__bip = data__docker__daemons_item__settings["bip"]
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_cidr(data__docker__daemons_item__settings__bip, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.bip".format(**locals()))
+                                            if not isinstance(data__docker__daemons_item__settings__bip, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.bip".format(**locals()) + " must be string")
+                                            if isinstance(data__docker__daemons_item__settings__bip, str):
+                                                if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z'].search(data__docker__daemons_item__settings__bip):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.bip".format(**locals()) + " must match pattern ^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z")
                                         if "fixed-cidr" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("fixed-cidr")
                                             data__docker__daemons_item__settings__fixedcidr = data__docker__daemons_item__settings["fixed-cidr"]
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_cidr(data__docker__daemons_item__settings__fixedcidr, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.fixed-cidr".format(**locals()))
+                                            if not isinstance(data__docker__daemons_item__settings__fixedcidr, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.fixed-cidr".format(**locals()) + " must be string")
+                                            if isinstance(data__docker__daemons_item__settings__fixedcidr, str):
+                                                if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z'].search(data__docker__daemons_item__settings__fixedcidr):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.fixed-cidr".format(**locals()) + " must match pattern ^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z")
                                         if "fixed-cidr-v6" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("fixed-cidr-v6")
                                             data__docker__daemons_item__settings__fixedcidrv6 = data__docker__daemons_item__settings["fixed-cidr-v6"]
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_cidr(data__docker__daemons_item__settings__fixedcidrv6, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.fixed-cidr-v6".format(**locals()))
+                                            if not isinstance(data__docker__daemons_item__settings__fixedcidrv6, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.fixed-cidr-v6".format(**locals()) + " must be string")
+                                            if isinstance(data__docker__daemons_item__settings__fixedcidrv6, str):
+                                                if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z'].search(data__docker__daemons_item__settings__fixedcidrv6):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.fixed-cidr-v6".format(**locals()) + " must match pattern ^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z")
                                         if "default-address-pools" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("default-address-pools")
                                             data__docker__daemons_item__settings__defaultaddresspools = data__docker__daemons_item__settings["default-address-pools"]
@@ -505,7 +627,11 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                                         if "base" in data__docker__daemons_item__settings__defaultaddresspools_item_keys:
                                                             data__docker__daemons_item__settings__defaultaddresspools_item_keys.remove("base")
                                                             data__docker__daemons_item__settings__defaultaddresspools_item__base = data__docker__daemons_item__settings__defaultaddresspools_item["base"]
-                                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_cidr(data__docker__daemons_item__settings__defaultaddresspools_item__base, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.default-address-pools[{data__docker__daemons_item__settings__defaultaddresspools_x}].base".format(**locals()))
+                                                            if not isinstance(data__docker__daemons_item__settings__defaultaddresspools_item__base, (str)):
+                                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.default-address-pools[{data__docker__daemons_item__settings__defaultaddresspools_x}].base".format(**locals()) + " must be string")
+                                                            if isinstance(data__docker__daemons_item__settings__defaultaddresspools_item__base, str):
+                                                                if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z'].search(data__docker__daemons_item__settings__defaultaddresspools_item__base):
+                                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.default-address-pools[{data__docker__daemons_item__settings__defaultaddresspools_x}].base".format(**locals()) + " must match pattern ^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z")
                                                         if "size" in data__docker__daemons_item__settings__defaultaddresspools_item_keys:
                                                             data__docker__daemons_item__settings__defaultaddresspools_item_keys.remove("size")
                                                             data__docker__daemons_item__settings__defaultaddresspools_item__size = data__docker__daemons_item__settings__defaultaddresspools_item["size"]
@@ -561,11 +687,21 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                         if "mtu" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("mtu")
                                             data__docker__daemons_item__settings__mtu = data__docker__daemons_item__settings["mtu"]
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_mtu(data__docker__daemons_item__settings__mtu, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.mtu".format(**locals()))
+                                            if not isinstance(data__docker__daemons_item__settings__mtu, (int)) and not (isinstance(data__docker__daemons_item__settings__mtu, float) and data__docker__daemons_item__settings__mtu.is_integer()) or isinstance(data__docker__daemons_item__settings__mtu, bool):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.mtu".format(**locals()) + " must be integer")
+                                            if isinstance(data__docker__daemons_item__settings__mtu, (int, float, Decimal)) and not isinstance(data__docker__daemons_item__settings__mtu, bool):
+                                                if data__docker__daemons_item__settings__mtu < 68:
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.mtu".format(**locals()) + " must be bigger than or equal to 68")
+                                                if data__docker__daemons_item__settings__mtu > 65535:
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.mtu".format(**locals()) + " must be smaller than or equal to 65535")
                                         if "bridge" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("bridge")
                                             data__docker__daemons_item__settings__bridge = data__docker__daemons_item__settings["bridge"]
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_ifname(data__docker__daemons_item__settings__bridge, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.bridge".format(**locals()))
+                                            if not isinstance(data__docker__daemons_item__settings__bridge, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.bridge".format(**locals()) + " must be string")
+                                            if isinstance(data__docker__daemons_item__settings__bridge, str):
+                                                if not REGEX_PATTERNS['^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z'].search(data__docker__daemons_item__settings__bridge):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.bridge".format(**locals()) + " must match pattern ^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z")
                                         if "dns" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("dns")
                                             data__docker__daemons_item__settings__dns = data__docker__daemons_item__settings["dns"]
@@ -575,7 +711,11 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                             if data__docker__daemons_item__settings__dns_is_list:
                                                 data__docker__daemons_item__settings__dns_len = len(data__docker__daemons_item__settings__dns)
                                                 for data__docker__daemons_item__settings__dns_x, data__docker__daemons_item__settings__dns_item in enumerate(data__docker__daemons_item__settings__dns):
-                                                    validate_https___netharden_dev_schemas_profile_schema_json___defs_ip(data__docker__daemons_item__settings__dns_item, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.dns[{data__docker__daemons_item__settings__dns_x}]".format(**locals()))
+                                                    if not isinstance(data__docker__daemons_item__settings__dns_item, (str)):
+                                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.dns[{data__docker__daemons_item__settings__dns_x}]".format(**locals()) + " must be string")
+                                                    if isinstance(data__docker__daemons_item__settings__dns_item, str):
+                                                        if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+\\Z'].search(data__docker__daemons_item__settings__dns_item):
+                                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.dns[{data__docker__daemons_item__settings__dns_x}]".format(**locals()) + " must match pattern ^[0-9A-Fa-f.:]+\\Z")
                                         if "dns-search" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("dns-search")
                                             data__docker__daemons_item__settings__dnssearch = data__docker__daemons_item__settings["dns-search"]
@@ -607,15 +747,27 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                         if "data-root" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("data-root")
                                             data__docker__daemons_item__settings__dataroot = data__docker__daemons_item__settings["data-root"]
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_path(data__docker__daemons_item__settings__dataroot, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.data-root".format(**locals()))
+                                            if not isinstance(data__docker__daemons_item__settings__dataroot, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.data-root".format(**locals()) + " must be string")
+                                            if isinstance(data__docker__daemons_item__settings__dataroot, str):
+                                                if not REGEX_PATTERNS['^/[A-Za-z0-9_./@:+-]{0,255}\\Z'].search(data__docker__daemons_item__settings__dataroot):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.data-root".format(**locals()) + " must match pattern ^/[A-Za-z0-9_./@:+-]{0,255}\\Z")
                                         if "exec-root" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("exec-root")
                                             data__docker__daemons_item__settings__execroot = data__docker__daemons_item__settings["exec-root"]
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_path(data__docker__daemons_item__settings__execroot, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.exec-root".format(**locals()))
+                                            if not isinstance(data__docker__daemons_item__settings__execroot, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.exec-root".format(**locals()) + " must be string")
+                                            if isinstance(data__docker__daemons_item__settings__execroot, str):
+                                                if not REGEX_PATTERNS['^/[A-Za-z0-9_./@:+-]{0,255}\\Z'].search(data__docker__daemons_item__settings__execroot):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.exec-root".format(**locals()) + " must match pattern ^/[A-Za-z0-9_./@:+-]{0,255}\\Z")
                                         if "pidfile" in data__docker__daemons_item__settings_keys:
                                             data__docker__daemons_item__settings_keys.remove("pidfile")
                                             data__docker__daemons_item__settings__pidfile = data__docker__daemons_item__settings["pidfile"]
-                                            validate_https___netharden_dev_schemas_profile_schema_json___defs_path(data__docker__daemons_item__settings__pidfile, custom_formats, (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.pidfile".format(**locals()))
+                                            if not isinstance(data__docker__daemons_item__settings__pidfile, (str)):
+                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.pidfile".format(**locals()) + " must be string")
+                                            if isinstance(data__docker__daemons_item__settings__pidfile, str):
+                                                if not REGEX_PATTERNS['^/[A-Za-z0-9_./@:+-]{0,255}\\Z'].search(data__docker__daemons_item__settings__pidfile):
+                                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}].settings.pidfile".format(**locals()) + " must match pattern ^/[A-Za-z0-9_./@:+-]{0,255}\\Z")
                                 if data__docker__daemons_item_keys:
                                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.daemons[{data__docker__daemons_x}]".format(**locals()) + " must not contain "+str(data__docker__daemons_item_keys)+" properties")
                 if "containers" in data__docker_keys:
@@ -651,13 +803,20 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                                             for data__docker__containers_value__sysctls_key in data__docker__containers_value__sysctls_keys:
                                                 if data__docker__containers_value__sysctls_key not in []:
                                                     data__docker__containers_value__sysctls_value = data__docker__containers_value__sysctls.get(data__docker__containers_value__sysctls_key)
-                                                    validate_https___netharden_dev_schemas_profile_schema_json___defs_sysctlvalue(data__docker__containers_value__sysctls_value, custom_formats, (name_prefix or "data") + ".docker.containers.{data__docker__containers_key}.sysctls.{data__docker__containers_value__sysctls_key}".format(**locals()))
+                                                    if not isinstance(data__docker__containers_value__sysctls_value, (str, int)) and not (isinstance(data__docker__containers_value__sysctls_value, float) and data__docker__containers_value__sysctls_value.is_integer()) or isinstance(data__docker__containers_value__sysctls_value, bool):
+                                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.containers.{data__docker__containers_key}.sysctls.{data__docker__containers_value__sysctls_key}".format(**locals()) + " must be string or integer")
+                                                    if isinstance(data__docker__containers_value__sysctls_value, str):
+                                                        if not REGEX_PATTERNS['^[A-Za-z0-9_.:/, +-]{1,256}\\Z'].search(data__docker__containers_value__sysctls_value):
+                                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.containers.{data__docker__containers_key}.sysctls.{data__docker__containers_value__sysctls_key}".format(**locals()) + " must match pattern ^[A-Za-z0-9_.:/, +-]{1,256}\\Z")
                                             if data__docker__containers_value__sysctls_len != 0:
                                                 data__docker__containers_value__sysctls_property_names = True
                                                 for data__docker__containers_value__sysctls_key in data__docker__containers_value__sysctls:
                                                     try:
-                                                        validate_https___netharden_dev_schemas_profile_schema_json___defs_sysctlkey(data__docker__containers_value__sysctls_key, custom_formats, (name_prefix or "data") + ".docker.containers.{data__docker__containers_key}.sysctls".format(**locals()))
+                                                        if not isinstance(data__docker__containers_value__sysctls_key, (str)):
+                                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.containers.{data__docker__containers_key}.sysctls".format(**locals()) + " must be string")
                                                         if isinstance(data__docker__containers_value__sysctls_key, str):
+                                                            if not REGEX_PATTERNS['^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z'].search(data__docker__containers_value__sysctls_key):
+                                                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.containers.{data__docker__containers_key}.sysctls".format(**locals()) + " must match pattern ^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z")
                                                             if not REGEX_PATTERNS['^[^/]*\\Z|^[^.]*\\Z'].search(data__docker__containers_value__sysctls_key):
                                                                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.containers.{data__docker__containers_key}.sysctls".format(**locals()) + " must match pattern ^[^/]*\\Z|^[^.]*\\Z")
                                                             if not REGEX_PATTERNS['^net\\.'].search(data__docker__containers_value__sysctls_key):
@@ -711,7 +870,11 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                             data__docker__containers_property_names = True
                             for data__docker__containers_key in data__docker__containers:
                                 try:
-                                    validate_https___netharden_dev_schemas_profile_schema_json___defs_label(data__docker__containers_key, custom_formats, (name_prefix or "data") + ".docker.containers")
+                                    if not isinstance(data__docker__containers_key, (str)):
+                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.containers must be string")
+                                    if isinstance(data__docker__containers_key, str):
+                                        if not REGEX_PATTERNS['^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z'].search(data__docker__containers_key):
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.containers must match pattern ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z")
                                 except (JsonSchemaValueException, JsonSchemaValuesException):
                                     data__docker__containers_property_names = False
                             if not data__docker__containers_property_names:
@@ -728,7 +891,11 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                         if data__docker__holdpackages_len > len(set(fn(data__docker__holdpackages_x) for data__docker__holdpackages_x in data__docker__holdpackages)):
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.hold_packages must contain unique items")
                         for data__docker__holdpackages_x, data__docker__holdpackages_item in enumerate(data__docker__holdpackages):
-                            validate_https___netharden_dev_schemas_profile_schema_json___defs_package(data__docker__holdpackages_item, custom_formats, (name_prefix or "data") + ".docker.hold_packages[{data__docker__holdpackages_x}]".format(**locals()))
+                            if not isinstance(data__docker__holdpackages_item, (str)):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.hold_packages[{data__docker__holdpackages_x}]".format(**locals()) + " must be string")
+                            if isinstance(data__docker__holdpackages_item, str):
+                                if not REGEX_PATTERNS['^[a-z0-9][a-z0-9+.-]{0,99}\\Z'].search(data__docker__holdpackages_item):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker.hold_packages[{data__docker__holdpackages_x}]".format(**locals()) + " must match pattern ^[a-z0-9][a-z0-9+.-]{0,99}\\Z")
                 if data__docker_keys:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".docker must not contain "+str(data__docker_keys)+" properties")
         if "vxlan_gc" in data_keys:
@@ -747,15 +914,27 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                 if "interval" in data__vxlangc_keys:
                     data__vxlangc_keys.remove("interval")
                     data__vxlangc__interval = data__vxlangc["interval"]
-                    validate_https___netharden_dev_schemas_profile_schema_json___defs_timespan(data__vxlangc__interval, custom_formats, (name_prefix or "data") + ".vxlan_gc.interval")
+                    if not isinstance(data__vxlangc__interval, (str)):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".vxlan_gc.interval must be string")
+                    if isinstance(data__vxlangc__interval, str):
+                        if not REGEX_PATTERNS['^[0-9]+ ?(us|ms|s|sec|m|min|h|hr|d)( [0-9]+ ?(us|ms|s|sec|m|min|h|hr|d))*\\Z'].search(data__vxlangc__interval):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".vxlan_gc.interval must match pattern ^[0-9]+ ?(us|ms|s|sec|m|min|h|hr|d)( [0-9]+ ?(us|ms|s|sec|m|min|h|hr|d))*\\Z")
                 if "pattern" in data__vxlangc_keys:
                     data__vxlangc_keys.remove("pattern")
                     data__vxlangc__pattern = data__vxlangc["pattern"]
-                    validate_https___netharden_dev_schemas_profile_schema_json___defs_ifglob(data__vxlangc__pattern, custom_formats, (name_prefix or "data") + ".vxlan_gc.pattern")
+                    if not isinstance(data__vxlangc__pattern, (str)):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".vxlan_gc.pattern must be string")
+                    if isinstance(data__vxlangc__pattern, str):
+                        if not REGEX_PATTERNS['^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z'].search(data__vxlangc__pattern):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".vxlan_gc.pattern must match pattern ^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z")
                 if "textfile_dir" in data__vxlangc_keys:
                     data__vxlangc_keys.remove("textfile_dir")
                     data__vxlangc__textfiledir = data__vxlangc["textfile_dir"]
-                    validate_https___netharden_dev_schemas_profile_schema_json___defs_path(data__vxlangc__textfiledir, custom_formats, (name_prefix or "data") + ".vxlan_gc.textfile_dir")
+                    if not isinstance(data__vxlangc__textfiledir, (str)):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".vxlan_gc.textfile_dir must be string")
+                    if isinstance(data__vxlangc__textfiledir, str):
+                        if not REGEX_PATTERNS['^/[A-Za-z0-9_./@:+-]{0,255}\\Z'].search(data__vxlangc__textfiledir):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".vxlan_gc.textfile_dir must match pattern ^/[A-Za-z0-9_./@:+-]{0,255}\\Z")
                 if data__vxlangc_keys:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".vxlan_gc must not contain "+str(data__vxlangc_keys)+" properties")
         if "sysctl" in data_keys:
@@ -769,162 +948,27 @@ def validate_https___netharden_dev_schemas_profile_schema_json(data, custom_form
                 for data__sysctl_key in data__sysctl_keys:
                     if data__sysctl_key not in []:
                         data__sysctl_value = data__sysctl.get(data__sysctl_key)
-                        validate_https___netharden_dev_schemas_profile_schema_json___defs_sysctlvalue(data__sysctl_value, custom_formats, (name_prefix or "data") + ".sysctl.{data__sysctl_key}".format(**locals()))
+                        if not isinstance(data__sysctl_value, (str, int)) and not (isinstance(data__sysctl_value, float) and data__sysctl_value.is_integer()) or isinstance(data__sysctl_value, bool):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".sysctl.{data__sysctl_key}".format(**locals()) + " must be string or integer")
+                        if isinstance(data__sysctl_value, str):
+                            if not REGEX_PATTERNS['^[A-Za-z0-9_.:/, +-]{1,256}\\Z'].search(data__sysctl_value):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".sysctl.{data__sysctl_key}".format(**locals()) + " must match pattern ^[A-Za-z0-9_.:/, +-]{1,256}\\Z")
                 data__sysctl_len = len(data__sysctl)
                 if data__sysctl_len != 0:
                     data__sysctl_property_names = True
                     for data__sysctl_key in data__sysctl:
                         try:
-                            validate_https___netharden_dev_schemas_profile_schema_json___defs_sysctlkey(data__sysctl_key, custom_formats, (name_prefix or "data") + ".sysctl")
+                            if not isinstance(data__sysctl_key, (str)):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".sysctl must be string")
+                            if isinstance(data__sysctl_key, str):
+                                if not REGEX_PATTERNS['^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z'].search(data__sysctl_key):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".sysctl must match pattern ^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z")
                         except (JsonSchemaValueException, JsonSchemaValuesException):
                             data__sysctl_property_names = False
                     if not data__sysctl_property_names:
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".sysctl must be named by propertyName definition")
         if data_keys:
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_timespan(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[0-9]+ ?(us|ms|s|sec|m|min|h|hr|d)( [0-9]+ ?(us|ms|s|sec|m|min|h|hr|d))*\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[0-9]+ ?(us|ms|s|sec|m|min|h|hr|d)( [0-9]+ ?(us|ms|s|sec|m|min|h|hr|d))*\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_package(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[a-z0-9][a-z0-9+.-]{0,99}\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[a-z0-9][a-z0-9+.-]{0,99}\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_sysctlkey(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_@:+/-]+)+\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_sysctlvalue(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str, int)) and not (isinstance(data, float) and data.is_integer()) or isinstance(data, bool):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string or integer")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[A-Za-z0-9_.:/, +-]{1,256}\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[A-Za-z0-9_.:/, +-]{1,256}\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_path(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^/[A-Za-z0-9_./@:+-]{0,255}\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^/[A-Za-z0-9_./@:+-]{0,255}\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_cidr(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[0-9A-Fa-f.:]+/[0-9]{1,3}\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_unitfile(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,200}\\.(network|netdev|link)\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]{0,200}\\.(network|netdev|link)\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_ifname(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^(?!\\.{1,2}\\Z)[A-Za-z0-9_.-]{1,15}\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_mtu(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (int)) and not (isinstance(data, float) and data.is_integer()) or isinstance(data, bool):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be integer")
-    if isinstance(data, (int, float, Decimal)) and not isinstance(data, bool):
-        if data < 68:
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be bigger than or equal to 68")
-        if data > 65535:
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be smaller than or equal to 65535")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_ip(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[0-9A-Fa-f.:]+\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[0-9A-Fa-f.:]+\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_addresses(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (list, tuple)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be array")
-    data_is_list = isinstance(data, (list, tuple))
-    if data_is_list:
-        def fn(var): return frozenset(dict((k, fn(v)) for k, v in var.items()).items()) if hasattr(var, "items") else tuple(fn(v) for v in var) if isinstance(var, (dict, list)) else (bool, var) if isinstance(var, bool) else var
-        data_len = len(data)
-        if data_len > len(set(fn(data_x) for data_x in data)):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain unique items")
-        for data_x, data_item in enumerate(data):
-            validate_https___netharden_dev_schemas_profile_schema_json___defs_cidr(data_item, custom_formats, (name_prefix or "data") + "[{data_x}]".format(**locals()))
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_devpath(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[A-Za-z0-9_.:*?\\[\\]-]{1,128}\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_driverglob(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_mac(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_ifglob(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[A-Za-z0-9_.*?\\[\\]-]{1,64}\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_shortlabel(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\Z")
-    return data
-
-def validate_https___netharden_dev_schemas_profile_schema_json___defs_label(data, custom_formats={}, name_prefix=None):
-    if not isinstance(data, (str)):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
-    if isinstance(data, str):
-        if not REGEX_PATTERNS['^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z")
     return data
 
 

@@ -15,9 +15,10 @@ fails when they are out of date and proves that they change no byte of any outpu
    never be looser than jsonschema's (Draft 2020-12 with ``validate.validator_class``):
    ``fast_schema`` accepts only keywords whose fastjsonschema code was read and means the
    same (``_KEYWORDS``; another keyword, ``$schema`` or a remote ``$ref`` makes generation
-   fail), moves the siblings of a ``$ref`` into an ``allOf`` (2020-12 applies them,
-   fastjsonschema's draft-07 code drops them) and writes each ``pattern`` with
-   ``validate.end_of_string``, the ``$`` rule jsonschema's pattern keyword uses too.
+   fail), writes the schema a ``$ref`` points at in its place, in an ``allOf`` beside the
+   ``$ref``'s siblings (2020-12 applies them, fastjsonschema's draft-07 code drops them),
+   and writes each ``pattern`` with ``validate.end_of_string``, the ``$`` rule
+   jsonschema's pattern keyword uses too.
    ``enum``/``const``/``uniqueItems`` tell ``1`` from ``true`` in both. What remains is
    fastjsonschema's ``integer``, which 1500.0 satisfies: ``_precompiled_check`` takes
    its verdict only for data without an integral float (and of plain types), and asks
@@ -84,22 +85,33 @@ class SchemaNotSupported(ValueError):
 def fast_schema(schema: dict) -> dict:
     """``schema`` (Draft 2020-12) written so that fastjsonschema reads it as jsonschema does.
 
-    - ``$ref`` with sibling assertions: in 2020-12 the siblings apply too, fastjsonschema
-      (draft-07 rules) ignores them; they become ``allOf: [{$ref}, {siblings}]``.
+    - ``$ref``: the schema it points at is written in its place (unless it contains the
+      reference), as ``allOf: [{that schema}, {siblings}]``: in 2020-12 the sibling
+      assertions of a ``$ref`` apply too, fastjsonschema (draft-07 rules) ignores them.
     - ``pattern``: ``validate.end_of_string`` (the rewrite fastjsonschema makes itself,
       done here so that both validators visibly use one function).
     - ``const: v`` becomes ``enum: [v]``: fastjsonschema generates the same test for both,
       and 2.22 fails to generate const without detailed exceptions (``_FAST_OPTIONS``).
     - Refused (``SchemaNotSupported``): a keyword outside ``_KEYWORDS`` (``x-`` extensions
-      and annotations aside), another ``$schema``, a ``$ref`` that is not local, ``$id``
-      below the root, ``items`` as a list.
+      and annotations aside), another ``$schema``, a ``$ref`` that is not local or points
+      at nothing, ``$id`` below the root, ``items`` as a list.
     """
     from .validate import end_of_string
 
     if isinstance(schema, dict) and schema.get("$schema", _DRAFT) != _DRAFT:
         raise SchemaNotSupported(f"$schema {schema['$schema']!r}: only {_DRAFT} is supported")
 
-    def walk(node, path: str):
+    def target(ref: str, where: str):
+        node = schema
+        for part in ref[2:].split("/") if ref != "#" else ():
+            part = part.replace("~1", "/").replace("~0", "~")
+            try:
+                node = node[int(part) if isinstance(node, list) else part]
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise SchemaNotSupported(f"{where}: {ref!r} points at nothing") from None
+        return node
+
+    def walk(node, path: str, inside: tuple = ()):
         if isinstance(node, bool):
             return node
         if not isinstance(node, dict):
@@ -114,13 +126,13 @@ def fast_schema(schema: dict) -> dict:
             elif key not in _KEYWORDS and key not in _SCHEMA_MAPS:
                 raise SchemaNotSupported(f"{path or '/'}: keyword {key!r} is not known to mean the same in fastjsonschema")
             elif key in _SCHEMA_MAPS:
-                out[key] = {k: walk(v, f"{where}/{k}") for k, v in value.items()}
+                out[key] = {k: walk(v, f"{where}/{k}", inside) for k, v in value.items()}
             elif key in _SCHEMA_LISTS:
-                out[key] = [walk(v, f"{where}/{i}") for i, v in enumerate(value)]
+                out[key] = [walk(v, f"{where}/{i}", inside) for i, v in enumerate(value)]
             elif key in _ONE_SCHEMA:
                 if key == "items" and not isinstance(value, (dict, bool)):
                     raise SchemaNotSupported(f"{where}: items must be one schema (a list is the older tuple form)")
-                out[key] = walk(value, where)
+                out[key] = walk(value, where, inside)
             elif key == "pattern":
                 out[key] = end_of_string(value)
             elif key == "const":  # the same test in fastjsonschema, whose const cannot raise undetailed
@@ -133,11 +145,16 @@ def fast_schema(schema: dict) -> dict:
                 out[key] = value
             else:
                 out[key] = value
+        if "$ref" not in out:
+            return out
+        ref = out["$ref"]
         siblings = {k: v for k, v in out.items() if k in _KEYWORDS and k != "$ref"}
-        if "$ref" in out and siblings:
-            rest = {k: v for k, v in out.items() if k not in siblings and k != "$ref"}
-            out = {**rest, "allOf": [{"$ref": out["$ref"]}, siblings]}
-        return out
+        rest = {k: v for k, v in out.items() if k not in siblings and k != "$ref"}
+        # inlined (a reference to a schema that contains it stays a $ref): fastjsonschema's
+        # call of a referenced function builds its error path with str.format(**locals())
+        # even when no error is raised, which cost more than all the checks
+        referred = {"$ref": ref} if ref in inside else walk(target(ref, path), ref[1:], inside + (ref,))
+        return {**rest, "allOf": [referred, siblings] if siblings else [referred]}
 
     return walk(schema, "")
 

@@ -184,17 +184,23 @@ def _precompiled_check():
 
     check = generated.validate
 
-    def is_valid(data: Any) -> bool:
-        if plain_without_integral_floats(data):
-            try:
-                check(data)
-                return True
-            except JsonSchemaValueException:
-                return False
-            except Exception:  # pragma: no cover - data fastjsonschema's code cannot handle: jsonschema decides
-                pass
-        return _validator().is_valid(data)
+    def verdict(data: Any) -> bool | None:
+        """fastjsonschema's verdict, or None when jsonschema must decide."""
+        if not plain_without_integral_floats(data):
+            return None
+        try:
+            check(data)
+            return True
+        except JsonSchemaValueException:
+            return False
+        except Exception:  # pragma: no cover - data fastjsonschema's code cannot handle: jsonschema decides
+            return None
 
+    def is_valid(data: Any) -> bool:
+        ok = verdict(data)
+        return _validator().is_valid(data) if ok is None else ok
+
+    is_valid.verdict = verdict  # for fleet/check.py, which caches jsonschema's verdicts itself
     return is_valid
 
 

@@ -277,11 +277,21 @@ def test_end_of_string_is_fastjsonschemas_own_rewrite():
 
 
 def test_ref_siblings_are_checked_as_in_2020_12():
-    """fastjsonschema ignores the siblings of $ref (draft-07); fast_schema moves them into allOf."""
+    """fastjsonschema ignores the siblings of $ref (draft-07); fast_schema writes the referenced
+    schema in place of the $ref, beside them in an allOf."""
     import fastjsonschema
 
-    schema = {"$defs": {"a": {"type": "string"}}, "properties": {"k": {"$ref": "#/$defs/a", "pattern": "^x", "title": "t"}}}
-    assert precompile.fast_schema(schema)["properties"]["k"] == {"title": "t", "allOf": [{"$ref": "#/$defs/a"}, {"pattern": "^x"}]}
+    schema = {"$defs": {"a": {"type": "string"}}, "properties": {"k": {"$ref": "#/$defs/a", "pattern": "^x$", "title": "t"}}}
+    assert precompile.fast_schema(schema)["properties"]["k"] == {"title": "t", "allOf": [{"type": "string"}, {"pattern": "^x\\Z"}]}
+    for value in ({"k": "x"}, {"k": "y"}, {"k": 1}, {"k": "x\n"}):
+        assert _both(schema, value)[0] is _both(schema, value)[1], value
+    recursive = {"$defs": {"n": {"type": "object", "properties": {"c": {"$ref": "#/$defs/n"}, "v": {"type": "integer"}}}},
+                 "$ref": "#/$defs/n"}
+    assert precompile.fast_schema(recursive)["allOf"][0]["properties"]["c"] == {"allOf": [{"$ref": "#/$defs/n"}]}
+    for value in ({"c": {"c": {"v": 1}}}, {"c": {"c": {"v": "x"}}}, {"c": 1}):
+        assert _both(recursive, value)[0] is _both(recursive, value)[1], value
+    with pytest.raises(precompile.SchemaNotSupported, match="points at nothing"):
+        precompile.fast_schema({"$ref": "#/$defs/missing"})
     data = load_file(ROOT / "tests" / "bad" / "150-container-sysctl-vm.yaml").data
     fastjsonschema.compile(json.loads(validate.schema_text()), use_default=False, use_formats=False)(copy.deepcopy(data))
     assert validate._precompiled_check()(data) is False and not validate._validator().is_valid(data)

@@ -47,8 +47,9 @@ def _setup():
                   <= {"type", "required", "additionalProperties", "properties"}
                   and schema.get("additionalProperties") is False and schema.get("type") == "object"
                   and is_valid(_BASE))
-        _state.update(is_valid=is_valid, fast=fast is not None, plain=validate.plain_without_integral_floats,
-                      simple=simple, props=set(schema.get("properties", {})), required=tuple(schema.get("required", ())))
+        verdict = getattr(fast, "verdict", None)  # fastjsonschema's, or None where jsonschema must decide
+        _state.update(is_valid=is_valid, fast=verdict is not None, verdict=verdict, simple=simple,
+                      props=set(schema.get("properties", {})), required=tuple(schema.get("required", ())))
     return _state
 
 
@@ -56,9 +57,8 @@ def _value_ok(key: str, value: Any) -> bool:
     hit = _by_id.get(id(value))
     if hit is not None and hit[0] is value:
         return hit[1]
-    if _state["fast"] and _state["plain"](value):
-        ok = _state["is_valid"]({**_BASE, key: value})
-    else:
+    ok = _state["verdict"]({**_BASE, key: value}) if _state["fast"] else None
+    if ok is None:
         marker = (key, json.dumps(value, sort_keys=True, allow_nan=True))
         ok = _by_json.get(marker)
         if ok is None:
