@@ -4,21 +4,28 @@
 regenerates both; ``--check`` exits 1 when either is stale. tests/test_speed_paths.py
 fails when they are out of date and proves that they change no byte of any output.
 
-1. ``netharden/_profile_schema_check.py``: ``is_valid(data) -> bool`` for
-   schemas/profile.schema.json, plain Python generated from the schema. Importing
+1. ``netharden/_profile_schema_check.py``: fastjsonschema's generated code
+   (``compile_to_code``, no defaults written into the data, no format checks, undetailed
+   exceptions) for schemas/profile.schema.json as ``fast_schema`` writes it. Importing
    jsonschema (with referencing, attrs, rpds) and building its validator cost more than
    everything else ``netharden render`` does; valid profiles, the common case, now never
-   import it. The checker only decides valid or not: when it says "not valid",
-   ``validate.py`` runs jsonschema as before, so every message, position and order of a
-   bad profile still comes from jsonschema. The checker implements exactly the keywords
-   the schema uses, with jsonschema's semantics (type checks as ``validate._validator``
-   defines them: an integral float is not an ``integer``; ``enum``/``const``/
-   ``uniqueItems`` with jsonschema's ``equal``, where ``1`` and ``true`` differ; ``pattern``
-   with ``re.search``; ``if``/``then``; local ``$ref``). A keyword it does not know makes
-   generation fail, so a schema change cannot silently loosen it. It holds the exact
-   schema text it was generated from; at run time a difference (someone edited the schema
-   and did not regenerate) makes validate.py ignore it and use jsonschema alone: correct,
-   slower. (The exact text, not a digest: hashlib's OpenSSL start-up alone costs ~3 ms.)
+   import it. The checker only decides valid or not (``validate._precompiled_check``):
+   when it says "not valid", ``validate.py`` runs jsonschema as before, so every message,
+   position and order of a bad profile still comes from jsonschema. Its "valid" must
+   never be looser than jsonschema's (Draft 2020-12 with ``validate.validator_class``):
+   ``fast_schema`` accepts only keywords whose fastjsonschema code was read and means the
+   same (``_KEYWORDS``; another keyword, ``$schema`` or a remote ``$ref`` makes generation
+   fail), writes the schema a ``$ref`` points at in its place, in an ``allOf`` beside the
+   ``$ref``'s siblings (2020-12 applies them, fastjsonschema's draft-07 code drops them),
+   and writes each ``pattern`` with ``validate.end_of_string``, the ``$`` rule
+   jsonschema's pattern keyword uses too.
+   ``enum``/``const``/``uniqueItems`` tell ``1`` from ``true`` in both. What remains is
+   fastjsonschema's ``integer``, which 1500.0 satisfies: ``_precompiled_check`` takes
+   its verdict only for data without an integral float (and of plain types), and asks
+   jsonschema otherwise. The module holds the exact schema text it was generated from; at
+   run time a difference (someone edited the schema and did not regenerate) makes
+   validate.py ignore it and use jsonschema alone: correct, slower. (The exact text, not a
+   digest: hashlib's OpenSSL start-up costs more than comparing the text.)
 
 2. ``netharden/_templates_compiled.py``: every template under templates/, compiled by
    Jinja2 itself (``Environment.compile(source, raw=True, defer_init=True)``, the code
@@ -31,9 +38,10 @@ fails when they are out of date and proves that they change no byte of any outpu
    jinja2 compiles it from source (again: correct, slower). Importing jinja2 and parsing
    and compiling the templates took about a third of a cold render.
 
-Both artefacts are committed: runtime dependencies stay jinja2, pyyaml and jsonschema,
-and a fresh checkout is fast without a build step. Generation is deterministic (sorted
-keys, no timestamps), so regenerating an unchanged source rewrites identical bytes.
+Both artefacts are committed, so a fresh checkout is fast without a build step
+(fastjsonschema is a runtime dependency for the exception class the generated code
+imports). Generation is deterministic (sorted keys, no timestamps), so regenerating an
+unchanged source with the same Jinja2 and fastjsonschema rewrites identical bytes.
 """
 from __future__ import annotations
 
@@ -46,235 +54,133 @@ _PACKAGE = Path(__file__).resolve().parent
 SCHEMA_MODULE = _PACKAGE / "_profile_schema_check.py"
 TEMPLATES_MODULE = _PACKAGE / "_templates_compiled.py"
 
-# Keywords that assert nothing (annotations): ignored by the generated checker, as by
-# jsonschema. "format" is here because validate._validator() has no format checker.
+# Keywords that assert nothing (annotations), ignored by fastjsonschema as by jsonschema.
+# "format" is here because validate._validator() has no format checker (use_formats=False).
 _ANNOTATIONS = {"description", "title", "$comment", "examples", "default", "deprecated", "readOnly", "writeOnly",
-                "format", "$schema", "$id", "$defs", "then", "else"}
-_ASSERTIONS = {"type", "$ref", "properties", "additionalProperties", "required", "propertyNames", "minProperties",
-               "maxProperties", "items", "minItems", "maxItems", "uniqueItems", "enum", "const", "pattern",
-               "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "allOf",
-               "anyOf", "oneOf", "not", "if"}
-_TYPE_TESTS = {
-    "object": "isinstance(x, dict)",
-    "array": "isinstance(x, list)",
-    "string": "isinstance(x, str)",
-    "integer": "(isinstance(x, int) and not isinstance(x, bool))",  # validate._validator's integer
-    "number": "(isinstance(x, (int, float)) and not isinstance(x, bool))",
-    "boolean": "isinstance(x, bool)",
-    "null": "x is None",
-}
-_GUARD = {"object": _TYPE_TESTS["object"], "array": _TYPE_TESTS["array"], "string": _TYPE_TESTS["string"],
-          "number": _TYPE_TESTS["number"]}
-
-_PRELUDE = '''
-import re as _re
-
-_search = _re.search  # re caches compiled patterns; only the patterns a profile reaches get compiled
-
-
-def _unbool(v):
-    return ("bool", v) if isinstance(v, bool) else v
-
-
-def _equal(a, b):
-    """jsonschema._utils.equal: 1 and true differ, 1 and 1.0 do not."""
-    if a is b:
-        return True
-    if isinstance(a, str) or isinstance(b, str):
-        return a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(i, j) for i, j in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return len(a) == len(b) and all(k in b and _equal(v, b[k]) for k, v in a.items())
-    return _unbool(a) == _unbool(b)
-
-
-def _unique(items):
-    """jsonschema's uniqueItems: no two items equal under _equal."""
-    if all(isinstance(i, str) for i in items):
-        return len(set(items)) == len(items)
-    for n, a in enumerate(items):
-        for b in items[n + 1:]:
-            if _equal(a, b):
-                return False
-    return True
-'''
+                "format", "$schema", "$id", "$defs"}
+# The keywords whose fastjsonschema code (generator of draft 2019-09, the one it picks for
+# a 2020-12 $schema) was read and found to mean what jsonschema's Draft 2020-12 means,
+# given what fast_schema and validate.plain_without_integral_floats do (see the module
+# docstring). Anything else makes generation fail: fastjsonschema ignores keywords it
+# does not know (prefixItems, unevaluatedProperties, dependentRequired ...), which would
+# loosen the fast verdict silently.
+_KEYWORDS = {"type", "$ref", "properties", "additionalProperties", "required", "propertyNames", "minProperties",
+             "maxProperties", "items", "minItems", "maxItems", "uniqueItems", "enum", "const", "pattern",
+             "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "allOf",
+             "anyOf", "oneOf", "not", "if", "then", "else"}
+_ONE_SCHEMA = {"items", "additionalProperties", "propertyNames", "not", "if", "then", "else"}
+_SCHEMA_LISTS = {"allOf", "anyOf", "oneOf"}
+_SCHEMA_MAPS = {"properties", "$defs"}
+_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+# no defaults written into the data, no format assertions, exceptions without the schema
+# and value in them (a verdict is all that is read; detailed exceptions copy the whole
+# subschema into the code of every raise)
+_FAST_OPTIONS = {"use_default": False, "use_formats": False, "detailed_exceptions": False}
 
 
 class SchemaNotSupported(ValueError):
-    """The schema uses something the generated checker does not implement."""
+    """The schema uses something the fastjsonschema checker is not known to read as jsonschema does."""
 
 
-class _SchemaCompiler:
-    def __init__(self, schema: dict):
-        self.schema = schema
-        self.defs = schema.get("$defs", {})
-        self.functions: list[str] = []
-        self.names: dict[str, str] = {}  # "#/$defs/x" or node path -> function name
-        self.counter = 0
-        self.constants: dict[str, str] = {}  # literal -> module-level name (built once, at import)
+def fast_schema(schema: dict) -> dict:
+    """``schema`` (Draft 2020-12) written so that fastjsonschema reads it as jsonschema does.
 
-    def const(self, value) -> str:
-        if isinstance(value, frozenset):
-            literal = f"frozenset({tuple(sorted(value))!r})"  # sorted: the text must not depend on hash order
-        else:
-            literal = repr(value)
-        if literal not in self.constants:
-            self.constants[literal] = f"_C{len(self.constants) + 1}"
-        return self.constants[literal]
+    - ``$ref``: the schema it points at is written in its place (unless it contains the
+      reference), as ``allOf: [{that schema}, {siblings}]``: in 2020-12 the sibling
+      assertions of a ``$ref`` apply too, fastjsonschema (draft-07 rules) ignores them.
+    - ``pattern``: ``validate.end_of_string`` (the rewrite fastjsonschema makes itself,
+      done here so that both validators visibly use one function).
+    - ``const: v`` becomes ``enum: [v]``: fastjsonschema generates the same test for both,
+      and 2.22 fails to generate const without detailed exceptions (``_FAST_OPTIONS``).
+    - Refused (``SchemaNotSupported``): a keyword outside ``_KEYWORDS`` (``x-`` extensions
+      and annotations aside), another ``$schema``, a ``$ref`` that is not local or points
+      at nothing, ``$id`` below the root, ``items`` as a list.
+    """
+    from .validate import end_of_string
 
-    def ref(self, ref: str) -> str:
-        prefix = "#/$defs/"
-        if not ref.startswith(prefix) or ref[len(prefix):] not in self.defs:
-            raise SchemaNotSupported(f"only local #/$defs/ references are supported, not {ref!r}")
-        if ref not in self.names:
-            name = "_def_" + "".join(c if c.isalnum() else "_" for c in ref[len(prefix):])
-            self.names[ref] = name
-            self.function(self.defs[ref[len(prefix):]], f"$defs/{ref[len(prefix):]}", name)
-        return self.names[ref]
+    if isinstance(schema, dict) and schema.get("$schema", _DRAFT) != _DRAFT:
+        raise SchemaNotSupported(f"$schema {schema['$schema']!r}: only {_DRAFT} is supported")
 
-    def node(self, node, path: str) -> str:
-        """Name of the function that checks ``node`` (emitted on first use)."""
-        if node is True:
-            return "_true"
-        if node is False:
-            return "_false"
-        self.counter += 1
-        return self.function(node, path, f"_s{self.counter}")
+    def target(ref: str, where: str):
+        node = schema
+        for part in ref[2:].split("/") if ref != "#" else ():
+            part = part.replace("~1", "/").replace("~0", "~")
+            try:
+                node = node[int(part) if isinstance(node, list) else part]
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise SchemaNotSupported(f"{where}: {ref!r} points at nothing") from None
+        return node
 
-    def function(self, node, path: str, name: str) -> str:
+    def walk(node, path: str, inside: tuple = ()):
+        if isinstance(node, bool):
+            return node
         if not isinstance(node, dict):
-            raise SchemaNotSupported(f"{path}: a schema must be an object or a boolean")
-        for key in node:
-            if key not in _ASSERTIONS and key not in _ANNOTATIONS and not key.startswith("x-"):
-                raise SchemaNotSupported(f"{path}: keyword {key!r} is not implemented by the generated checker")
-        if "$id" in node and path:
-            raise SchemaNotSupported(f"{path}: $id below the root changes reference resolution")
-        slot = len(self.functions)
-        self.functions.append("")  # reserve the place: definitions come out in a stable order
-        lines = [f"def {name}(x):  # {path or '/'}"]
-        body: list[str] = []
-        add = body.append
-        typed = None  # the instance's type once the "type" keyword has returned on anything else
-        if "type" in node:
-            types = node["type"] if isinstance(node["type"], list) else [node["type"]]
-            add(f"if not ({' or '.join(_TYPE_TESTS[t] for t in types)}):\n    return False")
-            if len(types) == 1:
-                typed = "number" if types[0] == "integer" else types[0]
-        if "enum" in node:
-            values = node["enum"]
-            if all(isinstance(v, str) for v in values):
-                add(f"if not (isinstance(x, str) and x in {self.const(frozenset(values))}):\n    return False")
+            raise SchemaNotSupported(f"{path or '/'}: a schema must be an object or a boolean")
+        out = {}
+        for key, value in node.items():
+            where = f"{path}/{key}"
+            if key.startswith("x-") or (key in _ANNOTATIONS and key not in _SCHEMA_MAPS):
+                if key == "$id" and path:
+                    raise SchemaNotSupported(f"{where}: $id below the root changes reference resolution")
+                out[key] = value
+            elif key not in _KEYWORDS and key not in _SCHEMA_MAPS:
+                raise SchemaNotSupported(f"{path or '/'}: keyword {key!r} is not known to mean the same in fastjsonschema")
+            elif key in _SCHEMA_MAPS:
+                out[key] = {k: walk(v, f"{where}/{k}", inside) for k, v in value.items()}
+            elif key in _SCHEMA_LISTS:
+                out[key] = [walk(v, f"{where}/{i}", inside) for i, v in enumerate(value)]
+            elif key in _ONE_SCHEMA:
+                if key == "items" and not isinstance(value, (dict, bool)):
+                    raise SchemaNotSupported(f"{where}: items must be one schema (a list is the older tuple form)")
+                out[key] = walk(value, where, inside)
+            elif key == "pattern":
+                out[key] = end_of_string(value)
+            elif key == "const":  # the same test in fastjsonschema, whose const cannot raise undetailed
+                if "enum" in node:
+                    raise SchemaNotSupported(f"{where}: const beside enum")
+                out["enum"] = [value]
+            elif key == "$ref":
+                if not isinstance(value, str) or not (value == "#" or value.startswith("#/")):
+                    raise SchemaNotSupported(f"{where}: only local references are supported, not {value!r}")
+                out[key] = value
             else:
-                add(f"if not any(_equal(x, v) for v in {self.const(tuple(values))}):\n    return False")
-        if "const" in node:
-            add(f"if not _equal(x, {node['const']!r}):\n    return False")
-        if "$ref" in node:
-            add(f"if not {self.ref(node['$ref'])}(x):\n    return False")
-        for key in ("allOf",):
-            for i, sub in enumerate(node.get(key, ())):
-                add(f"if not {self.node(sub, f'{path}/{key}/{i}')}(x):\n    return False")
-        if "anyOf" in node:
-            subs = [self.node(sub, f"{path}/anyOf/{i}") for i, sub in enumerate(node["anyOf"])]
-            add(f"if not ({' or '.join(f'{s}(x)' for s in subs)}):\n    return False")
-        if "oneOf" in node:
-            subs = [self.node(sub, f"{path}/oneOf/{i}") for i, sub in enumerate(node["oneOf"])]
-            add(f"if sum(1 for f in ({', '.join(subs)},) if f(x)) != 1:\n    return False")
-        if "not" in node:
-            add(f"if {self.node(node['not'], f'{path}/not')}(x):\n    return False")
-        if "if" in node:
-            test = self.node(node["if"], f"{path}/if")
-            then = self.node(node["then"], f"{path}/then") if "then" in node else None
-            other = self.node(node["else"], f"{path}/else") if "else" in node else None
-            if then and other:
-                add(f"if {test}(x):\n    if not {then}(x):\n        return False\nelif not {other}(x):\n    return False")
-            elif then:
-                add(f"if {test}(x) and not {then}(x):\n    return False")
-            elif other:
-                add(f"if not {test}(x) and not {other}(x):\n    return False")
-        # string keywords
-        string = []
-        if "pattern" in node:
-            string.append(f"if not _search({node['pattern']!r}, x):\n    return False")
-        if "minLength" in node:
-            string.append(f"if len(x) < {node['minLength']!r}:\n    return False")
-        if "maxLength" in node:
-            string.append(f"if len(x) > {node['maxLength']!r}:\n    return False")
-        self.guarded(body, "string", string, typed)
-        # number keywords
-        number = []
-        for key, op in (("minimum", "<"), ("maximum", ">"), ("exclusiveMinimum", "<="), ("exclusiveMaximum", ">=")):
-            if key in node:
-                number.append(f"if x {op} {node[key]!r}:\n    return False")
-        self.guarded(body, "number", number, typed)
-        # array keywords
-        array = []
-        if "minItems" in node:
-            array.append(f"if len(x) < {node['minItems']!r}:\n    return False")
-        if "maxItems" in node:
-            array.append(f"if len(x) > {node['maxItems']!r}:\n    return False")
-        if node.get("uniqueItems") is True:
-            array.append("if not _unique(x):\n    return False")
-        if "items" in node:
-            items = self.node(node["items"], f"{path}/items")
-            array.append(f"for v in x:\n    if not {items}(v):\n        return False")
-        self.guarded(body, "array", array, typed)
-        # object keywords
-        obj = []
-        if "required" in node:
-            obj.append(f"for k in {self.const(tuple(node['required']))}:\n    if k not in x:\n        return False")
-        if "minProperties" in node:
-            obj.append(f"if len(x) < {node['minProperties']!r}:\n    return False")
-        if "maxProperties" in node:
-            obj.append(f"if len(x) > {node['maxProperties']!r}:\n    return False")
-        props = node.get("properties", {})
-        for key in sorted(props):
-            check = self.node(props[key], f"{path}/properties/{key}")
-            if check != "_true":
-                obj.append(f"if {key!r} in x and not {check}(x[{key!r}]):\n    return False")
-        if "additionalProperties" in node:
-            extra = node["additionalProperties"]
-            known = self.const(frozenset(props))
-            if extra is False:
-                obj.append(f"for k in x:\n    if k not in {known}:\n        return False")
-            elif extra is not True:
-                check = self.node(extra, f"{path}/additionalProperties")
-                obj.append(f"for k, v in x.items():\n    if k not in {known} and not {check}(v):\n        return False")
-        if "propertyNames" in node:
-            check = self.node(node["propertyNames"], f"{path}/propertyNames")
-            obj.append(f"for k in x:\n    if not {check}(k):\n        return False")
-        self.guarded(body, "object", obj, typed)
-        body.append("return True")
-        for stmt in body:
-            lines += ["    " + line for line in stmt.splitlines()]
-        self.functions[slot] = "\n".join(lines)
-        return name
+                out[key] = value
+        if "$ref" not in out:
+            return out
+        ref = out["$ref"]
+        siblings = {k: v for k, v in out.items() if k in _KEYWORDS and k != "$ref"}
+        rest = {k: v for k, v in out.items() if k not in siblings and k != "$ref"}
+        # inlined (a reference to a schema that contains it stays a $ref): fastjsonschema's
+        # call of a referenced function builds its error path with str.format(**locals())
+        # even when no error is raised, which cost more than all the checks
+        referred = {"$ref": ref} if ref in inside else walk(target(ref, path), ref[1:], inside + (ref,))
+        return {**rest, "allOf": [referred, siblings] if siblings else [referred]}
 
-    @staticmethod
-    def guarded(body: list[str], kind: str, stmts: list[str], typed: str | None) -> None:
-        """Keywords of one instance type apply only to instances of that type (as in jsonschema)."""
-        if stmts and kind == typed:  # "type" already returned False on anything else
-            body.extend(stmts)
-        elif stmts:
-            inner = "\n".join("    " + line for stmt in stmts for line in stmt.splitlines())
-            body.append(f"if {_GUARD[kind]}:\n{inner}")
+    return walk(schema, "")
+
+
+def fast_validator(schema: dict):
+    """``fastjsonschema.compile`` of ``fast_schema(schema)``: raises on invalid data."""
+    import fastjsonschema
+
+    return fastjsonschema.compile(fast_schema(schema), **_FAST_OPTIONS)
 
 
 def schema_checker_source(schema_text: str) -> str:
     """The text of netharden/_profile_schema_check.py for ``schema_text``."""
-    schema = json.loads(schema_text)
-    compiler = _SchemaCompiler(schema)
-    root = compiler.node(schema, "")
+    import fastjsonschema
+
+    prepared = fast_schema(json.loads(schema_text))
+    code = fastjsonschema.compile_to_code(prepared, **_FAST_OPTIONS)
+    entry = fastjsonschema.compile(prepared, **_FAST_OPTIONS).__name__
+    if f"\ndef {entry}(data, " not in code:  # pragma: no cover - a fastjsonschema that names things otherwise
+        raise SchemaNotSupported(f"fastjsonschema's code has no function {entry}")
     head = ('"""Generated by `python -m netharden.precompile --write` from schemas/profile.schema.json: do not edit.\n\n'
-            "``is_valid(data)`` is True exactly when jsonschema (Draft 2020-12, with validate._validator()'s\n"
-            "integer type) finds no error; netharden/precompile.py says how and why.\n"
+            "fastjsonschema's code (``compile_to_code``) for the schema as ``precompile.fast_schema`` writes it.\n"
+            "``validate(data)`` raises JsonSchemaValueException when the data are not valid; validate.py's\n"
+            "``_precompiled_check`` calls it behind its guard (netharden/precompile.py says how and why).\n"
             '"""\n')
-    parts = [head, f"SCHEMA = {schema_text!r}\n", _PRELUDE, "\ndef _true(x):\n    return True\n",
-             "\ndef _false(x):\n    return False\n"]
-    parts.append("\n" + "".join(f"{name} = {literal}\n" for literal, name in compiler.constants.items()))
-    parts += ["\n\n" + fn + "\n" for fn in compiler.functions]
-    parts.append(f"\n\nis_valid = {root}\n")
-    return "".join(parts)
+    return head + f"SCHEMA = {schema_text!r}\n\n" + code.rstrip("\n") + f"\n\n\nvalidate = {entry}\n"
 
 
 def lite_problems(code: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import json
+import re
 from functools import lru_cache
 from typing import Any, Iterator
 
@@ -37,16 +38,49 @@ def schema_text() -> str:
     return read_text("schemas", "profile.schema.json")
 
 
+_DOLLAR = re.compile(r"(?<!\\)\$")  # an unescaped $ (fastjsonschema's own rule, also inside [...])
+
+
+def end_of_string(pattern: str) -> str:
+    """``pattern`` with every unescaped ``$`` written ``\\Z``, the rule fastjsonschema applies.
+
+    A JSON Schema ``pattern`` is an ECMA-262 regular expression, whose ``$`` (without the
+    multiline flag) matches only at the end of the input; Python's ``$`` also matches before
+    a final newline, so ``re.search("^[a-z]+$", "host\\n")`` succeeds. Both validators search
+    with the rewritten pattern: jsonschema's ``pattern`` keyword (``validator_class``) and the
+    fastjsonschema checker (``precompile.fast_schema``). A ``$`` meant literally is written
+    ``\\$`` (inside ``[...]`` too).
+    """
+    return _DOLLAR.sub(r"\\Z", pattern)
+
+
+def _pattern(validator, pattern, instance, schema):
+    """jsonschema's ``pattern`` keyword (``jsonschema._keywords.pattern``) with ``end_of_string``."""
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not re.search(end_of_string(pattern), instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@lru_cache(maxsize=2)
+def validator_class(strict_integer: bool = True):
+    """Draft 2020-12 as this project reads it: ``pattern`` with ``end_of_string``, and with
+    ``strict_integer`` an integral float (1500.0, 1e4) is not an ``integer``."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    kwargs = {}
+    if strict_integer:
+        # JSON Schema counts 1500.0 and 1e4 as integers; YAML parses them as floats and they
+        # would be written as "1500.0", which systemd and the kernel refuse.
+        kwargs["type_checker"] = base.TYPE_CHECKER.redefine(
+            "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return jsonschema.validators.extend(base, validators={"pattern": _pattern}, **kwargs)
+
+
 @lru_cache(maxsize=1)
 def _validator():
-    import jsonschema
-    schema = json.loads(schema_text())
-    # JSON Schema counts 1500.0 and 1e4 as integers; YAML parses them as floats and they
-    # would be written as "1500.0", which systemd and the kernel refuse.
-    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
-    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)
-    return cls(schema)
+    return validator_class()(json.loads(schema_text()))
 
 
 def validate(doc: Document) -> list[Problem]:
@@ -95,16 +129,46 @@ def _has_control(value: Any) -> bool:
     return isinstance(value, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
 
 
+def plain_without_integral_floats(data: Any) -> bool:
+    """True when ``data`` is made of dict, list, str, int, bool, None and floats with a
+    fraction only (the types the profile loaders produce, each exactly that type).
+
+    Only then does fastjsonschema's verdict stand: it counts an integral float (1500.0) as
+    an ``integer``, and ``validator_class`` does not. Data with one anywhere, or with any
+    other type (a tuple, a subclass), are judged by jsonschema. Mapping keys are not looked
+    at: no schema keyword we use reads a key's type.
+    """
+    stack = [data]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        x = pop()
+        t = type(x)
+        if t is dict:
+            extend(x.values())
+        elif t is list:
+            extend(x)
+        elif t is float:
+            if x.is_integer():
+                return False
+        elif not (t is str or t is int or t is bool or x is None):
+            return False
+    return True
+
+
 @lru_cache(maxsize=1)
 def _precompiled_check():
-    """``is_valid`` of netharden/_profile_schema_check.py when it was generated from this very
-    schema text (else None: an edited schema without 'make precompile' falls back to jsonschema).
+    """A function ``is_valid(data) -> bool`` built on netharden/_profile_schema_check.py, the
+    code fastjsonschema generated for this very schema text (else None: a schema edited
+    without 'make precompile' falls back to jsonschema alone; so does NETHARDEN_PRECOMPILED=0).
 
     It only answers "valid or not", without importing jsonschema (which, with referencing,
-    attrs and rpds, took longer to import than the rest of a render). A profile it calls
-    valid has no schema problem; for any other, jsonschema runs as before and every message
-    comes from it. netharden/precompile.py records how the checker is generated and why it
-    agrees with jsonschema; tests/test_speed_paths.py checks both.
+    attrs and rpds, takes longer to import than the rest of a render). A profile it calls
+    valid has no schema problem; for any other, jsonschema (``_validator``) runs and every
+    message comes from it. The verdict is fastjsonschema's when ``plain_without_integral_floats``
+    holds (no integral float anywhere), else jsonschema's (``_validator().is_valid``, rare:
+    1500.0 in a pass-through daemon.json setting is valid, as an mtu it is not).
+    netharden/precompile.py records how the module is generated and why its verdict is
+    jsonschema's; tests/test_speed_paths.py checks both.
     """
     import os
 
@@ -112,11 +176,32 @@ def _precompiled_check():
         return None
     try:
         from . import _profile_schema_check as generated
-    except ImportError:  # pragma: no cover - the module ships with the package
+    except ImportError:  # pragma: no cover - the module (and fastjsonschema) ship with the package
         return None
     if generated.SCHEMA != schema_text():
         return None
-    return generated.is_valid
+    from fastjsonschema import JsonSchemaValueException  # already imported by the generated module
+
+    check = generated.validate
+
+    def verdict(data: Any) -> bool | None:
+        """fastjsonschema's verdict, or None when jsonschema must decide."""
+        if not plain_without_integral_floats(data):
+            return None
+        try:
+            check(data)
+            return True
+        except JsonSchemaValueException:
+            return False
+        except Exception:  # pragma: no cover - data fastjsonschema's code cannot handle: jsonschema decides
+            return None
+
+    def is_valid(data: Any) -> bool:
+        ok = verdict(data)
+        return _validator().is_valid(data) if ok is None else ok
+
+    is_valid.verdict = verdict  # for fleet/check.py, which caches jsonschema's verdicts itself
+    return is_valid
 
 
 def _schema_problems(doc: Document) -> Iterator[Problem]:

@@ -183,6 +183,23 @@ def test_fleet_level_errors(tmp_path, capsys):
     assert "holds no host profiles" in capsys.readouterr().err
 
 
+def test_a_trailing_newline_in_a_fleet_is_an_error_not_a_file_name(tmp_path, capsys):
+    """A pattern's $ is the end of the string: "node-1\\n" is no DNS label (it was written as
+    the file name 'node-1\\n.ign'), and a newline in a default is reported for each host."""
+    name = write(tmp_path / "n.yaml", 'apiVersion: netharden/v1\nkind: Fleet\nhosts:\n  - name: "node-1\\n"\n  - name: node-2\n')
+    out = tmp_path / "o"
+    assert main(["render", str(name), "--format", "ignition", "--out", str(out)]) == 2
+    assert f"{name}:4:11: error: host name contains a newline or control character (at $.hosts[0].name)" \
+        in capsys.readouterr().err
+    assert not out.exists()
+    default = write(tmp_path / "d.yaml", 'apiVersion: netharden/v1\nkind: Fleet\ndefaults:\n  uplinks: [{name: "lan\\n"}]\n'
+                    "hosts:\n  - name: node-1\n")
+    assert main(["render", str(default), "--format", "ignition", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{default}:4:20: error: host node-1: name contains a newline or control character (at $.uplinks[0].name)" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 def test_directory_fleet_duplicate_and_bad_file(tmp_path, capsys):
     d = tmp_path / "d"
     d.mkdir()
@@ -433,7 +450,8 @@ def test_fleet_check_agrees_with_jsonschema():
              {**good, "hosts": [{"name": "A"}]}, {**good, "hosts": [{"name": "a", "x": 1}]}, {**good, "hosts": [{}]},
              {**good, "defaults": {"metadata": {"name": "n"}}}, {**good, "defaults": {"metadata": {"description": 1}}},
              {**good, "defaults": []}, {**good, "hosts": [{"name": "a", "profile": None}]}, [], None,
-             {**good, "hosts": [{"name": "a" * 64}]}, {**good, "hosts": [{"name": "a-"}]}, {**good, "hosts": "a"}]
+             {**good, "hosts": [{"name": "a" * 64}]}, {**good, "hosts": [{"name": "a-"}]}, {**good, "hosts": "a"},
+             {**good, "hosts": [{"name": "a\n"}]}, {**good, "apiVersion": "netharden/v1\n"}]
     for data in cases:
         assert check(data) == model._fleet_validator().is_valid(data), data
 
@@ -443,3 +461,18 @@ def test_a_fleet_file_with_crlf_line_ends_is_a_fleet(tmp_path):
     assert fleet.is_fleet(path)
     assert main(["render", str(path), "--format", "ignition", "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "a.ign").is_file()
+
+
+def test_host_check_takes_integral_floats_to_jsonschema():
+    """fastjsonschema counts 1500.0 as an integer; check.valid asks jsonschema then (and caches by JSON)."""
+    from netharden.fleet import check
+
+    base = {"apiVersion": "netharden/v1", "kind": "HostProfile", "metadata": {"name": "h"}}
+    passthrough = {"daemons": [{"name": "docker", "settings": {"max-concurrent-uploads": 5.0}}]}
+    check.clear()
+    for _ in range(2):
+        assert check.valid({**base, "docker": passthrough}) is True
+        assert check.valid({**base, "uplinks": [{"name": "lan", "mtu": 1500.0}]}) is False
+        assert check.valid({**base, "uplinks": [{"name": "lan", "mtu": 1500}]}) is True
+    assert ("docker", json.dumps(passthrough, sort_keys=True)) in check._by_json
+    check.clear()

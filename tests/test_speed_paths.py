@@ -29,8 +29,8 @@ import netharden
 from netharden import _jinja_lite, precompile, templating, validate
 from netharden.emitters import EMITTERS
 from netharden.problems import NetHardenError
-from netharden.yamlload import load_file
-from helpers import PROFILES, ROOT, clear_memos, tree_files
+from netharden.yamlload import Document, load_file
+from helpers import PROFILES, ROOT, clear_memos, minimal, tree_files
 from test_property import MUTATIONS, profiles
 
 
@@ -47,15 +47,22 @@ def source_path(monkeypatch):
 
 
 def test_generated_artefacts_are_in_sync():
-    from netharden import _templates_compiled as compiled
+    import fastjsonschema
+
+    from netharden import _profile_schema_check as checker, _templates_compiled as compiled
 
     stale = precompile.stale()
+    # A new Jinja2 release: the templates then render through jinja2 (correct, slower) until
+    # 'make precompile' is run with it. A new fastjsonschema release generates other text,
+    # and the committed checker still runs. Neither is a reason to fail unrelated work.
+    newer = {}
     if compiled.JINJA2_VERSION != templating.jinja2_version():
-        # a new Jinja2 release: the templates then render through jinja2 (correct, slower)
-        # until 'make precompile' is run with it; that is no reason to fail unrelated work
-        assert stale in ([], ["netharden/_templates_compiled.py"]), stale
-        pytest.skip(f"templates precompiled with Jinja2 {compiled.JINJA2_VERSION}, "
-                    f"{templating.jinja2_version()} installed: run 'make precompile'")
+        newer["netharden/_templates_compiled.py"] = f"Jinja2 {compiled.JINJA2_VERSION}, {templating.jinja2_version()} installed"
+    if checker.VERSION != fastjsonschema.VERSION:
+        newer["netharden/_profile_schema_check.py"] = f"fastjsonschema {checker.VERSION}, {fastjsonschema.VERSION} installed"
+    if newer:
+        assert set(stale) <= set(newer), stale
+        pytest.skip(f"generated with {'; '.join(newer.values())}: run 'make precompile'")
     assert stale == [], "run 'make precompile' (python -m netharden.precompile --write)"
 
 
@@ -198,6 +205,113 @@ def test_the_generator_refuses_keywords_it_does_not_implement():
         precompile.schema_checker_source(json.dumps({"type": "object", "patternProperties": {"^a": {}}}))
     with pytest.raises(precompile.SchemaNotSupported, match="references"):
         precompile.schema_checker_source(json.dumps({"$ref": "https://example.org/x"}))
+
+
+def _both(schema, value):
+    """(fastjsonschema's verdict through precompile.fast_schema, validate.validator_class()'s)."""
+    import fastjsonschema
+
+    try:
+        precompile.fast_validator(schema)(value)
+        fast = True
+    except fastjsonschema.JsonSchemaValueException:
+        fast = False
+    return fast, validate.validator_class()(schema).is_valid(value)
+
+
+@pytest.mark.parametrize("schema, values", [
+    ({"enum": ["yes", "no", True, False]}, [True, False, 1, 0, 1.0, "yes", "true", None]),
+    ({"enum": ["off", False]}, [False, 0, 0.0, "off", None, ""]),
+    ({"const": True}, [True, 1, 1.0, "true"]),
+    ({"const": 1}, [1, 1.0, True]),
+    ({"uniqueItems": True}, [[1, True], [0, False], [1, 1.0], [[1], [True]], [{"a": 1}, {"a": True}],
+                             [{"a": [0]}, {"a": [False]}], ["a", "a"], [None, False], [[], {}]]),
+    ({"pattern": "^[a-z]+$"}, ["host", "host\n", "\nhost", "ho\nst", 5]),
+    ({"pattern": "^a$|^b$"}, ["a", "b\n", "a\n"]),
+    ({"type": "number"}, [1, 1.5, True, "1", None]),
+])
+def test_fastjsonschema_and_jsonschema_agree_on_the_known_differences(schema, values):
+    """bool vs number in enum/const/uniqueItems, and a pattern's $ (end of the string in both)."""
+    for value in values:
+        fast, slow = _both({"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}, value)
+        assert fast is slow, (schema, value)
+
+
+def test_integral_floats_are_no_integers_and_go_to_jsonschema():
+    data = minimal(uplinks=[{"name": "lan", "mtu": 1500.0}])
+    check = validate._precompiled_check()
+    from netharden import _profile_schema_check as generated
+
+    assert generated.validate(copy.deepcopy(data))            # fastjsonschema alone: 1500.0 is an integer
+    assert not validate.plain_without_integral_floats(data) and check(data) is False
+    problems = validate.validate(Document("p.yaml", data, {}))
+    assert [p.message for p in problems] == ["expected an integer, got the number 1500.0"]
+    passthrough = minimal(docker={"daemons": [{"name": "docker", "settings": {"max-concurrent-uploads": 5.0}}]})
+    assert check(passthrough) is True                         # valid where no integer is asked for (jsonschema's verdict)
+    assert validate.plain_without_integral_floats(minimal(uplinks=[{"name": "lan", "mtu": 1500}]))
+    assert not validate.plain_without_integral_floats({"a": ("tuple",)})
+    assert not validate.plain_without_integral_floats([1e4])
+
+
+def test_a_trailing_newline_fails_a_pattern_in_both_validators():
+    data = minimal()
+    data["metadata"]["name"] = "host-a\n"
+    assert validate._precompiled_check()(data) is False
+    assert not validate._validator().is_valid(data)
+    assert validate.end_of_string("^a$|^(b)$") == "^a\\Z|^(b)\\Z" and validate.end_of_string("^a\\$") == "^a\\$"
+
+
+def test_end_of_string_is_fastjsonschemas_own_rewrite():
+    import fastjsonschema
+
+    patterns = set()
+    for name in ("profile.schema.json", "fleet.schema.json"):
+        stack = [json.loads((ROOT / "schemas" / name).read_text())]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if isinstance(node.get("pattern"), str):
+                    patterns.add(node["pattern"])
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    assert len(patterns) > 20
+    namespace: dict = {}
+    exec(fastjsonschema.compile_to_code({"anyOf": [{"pattern": p} for p in sorted(patterns)]}), namespace)
+    assert {p: r.pattern for p, r in namespace["REGEX_PATTERNS"].items()} == {p: validate.end_of_string(p) for p in patterns}
+
+
+def test_ref_siblings_are_checked_as_in_2020_12():
+    """fastjsonschema ignores the siblings of $ref (draft-07); fast_schema writes the referenced
+    schema in place of the $ref, beside them in an allOf."""
+    import fastjsonschema
+
+    schema = {"$defs": {"a": {"type": "string"}}, "properties": {"k": {"$ref": "#/$defs/a", "pattern": "^x$", "title": "t"}}}
+    assert precompile.fast_schema(schema)["properties"]["k"] == {"title": "t", "allOf": [{"type": "string"}, {"pattern": "^x\\Z"}]}
+    for value in ({"k": "x"}, {"k": "y"}, {"k": 1}, {"k": "x\n"}):
+        assert _both(schema, value)[0] is _both(schema, value)[1], value
+    recursive = {"$defs": {"n": {"type": "object", "properties": {"c": {"$ref": "#/$defs/n"}, "v": {"type": "integer"}}}},
+                 "$ref": "#/$defs/n"}
+    assert precompile.fast_schema(recursive)["allOf"][0]["properties"]["c"] == {"allOf": [{"$ref": "#/$defs/n"}]}
+    for value in ({"c": {"c": {"v": 1}}}, {"c": {"c": {"v": "x"}}}, {"c": 1}):
+        assert _both(recursive, value)[0] is _both(recursive, value)[1], value
+    with pytest.raises(precompile.SchemaNotSupported, match="points at nothing"):
+        precompile.fast_schema({"$ref": "#/$defs/missing"})
+    data = load_file(ROOT / "tests" / "bad" / "150-container-sysctl-vm.yaml").data
+    fastjsonschema.compile(json.loads(validate.schema_text()), use_default=False, use_formats=False)(copy.deepcopy(data))
+    assert validate._precompiled_check()(data) is False and not validate._validator().is_valid(data)
+
+
+def test_fast_schema_refuses_what_it_cannot_vouch_for():
+    for schema, why in (({"$schema": "http://json-schema.org/draft-07/schema#"}, "only"),
+                        ({"items": [{"type": "string"}]}, "items must be one schema"),
+                        ({"properties": {"a": {"$id": "x"}}}, r"\$id below the root"),
+                        ({"dependentRequired": {"a": ["b"]}}, "dependentRequired"),
+                        ({"prefixItems": [{}]}, "prefixItems"),
+                        ({"const": 1, "enum": [1]}, "const beside enum")):
+        with pytest.raises(precompile.SchemaNotSupported, match=why):
+            precompile.fast_schema(schema)
+    assert precompile.fast_schema({"const": "a", "x-hint": "h"}) == {"enum": ["a"], "x-hint": "h"}
 
 
 # ------------------------------------------------------------------ lite runtime

@@ -15,9 +15,10 @@ run, on a Document with positions, to produce the exact messages:
   never reused), else by its canonical JSON (``sort_keys``; JSON tells ``1``,
   ``1.0``, ``true`` and ``"1"`` apart). A value is checked by validating a minimal
   valid profile with that one key replaced, by the precompiled checker
-  (``validate._precompiled_check``: no jsonschema, no canonical JSON needed for a
-  verdict that costs less than the JSON would) when it matches the schema, else by
-  jsonschema.
+  (``validate._precompiled_check``: fastjsonschema's code, no jsonschema, no
+  canonical JSON needed for a verdict that costs less than the JSON would) when it
+  matches the schema and the value holds no integral float, else by jsonschema
+  (with the JSON cache).
 - The semantic rules run on every host (they relate keys to each other: bridges,
   subnets, daemons): ``validate._semantic_problems``.
 """
@@ -46,7 +47,8 @@ def _setup():
                   <= {"type", "required", "additionalProperties", "properties"}
                   and schema.get("additionalProperties") is False and schema.get("type") == "object"
                   and is_valid(_BASE))
-        _state.update(is_valid=is_valid, fast=fast is not None, simple=simple,
+        verdict = getattr(fast, "verdict", None)  # fastjsonschema's, or None where jsonschema must decide
+        _state.update(is_valid=is_valid, fast=verdict is not None, verdict=verdict, simple=simple,
                       props=set(schema.get("properties", {})), required=tuple(schema.get("required", ())))
     return _state
 
@@ -55,9 +57,8 @@ def _value_ok(key: str, value: Any) -> bool:
     hit = _by_id.get(id(value))
     if hit is not None and hit[0] is value:
         return hit[1]
-    if _state["fast"]:
-        ok = _state["is_valid"]({**_BASE, key: value})
-    else:
+    ok = _state["verdict"]({**_BASE, key: value}) if _state["fast"] else None
+    if ok is None:
         marker = (key, json.dumps(value, sort_keys=True, allow_nan=True))
         ok = _by_json.get(marker)
         if ok is None:
