@@ -476,3 +476,14 @@ def test_host_check_takes_integral_floats_to_jsonschema():
         assert check.valid({**base, "uplinks": [{"name": "lan", "mtu": 1500}]}) is True
     assert ("docker", json.dumps(passthrough, sort_keys=True)) in check._by_json
     check.clear()
+
+
+def test_the_fleet_schema_checks_hosts_one_at_a_time():
+    """fleet.load checks a packed file entry by entry (``{..., "hosts": [entry]}``): that is
+    the whole check only while the schema asks nothing of ``hosts`` but a type, at most
+    one item, and each item on its own."""
+    schema = json.loads((ROOT / "schemas" / "fleet.schema.json").read_text())
+    hosts = schema["properties"]["hosts"]
+    assert set(hosts) <= {"type", "minItems", "items", "description", "title"}
+    assert hosts["type"] == "array" and hosts.get("minItems", 0) <= 1 and isinstance(hosts["items"], dict)
+    assert "hosts" not in json.dumps(schema.get("$defs", {}))   # nothing else refers to the list
