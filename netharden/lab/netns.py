@@ -29,10 +29,11 @@ Layout and lifecycle
 
        nsenter --net=/run/netns/NAME -- \\
            unshare --mount --pid --fork --kill-child --propagation private -- \\
-           /bin/sh -c SETUP
+           /bin/sh -c "$(cat holder.sh)" nhlab-holder
 
-   SETUP (runs as PID 1 of a new PID namespace, inside a private mount
-   namespace) does ``mount --make-rprivate /``; lazily unmounts its copies
+   ``holder.sh`` (beside this module, package data; shellcheck'd by
+   tests/test_shell.py) runs as PID 1 of a new PID namespace, inside a private
+   mount namespace, and does ``mount --make-rprivate /``; lazily unmounts its copies
    of all nsfs mounts and of everything below /run (a copied
    ``/run/netns/nhlab-*`` of a concurrently running lab would otherwise keep
    that lab's netns - and its interfaces - alive); ``umount -l /sys`` and
@@ -154,6 +155,7 @@ import sys
 import tempfile
 import threading
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
@@ -187,36 +189,7 @@ _VENDOR_DIRS = (
 _PRIO_RE = re.compile(r"^<(\d{1,3})>(.*)$")
 _LOG_WARNING = 4
 _PR_SET_PDEATHSIG = 1
-
-_HOLDER_SCRIPT = r"""
-set -eu
-mount --make-rprivate /
-# Drop our copies of nsfs mounts (other labs' /run/netns/nhlab-*, docker's
-# netns, ...) and of everything under /run: a copy would keep those network
-# namespaces alive for as long as this lab runs.
-awk '{ split($0, a, " - "); split(a[2], b, " ");
-       if (b[1] == "nsfs" || $5 ~ "^/run/") print $5 }' /proc/self/mountinfo \
-    | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-umount -l /sys 2>/dev/null || true
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /sys
-mount -t tmpfs -o mode=0755,nosuid,nodev,size=16m nhlab-run /run
-mkdir -p /run/systemd/network /run/systemd/netif /run/dbus
-chown "$NHTEST_UID:$NHTEST_GID" /run/systemd/netif
-mount --bind "$NHTEST_ETC" /etc/systemd
-if [ -n "${NHTEST_NETWORK_BIND:-}" ]; then
-    mount --bind "$NHTEST_NETWORK_BIND" /etc/systemd/network
-fi
-if [ -n "${NHTEST_DROPIN_BIND:-}" ]; then
-    mount --bind "$NHTEST_DROPIN_BIND" /etc/systemd/networkd.conf.d
-fi
-if [ -n "${NHTEST_HIDE:-}" ]; then
-    for d in $NHTEST_HIDE; do
-        mount -t tmpfs -o ro,mode=0755,size=4k nhlab-empty "$d"
-    done
-fi
-echo READY
-exec sleep infinity
-"""
+HOLDER_SCRIPT = "holder.sh"   # shipped beside this module (package data), run by /bin/sh -c
 
 _DBUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -257,6 +230,11 @@ class LabCommandError(subprocess.CalledProcessError):
 
 # ---------------------------------------------------------------------------
 # availability
+
+
+def holder_script() -> str:
+    """The holder's POSIX sh script (``holder.sh`` of this package; SETUP above)."""
+    return resources.files(__package__).joinpath(HOLDER_SCRIPT).read_text(encoding="utf-8")
 
 
 def networkd_binary() -> str | None:
@@ -737,7 +715,7 @@ class NetworkdLab:
                 ["nsenter", f"--net={NETNS_DIR / self.name}", "--",
                  "unshare", "--mount", "--pid", "--fork", "--kill-child",
                  "--propagation", "private", "--",
-                 "/bin/sh", "-c", _HOLDER_SCRIPT, "nhlab-holder"],
+                 "/bin/sh", "-c", holder_script(), "nhlab-holder"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=holder_err,
                 env=env, preexec_fn=_set_pdeathsig, close_fds=True,
             )
