@@ -270,7 +270,8 @@ def _lab_device(link: dict) -> Device:
 
 @pytest.mark.netns
 def test_real_networkd_picks_the_same_file_as_the_evaluator(tmp_path):
-    from netharden.lab.netns import NetworkdLab, leftovers, require_or_skip
+    from netharden.lab.cleanup import leftovers
+    from netharden.lab.netns import NetworkdLab, require_or_skip
 
     require_or_skip(pytest)
     etc = tmp_path / "etc-network"

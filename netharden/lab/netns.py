@@ -74,8 +74,10 @@ is left in the PID namespace), kills any straggler still in the netns,
 removes the staging dir.  The private mounts die with the mount namespace.
 If the Python process is SIGKILLed, PR_SET_PDEATHSIG on the holder still tears
 down all processes; only the netns name and the staging dir can remain, and
-:func:`cleanup_stale` (run automatically once per process) removes those of
-dead owners.  :func:`leftovers` lists anything left behind.
+``cleanup.cleanup_stale`` (run automatically once per process) removes those of
+dead owners.  ``cleanup.leftovers`` lists anything left behind.  Finding and
+removing what a lab leaves behind (the process table, stale labs, labs open
+at exit, Ctrl-C during teardown) is netharden/lab/cleanup.py.
 
 Reading state
 -------------
@@ -139,7 +141,6 @@ Gotchas
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
 import json
@@ -159,6 +160,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
+from . import cleanup
+
+# leftovers/cleanup_stale live in cleanup.py; they stay importable from here, as the
+# renderers' namespace tests (test_networkd_netns.py, test_quarantine_netns.py) import them
+from .cleanup import ENV_MARKER, NETNS_DIR, NS_PREFIX, cleanup_stale, leftovers
+
 __all__ = [
     "NS_PREFIX",
     "NetworkdLab",
@@ -171,9 +178,6 @@ __all__ = [
     "networkd_binary",
 ]
 
-NS_PREFIX = "nhlab-"
-ENV_MARKER = "NETHARDEN_LAB"
-NETNS_DIR = Path("/run/netns")
 _NETWORKD_CANDIDATES = (
     "/lib/systemd/systemd-networkd",
     "/usr/lib/systemd/systemd-networkd",
@@ -295,72 +299,7 @@ def require_or_skip(pytest_module, *, allow_module_level: bool = False) -> None:
 
 
 # ---------------------------------------------------------------------------
-# /proc helpers
-
-
-def _proc_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, ppid) of pid, None if gone."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    rest = data[data.rfind(")") + 2:].split()
-    return rest[0], int(rest[1])
-
-
-def _children(ppid: int) -> list[int]:
-    out = []
-    for pid in _proc_pids():
-        st = _proc_stat(pid)
-        if st and st[1] == ppid:
-            out.append(pid)
-    return out
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def _environ_marker(pid: int) -> str | None:
-    try:
-        env = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return None
-    for item in env.split(b"\0"):
-        if item.startswith(ENV_MARKER.encode() + b"="):
-            return item.split(b"=", 1)[1].decode(errors="replace")
-    return None
-
-
-def _net_inode(pid: int) -> int | None:
-    try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino
-    except OSError:
-        return None
-
-
-def _ancestors() -> set[int]:
-    pids = set()
-    pid = os.getpid()
-    while pid > 1:
-        pids.add(pid)
-        st = _proc_stat(pid)
-        if not st:
-            break
-        pid = st[1]
-    return pids
-
-
-def _pid_alive(pid: int) -> bool:
-    st = _proc_stat(pid)
-    return st is not None and st[0] != "Z"
+# spawning
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
@@ -369,164 +308,6 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except Exception:
         pass
-
-
-@contextlib.contextmanager
-def _sigint_deferred():
-    """Delay Ctrl-C while cleaning up (main thread only), re-raise after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    got: list[int] = []
-    try:
-        old = signal.signal(signal.SIGINT, lambda s, f: got.append(s))
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-        if got:
-            raise KeyboardInterrupt
-
-
-# ---------------------------------------------------------------------------
-# leftovers / stale cleanup
-
-
-def _netns_names(prefix: str = NS_PREFIX) -> list[str]:
-    try:
-        return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(prefix))
-    except OSError:
-        return []
-
-
-def leftovers(owner: int | None = None, *, ignore_other_live_owners: bool = False) -> list[str]:
-    """Human-readable list of everything a lab may leave behind: nhlab-
-    network namespaces, mounts, processes (marked by NETHARDEN_LAB=, naming
-    nhlab- on the command line, or living in an nhlab- netns), unreaped
-    zombies of this process, and staging dirs.  Empty == clean.
-    ``owner``: restrict to labs created by that PID (default: all).
-    ``ignore_other_live_owners``: drop items of labs whose owner is another
-    process that is still alive (concurrent test runs, pytest-xdist)."""
-    found = _leftovers(owner)
-    if ignore_other_live_owners:
-        me = os.getpid()
-        keep = []
-        for item in found:
-            m = re.search(re.escape(NS_PREFIX) + r"(\d+)-", item)
-            if m and int(m.group(1)) != me and _pid_alive(int(m.group(1))):
-                continue
-            keep.append(item)
-        found = keep
-    return found
-
-
-def _leftovers(owner: int | None) -> list[str]:
-    prefix = NS_PREFIX if owner is None else f"{NS_PREFIX}{owner}-"
-    found: list[str] = []
-    names = _netns_names(prefix)
-    found += [f"netns {n}" for n in names]
-    inodes = {}
-    for n in names:
-        try:
-            inodes[os.stat(NETNS_DIR / n).st_ino] = n
-        except OSError:
-            pass
-    try:
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            if prefix in line:
-                found.append(f"mount {line.split()[4]}")
-    except OSError:
-        pass
-    skip = _ancestors()
-    me = os.getpid()
-    for pid in _proc_pids():
-        if pid in skip:
-            continue
-        st = _proc_stat(pid)
-        if st is None:
-            continue
-        if st[0] == "Z":
-            if st[1] == me:
-                found.append(f"zombie pid={pid} (unreaped child of this process)")
-            continue
-        marker = _environ_marker(pid)
-        cmd = _cmdline(pid)
-        why = None
-        if marker and marker.startswith(prefix):
-            why = f"{ENV_MARKER}={marker}"
-        elif prefix in cmd:
-            why = "cmdline"
-        else:
-            ino = _net_inode(pid)
-            if ino in inodes:
-                why = f"in netns {inodes[ino]}"
-        if why:
-            short = " ".join(cmd.split())
-            short = short if len(short) <= 160 else short[:157] + "..."
-            found.append(f"process pid={pid} ({why}): {short}")
-    tmp = Path(tempfile.gettempdir())
-    try:
-        for p in sorted(tmp.glob(prefix + "*")):
-            found.append(f"dir {p}")
-    except OSError:
-        pass
-    return found
-
-
-def _owner_of(name: str) -> int | None:
-    m = re.match(re.escape(NS_PREFIX) + r"(\d+)-", name)
-    return int(m.group(1)) if m else None
-
-
-def _kill_netns_processes(name: str, ino: int | None) -> None:
-    victims = []
-    for pid in _proc_pids():
-        if pid == os.getpid():
-            continue
-        if _environ_marker(pid) == name or (ino is not None and _net_inode(pid) == ino):
-            victims.append(pid)
-    for pid in victims:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def cleanup_stale() -> list[str]:
-    """Remove namespaces / processes / staging dirs of labs whose owning
-    process no longer exists (e.g. pytest was SIGKILLed).  Labs of live
-    owners are never touched.  Returns what was removed."""
-    removed = []
-    for name in _netns_names():
-        owner = _owner_of(name)
-        if owner is None or _pid_alive(owner):
-            continue
-        try:
-            ino = os.stat(NETNS_DIR / name).st_ino
-        except OSError:
-            ino = None
-        _kill_netns_processes(name, ino)
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
-        removed.append(f"netns {name}")
-    for p in Path(tempfile.gettempdir()).glob(NS_PREFIX + "*"):
-        owner = _owner_of(p.name)
-        if owner is None or _pid_alive(owner):
-            continue
-        shutil.rmtree(p, ignore_errors=True)
-        removed.append(f"dir {p}")
-    return removed
-
-
-_STALE_DONE = False
-_OPEN_LABS: "set[NetworkdLab]" = set()
-
-
-@atexit.register
-def _close_open_labs() -> None:
-    for lab in list(_OPEN_LABS):
-        with contextlib.suppress(Exception):
-            lab.close()
 
 
 # ---------------------------------------------------------------------------
@@ -662,15 +443,12 @@ class NetworkdLab:
         return Path(f"/proc/{self.holder_pid}/root") / path.lstrip("/")
 
     def setup(self) -> None:
-        global _STALE_DONE
         reason = available()
         if reason:
             raise LabError(reason)
-        if not _STALE_DONE:
-            _STALE_DONE = True
-            cleanup_stale()
+        cleanup.cleanup_stale_once()
         t0 = time.monotonic()
-        _OPEN_LABS.add(self)
+        cleanup.track(self)
         if self._workdir_arg is not None:
             self.stage = self._workdir_arg
             self.stage.mkdir(parents=True, exist_ok=True)
@@ -770,7 +548,7 @@ class NetworkdLab:
                                 close_fds=True)
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
-            kids = _children(proc.pid)
+            kids = cleanup.children(proc.pid)
             if kids:
                 return proc, kids[0]
             if proc.poll() is not None:
@@ -899,7 +677,7 @@ class NetworkdLab:
 
     def close(self) -> None:
         """Tear everything down. Idempotent; safe on partially set-up labs."""
-        with self._lock, _sigint_deferred():
+        with self._lock, cleanup.sigint_deferred():
             if self._closed:
                 return
             self._closed = True
@@ -914,7 +692,7 @@ class NetworkdLab:
 
             step(self.stop)
             for p in self._bg:
-                step(self._terminate, p, (_children(p.pid) or [None])[0], 2.0)
+                step(self._terminate, p, (cleanup.children(p.pid) or [None])[0], 2.0)
             step(self._terminate, self._dbus, self._dbus_pid, 3.0)
             self._dbus = None
             if self.stage is not None and self.log_path.exists():
@@ -933,19 +711,14 @@ class NetworkdLab:
                     self._holder.stdout.close()
             if self._netns_created:
                 # stragglers (e.g. run() commands that hung) - then drop the name
-                for _ in range(50):
-                    _kill_netns_processes(self.name, ino)
-                    if not any(_environ_marker(p) == self.name or (ino and _net_inode(p) == ino)
-                               for p in _proc_pids() if p != os.getpid()):
-                        break
-                    time.sleep(0.02)
+                cleanup.kill_stragglers(self.name, ino)
                 r = subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, text=True)
                 if r.returncode != 0 and (NETNS_DIR / self.name).exists():
                     errors.append(f"ip netns delete {self.name}: {r.stderr.strip()}")
                 self._netns_created = False
             if self._own_stage and self.stage is not None:
                 shutil.rmtree(self.stage, ignore_errors=True)
-            _OPEN_LABS.discard(self)
+            cleanup.untrack(self)
             self.timings["teardown"] = time.monotonic() - t0
             if errors:
                 raise LabError("lab teardown incomplete: " + "; ".join(errors))
