@@ -15,7 +15,8 @@ def pytest_configure(config):
 def lab_harness():
     """The lab harness can run here (else skip; fail under CI=true); afterwards nothing
     of this process is left behind."""
-    from netharden.lab.netns import leftovers, require_or_skip
+    from netharden.lab.cleanup import leftovers
+    from netharden.lab.netns import require_or_skip
 
     require_or_skip(pytest)
     yield

@@ -28,7 +28,7 @@ class DoctorHost:
     the namespace; ``doctor(...)``: the CLI's JSON report over this host."""
 
     def __init__(self, root: Path):
-        from netharden.lab.netns import NS_PREFIX
+        from netharden.lab.cleanup import NS_PREFIX
 
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)

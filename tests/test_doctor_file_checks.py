@@ -138,6 +138,38 @@ def test_extra_daemon_units_use_their_config_file(docker_root):
     assert f.subject.endswith("/etc/docker/ci/daemon.json") and "docker-ci.service's ExecStart" in f.message
 
 
+# unit files are read by networkd_config.parse_ini, systemd's config_parse() (measured on networkd 252)
+def test_unit_continuation_lines_comments_and_blanks(docker_root):
+    # a comment line between continuation lines is skipped and does not end the continuation
+    write(docker_root, "/etc/systemd/system/docker.service",
+          "# local copy\n[Unit]\nDescription=d\n\n[Service]\n; the daemon\n  ExecStart = /usr/sbin/dockerd \\\n"
+          "# the socket\n    -H fd:// \\\n    --containerd=/run/containerd/containerd.sock\n")
+    assert docker_daemon.exec_start(Host(docker_root, live=False), "docker.service") == [
+        "/usr/sbin/dockerd", "-H", "fd://", "--containerd=/run/containerd/containerd.sock"]
+    write(docker_root, "/etc/docker/daemon.json", '{"hosts": ["unix:///run/docker.sock"]}\n')
+    (message,) = messages(docker_root)
+    assert "passes -H fd://" in message
+
+
+def test_unit_repeated_keys_and_drop_ins(docker_root):
+    host = Host(docker_root, live=False)
+    write(docker_root, "/etc/systemd/system/docker.service.d/10-env.conf",
+          "[Service]\nEnvironment=A=-D\nEnvironment=\"B=--label x=y\"\nExecStart=\nExecStart=/usr/sbin/dockerd $A\n"
+          "[Install]\nExecStart=/usr/sbin/dockerd -H fd://\n")                   # not [Service]: not a command
+    write(docker_root, "/run/systemd/system/docker.service.d/20-more.conf",
+          "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd $A ${B}\nExecStart=/usr/sbin/dockerd $A $B\n")
+    assert docker_daemon.exec_start(host, "docker.service") == ["/usr/sbin/dockerd", "-D", "--label", "x=y"]
+
+
+def test_unit_with_an_invalid_section_header(docker_root):
+    host = Host(docker_root, live=False)
+    write(docker_root, "/etc/systemd/system/docker.service.d/10-bad.conf",
+          "[Service\nExecStart=\nExecStart=/usr/sbin/dockerd\n")        # systemd ignores the drop-in
+    assert docker_daemon.exec_start(host, "docker.service")[:3] == ["/usr/sbin/dockerd", "-H", "fd://"]
+    write(docker_root, "/etc/systemd/system/docker.service", DEBIAN_UNIT.replace("[Service]", "[Service"))
+    assert docker_daemon.exec_start(host, "docker.service") is None      # systemd does not load the unit
+
+
 def test_a_valid_file_is_clean(docker_root):
     write(docker_root, "/etc/default/docker", 'DOCKER_OPTS="--log-level=warn"\n')
     write(docker_root, "/etc/docker/daemon.json", json.dumps(

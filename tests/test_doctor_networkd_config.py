@@ -12,7 +12,7 @@ import pytest
 
 from netharden.doctor.host import Host
 from netharden.doctor.networkd_config import (PHYSICAL, REPRESENTATIVES, Device, first_match, fnmatch, load_files,
-                                              networkd_conf, parse_ini, strv_matches)
+                                              networkd_conf, parse_ini, parse_ini_located, strv_matches)
 
 ETC = "/etc/systemd/network"
 RUN = "/run/systemd/network"
@@ -111,6 +111,16 @@ def test_ini_like_systemd():
                                ("Match", "Kind", "veth")]
     assert parse_ini("[Match\nName=*\n") is None
     assert parse_ini("[Match]\nName=x \\\\\nName=y\n") == [("Match", "Name", "x \\\\"), ("Match", "Name", "y")]
+
+
+def test_ini_positions():
+    """parse_ini_located: the same assignments, each with the text it was read from."""
+    text = "\ufeff# c\n[Match]\r\nName=a \\\n# skipped\n  b\nKind=!*\n[Network]\nDHCP=yes"
+    located = parse_ini_located(text)
+    assert [(a.section, a.key, a.value) for a in located] == parse_ini(text)
+    assert [text[a.start:a.end] for a in located] == ["Name=a \\\n# skipped\n  b\n", "Kind=!*\n", "DHCP=yes"]
+    assert [text[:a.header].splitlines()[-1] for a in located] == ["[Match]", "[Match]", "[Network]"]
+    assert parse_ini_located("[Match\nName=*\n") is None
 
 
 def test_repeated_keys_accumulate_and_empty_resets(tmp_path):
@@ -270,7 +280,8 @@ def _lab_device(link: dict) -> Device:
 
 @pytest.mark.netns
 def test_real_networkd_picks_the_same_file_as_the_evaluator(tmp_path):
-    from netharden.lab.netns import NetworkdLab, leftovers, require_or_skip
+    from netharden.lab.cleanup import leftovers
+    from netharden.lab.netns import NetworkdLab, require_or_skip
 
     require_or_skip(pytest)
     etc = tmp_path / "etc-network"

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from helpers import EXAMPLES, FULL_HOST, ROOT, require
-from netharden.lab.netns import available, leftovers
+from netharden.lab.cleanup import leftovers
+from netharden.lab.netns import available
 
 pytestmark = pytest.mark.netns
 

@@ -18,7 +18,8 @@ import pytest
 import netharden
 from helpers import EXAMPLES, minimal
 from netharden.lab import runner
-from netharden.lab.netns import leftovers, require_or_skip
+from netharden.lab.cleanup import leftovers
+from netharden.lab.netns import require_or_skip
 from netharden.lab.scenario import BREAKS, FAILS, HOLDS, SKIPPED, Context
 from netharden.lab.scenarios import bridge_mac_churn as scenario
 

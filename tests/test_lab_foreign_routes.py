@@ -19,7 +19,8 @@ import pytest
 import netharden
 from helpers import EXAMPLES, minimal
 from netharden.lab import runner
-from netharden.lab.netns import NetworkdLab, leftovers, require_or_skip
+from netharden.lab.cleanup import leftovers
+from netharden.lab.netns import NetworkdLab, require_or_skip
 from netharden.lab.scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, SKIPPED, Context
 from netharden.lab.scenarios import foreign_routes as scenario
 

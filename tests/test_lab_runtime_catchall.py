@@ -148,6 +148,17 @@ def test_stand_in_names_and_file(tmp_path):
     assert "Type=!loopback" in text                                             # other exclusions stay
 
 
+def test_exclusions_are_read_by_the_ini_reader():
+    """The rewrite finds the lines through networkd_config.parse_ini_located and keeps every other byte."""
+    text = "[Match]\r\nName=en*\r\nDriver = !veth \\\r\n  bridge\r\n\r\n[Network]\r\nDHCP=yes\r\nKind=!*\r\n"
+    removed = scenario._exclusions(text)
+    assert [(a.key, a.value) for a in removed] == [("Driver", "!veth    bridge")]     # Kind=!* is not in [Match]
+    at = removed[0].header
+    edits = [(a.start, a.end, "") for a in removed] + [(at, at, "MACAddress=x\r\n")]
+    assert scenario._edited(text, edits) == ("[Match]\r\nMACAddress=x\r\nName=en*\r\n\r\n"
+                                             "[Network]\r\nDHCP=yes\r\nKind=!*\r\n")
+
+
 def test_ctrl_c_leaves_nothing_behind(tmp_path, monkeypatch):
     ctx = context(tmp_path, EXAMPLES[0])
 

@@ -19,7 +19,7 @@ import yaml
 
 from helpers import EXAMPLES, ROOT, require, lab_context
 from netharden.lab import runner
-from netharden.lab.netns import leftovers
+from netharden.lab.cleanup import leftovers
 from netharden.lab.scenario import BREAKS, ERROR, FAILS, HOLDS, SKIPPED, Context
 from netharden.lab.scenarios import stale_vxlan as scenario
 

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from netharden.lab.netns import (
-    NETNS_DIR, LabCommandError, NetworkdLab, cleanup_stale, leftovers, require_or_skip,
-)
+from netharden.lab.cleanup import NETNS_DIR, cleanup_stale, leftovers
+from netharden.lab.netns import LabCommandError, NetworkdLab, require_or_skip
 
 pytestmark = pytest.mark.netns
 

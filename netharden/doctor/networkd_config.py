@@ -59,6 +59,7 @@ networkd.conf: /etc/systemd/networkd.conf (later systemd also read /run, /usr/lo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -100,55 +101,89 @@ def parse_boolean(value: str) -> bool | None:
 # --------------------------------------------------------------------------- INI
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n|\0")     # read_line(): any of these ends a line
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One assignment as :func:`parse_ini_located` read it, and where: ``text[start:end]`` are the
+    lines it was read from, line ends included (a continued assignment spans several, with the
+    comment lines between them); ``header`` is the offset just after its section header's line."""
+    section: str
+    key: str
+    value: str
+    start: int
+    end: int
+    header: int
+
+
 def parse_ini(text: str) -> list[tuple[str, str, str]] | None:
     """(section, key, value) of every assignment in ``text``, in order, the way config_parse()
     reads it; None when networkd refuses the file (an invalid section header)."""
-    out: list[tuple[str, str, str]] = []
+    located = parse_ini_located(text)
+    return None if located is None else [(a.section, a.key, a.value) for a in located]
+
+
+def parse_ini_located(text: str) -> list[Assignment] | None:
+    """:func:`parse_ini` with the place of each assignment in ``text`` (for a caller that
+    rewrites the file)."""
+    out: list[Assignment] = []
     section: str | None = None
+    header = 0
+    for line, start, end in _logical_lines(text):
+        line = line.strip(_BLANKS)
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[":
+            if not line.endswith("]") or len(line) < 2:
+                return None
+            section, header = line[1:-1], end
+            continue
+        if section is None or "=" not in line:
+            continue        # outside a section, or no "=": the line is ignored
+        key, _, value = line.partition("=")
+        key = key.strip(_BLANKS)
+        if key:
+            out.append(Assignment(section, key, value.strip(_BLANKS), start, end, header))
+    return out
+
+
+def _physical_lines(text: str) -> Iterator[tuple[str, int, int]]:
+    """(line, start, end) of each line; ``end`` is after its line end."""
+    start = 0
+    for m in _LINE_END.finditer(text):
+        yield text[start:m.start()], start, m.end()
+        start = m.end()
+    if start < len(text):
+        yield text[start:], start, len(text)
+
+
+def _logical_lines(text: str) -> Iterator[tuple[str, int, int]]:
+    """(line, start, end) of each logical line: continuation lines joined, comment lines dropped."""
     continuation: str | None = None
-    lines = re.split(r"\r\n|\r|\n|\0", text)     # read_line(): any of these ends a line
-    if lines and lines[-1] == "":
-        lines.pop()
-    for number, raw in enumerate(lines):
+    start = end = 0
+    for number, (raw, begin, stop) in enumerate(_physical_lines(text)):
         if number == 0 and raw.startswith("\ufeff"):
             raw = raw[1:]
         if raw.strip(_BLANKS)[:1] in ("#", ";"):
             continue       # a comment line neither starts nor ends a continuation (measured on 252)
-        line = raw if continuation is None else continuation + raw
+        if continuation is None:
+            start, line = begin, raw
+        else:
+            line = continuation + raw
+        end = stop
         if _odd_backslashes(line):
             continuation = line[:-1] + " "
             continue
         continuation = None
-        section, ok = _logical(line, section, out)
-        if not ok:
-            return None
+        yield line, start, end
     if continuation is not None:
-        section, ok = _logical(continuation, section, out)
-        if not ok:
-            return None
-    return out
+        yield continuation, start, end
 
 
 def _odd_backslashes(line: str) -> bool:
     n = len(line) - len(line.rstrip("\\"))
     return n % 2 == 1
-
-
-def _logical(line: str, section: str | None, out: list) -> tuple[str | None, bool]:
-    line = line.strip(_BLANKS)
-    if not line or line[0] in "#;":
-        return section, True
-    if line[0] == "[":
-        if not line.endswith("]") or len(line) < 2:
-            return section, False
-        return line[1:-1], True
-    if section is None or "=" not in line:
-        return section, True        # outside a section, or no "=": the line is ignored
-    key, _, value = line.partition("=")
-    key = key.strip(_BLANKS)
-    if key:
-        out.append((section, key, value.strip(_BLANKS)))
-    return section, True
 
 
 # --------------------------------------------------------------------------- words and globs

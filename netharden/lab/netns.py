@@ -29,10 +29,11 @@ Layout and lifecycle
 
        nsenter --net=/run/netns/NAME -- \\
            unshare --mount --pid --fork --kill-child --propagation private -- \\
-           /bin/sh -c SETUP
+           /bin/sh -c "$(cat holder.sh)" nhlab-holder
 
-   SETUP (runs as PID 1 of a new PID namespace, inside a private mount
-   namespace) does ``mount --make-rprivate /``; lazily unmounts its copies
+   ``holder.sh`` (beside this module, package data; shellcheck'd by
+   tests/test_shell.py) runs as PID 1 of a new PID namespace, inside a private
+   mount namespace, and does ``mount --make-rprivate /``; lazily unmounts its copies
    of all nsfs mounts and of everything below /run (a copied
    ``/run/netns/nhlab-*`` of a concurrently running lab would otherwise keep
    that lab's netns - and its interfaces - alive); ``umount -l /sys`` and
@@ -73,8 +74,10 @@ is left in the PID namespace), kills any straggler still in the netns,
 removes the staging dir.  The private mounts die with the mount namespace.
 If the Python process is SIGKILLed, PR_SET_PDEATHSIG on the holder still tears
 down all processes; only the netns name and the staging dir can remain, and
-:func:`cleanup_stale` (run automatically once per process) removes those of
-dead owners.  :func:`leftovers` lists anything left behind.
+``cleanup.cleanup_stale`` (run automatically once per process) removes those of
+dead owners.  ``cleanup.leftovers`` lists anything left behind.  Finding and
+removing what a lab leaves behind (the process table, stale labs, labs open
+at exit, Ctrl-C during teardown) is netharden/lab/cleanup.py.
 
 Reading state
 -------------
@@ -138,7 +141,6 @@ Gotchas
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
 import json
@@ -154,8 +156,15 @@ import sys
 import tempfile
 import threading
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Iterable
+
+from . import cleanup
+
+# leftovers/cleanup_stale live in cleanup.py; they stay importable from here, as the
+# renderers' namespace tests (test_networkd_netns.py, test_quarantine_netns.py) import them
+from .cleanup import ENV_MARKER, NETNS_DIR, NS_PREFIX, cleanup_stale, leftovers
 
 __all__ = [
     "NS_PREFIX",
@@ -169,9 +178,6 @@ __all__ = [
     "networkd_binary",
 ]
 
-NS_PREFIX = "nhlab-"
-ENV_MARKER = "NETHARDEN_LAB"
-NETNS_DIR = Path("/run/netns")
 _NETWORKD_CANDIDATES = (
     "/lib/systemd/systemd-networkd",
     "/usr/lib/systemd/systemd-networkd",
@@ -187,36 +193,7 @@ _VENDOR_DIRS = (
 _PRIO_RE = re.compile(r"^<(\d{1,3})>(.*)$")
 _LOG_WARNING = 4
 _PR_SET_PDEATHSIG = 1
-
-_HOLDER_SCRIPT = r"""
-set -eu
-mount --make-rprivate /
-# Drop our copies of nsfs mounts (other labs' /run/netns/nhlab-*, docker's
-# netns, ...) and of everything under /run: a copy would keep those network
-# namespaces alive for as long as this lab runs.
-awk '{ split($0, a, " - "); split(a[2], b, " ");
-       if (b[1] == "nsfs" || $5 ~ "^/run/") print $5 }' /proc/self/mountinfo \
-    | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-umount -l /sys 2>/dev/null || true
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /sys
-mount -t tmpfs -o mode=0755,nosuid,nodev,size=16m nhlab-run /run
-mkdir -p /run/systemd/network /run/systemd/netif /run/dbus
-chown "$NHTEST_UID:$NHTEST_GID" /run/systemd/netif
-mount --bind "$NHTEST_ETC" /etc/systemd
-if [ -n "${NHTEST_NETWORK_BIND:-}" ]; then
-    mount --bind "$NHTEST_NETWORK_BIND" /etc/systemd/network
-fi
-if [ -n "${NHTEST_DROPIN_BIND:-}" ]; then
-    mount --bind "$NHTEST_DROPIN_BIND" /etc/systemd/networkd.conf.d
-fi
-if [ -n "${NHTEST_HIDE:-}" ]; then
-    for d in $NHTEST_HIDE; do
-        mount -t tmpfs -o ro,mode=0755,size=4k nhlab-empty "$d"
-    done
-fi
-echo READY
-exec sleep infinity
-"""
+HOLDER_SCRIPT = "holder.sh"   # shipped beside this module (package data), run by /bin/sh -c
 
 _DBUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -257,6 +234,11 @@ class LabCommandError(subprocess.CalledProcessError):
 
 # ---------------------------------------------------------------------------
 # availability
+
+
+def holder_script() -> str:
+    """The holder's POSIX sh script (``holder.sh`` of this package; SETUP above)."""
+    return resources.files(__package__).joinpath(HOLDER_SCRIPT).read_text(encoding="utf-8")
 
 
 def networkd_binary() -> str | None:
@@ -317,72 +299,7 @@ def require_or_skip(pytest_module, *, allow_module_level: bool = False) -> None:
 
 
 # ---------------------------------------------------------------------------
-# /proc helpers
-
-
-def _proc_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, ppid) of pid, None if gone."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    rest = data[data.rfind(")") + 2:].split()
-    return rest[0], int(rest[1])
-
-
-def _children(ppid: int) -> list[int]:
-    out = []
-    for pid in _proc_pids():
-        st = _proc_stat(pid)
-        if st and st[1] == ppid:
-            out.append(pid)
-    return out
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def _environ_marker(pid: int) -> str | None:
-    try:
-        env = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return None
-    for item in env.split(b"\0"):
-        if item.startswith(ENV_MARKER.encode() + b"="):
-            return item.split(b"=", 1)[1].decode(errors="replace")
-    return None
-
-
-def _net_inode(pid: int) -> int | None:
-    try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino
-    except OSError:
-        return None
-
-
-def _ancestors() -> set[int]:
-    pids = set()
-    pid = os.getpid()
-    while pid > 1:
-        pids.add(pid)
-        st = _proc_stat(pid)
-        if not st:
-            break
-        pid = st[1]
-    return pids
-
-
-def _pid_alive(pid: int) -> bool:
-    st = _proc_stat(pid)
-    return st is not None and st[0] != "Z"
+# spawning
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
@@ -391,164 +308,6 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except Exception:
         pass
-
-
-@contextlib.contextmanager
-def _sigint_deferred():
-    """Delay Ctrl-C while cleaning up (main thread only), re-raise after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    got: list[int] = []
-    try:
-        old = signal.signal(signal.SIGINT, lambda s, f: got.append(s))
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-        if got:
-            raise KeyboardInterrupt
-
-
-# ---------------------------------------------------------------------------
-# leftovers / stale cleanup
-
-
-def _netns_names(prefix: str = NS_PREFIX) -> list[str]:
-    try:
-        return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(prefix))
-    except OSError:
-        return []
-
-
-def leftovers(owner: int | None = None, *, ignore_other_live_owners: bool = False) -> list[str]:
-    """Human-readable list of everything a lab may leave behind: nhlab-
-    network namespaces, mounts, processes (marked by NETHARDEN_LAB=, naming
-    nhlab- on the command line, or living in an nhlab- netns), unreaped
-    zombies of this process, and staging dirs.  Empty == clean.
-    ``owner``: restrict to labs created by that PID (default: all).
-    ``ignore_other_live_owners``: drop items of labs whose owner is another
-    process that is still alive (concurrent test runs, pytest-xdist)."""
-    found = _leftovers(owner)
-    if ignore_other_live_owners:
-        me = os.getpid()
-        keep = []
-        for item in found:
-            m = re.search(re.escape(NS_PREFIX) + r"(\d+)-", item)
-            if m and int(m.group(1)) != me and _pid_alive(int(m.group(1))):
-                continue
-            keep.append(item)
-        found = keep
-    return found
-
-
-def _leftovers(owner: int | None) -> list[str]:
-    prefix = NS_PREFIX if owner is None else f"{NS_PREFIX}{owner}-"
-    found: list[str] = []
-    names = _netns_names(prefix)
-    found += [f"netns {n}" for n in names]
-    inodes = {}
-    for n in names:
-        try:
-            inodes[os.stat(NETNS_DIR / n).st_ino] = n
-        except OSError:
-            pass
-    try:
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            if prefix in line:
-                found.append(f"mount {line.split()[4]}")
-    except OSError:
-        pass
-    skip = _ancestors()
-    me = os.getpid()
-    for pid in _proc_pids():
-        if pid in skip:
-            continue
-        st = _proc_stat(pid)
-        if st is None:
-            continue
-        if st[0] == "Z":
-            if st[1] == me:
-                found.append(f"zombie pid={pid} (unreaped child of this process)")
-            continue
-        marker = _environ_marker(pid)
-        cmd = _cmdline(pid)
-        why = None
-        if marker and marker.startswith(prefix):
-            why = f"{ENV_MARKER}={marker}"
-        elif prefix in cmd:
-            why = "cmdline"
-        else:
-            ino = _net_inode(pid)
-            if ino in inodes:
-                why = f"in netns {inodes[ino]}"
-        if why:
-            short = " ".join(cmd.split())
-            short = short if len(short) <= 160 else short[:157] + "..."
-            found.append(f"process pid={pid} ({why}): {short}")
-    tmp = Path(tempfile.gettempdir())
-    try:
-        for p in sorted(tmp.glob(prefix + "*")):
-            found.append(f"dir {p}")
-    except OSError:
-        pass
-    return found
-
-
-def _owner_of(name: str) -> int | None:
-    m = re.match(re.escape(NS_PREFIX) + r"(\d+)-", name)
-    return int(m.group(1)) if m else None
-
-
-def _kill_netns_processes(name: str, ino: int | None) -> None:
-    victims = []
-    for pid in _proc_pids():
-        if pid == os.getpid():
-            continue
-        if _environ_marker(pid) == name or (ino is not None and _net_inode(pid) == ino):
-            victims.append(pid)
-    for pid in victims:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def cleanup_stale() -> list[str]:
-    """Remove namespaces / processes / staging dirs of labs whose owning
-    process no longer exists (e.g. pytest was SIGKILLed).  Labs of live
-    owners are never touched.  Returns what was removed."""
-    removed = []
-    for name in _netns_names():
-        owner = _owner_of(name)
-        if owner is None or _pid_alive(owner):
-            continue
-        try:
-            ino = os.stat(NETNS_DIR / name).st_ino
-        except OSError:
-            ino = None
-        _kill_netns_processes(name, ino)
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
-        removed.append(f"netns {name}")
-    for p in Path(tempfile.gettempdir()).glob(NS_PREFIX + "*"):
-        owner = _owner_of(p.name)
-        if owner is None or _pid_alive(owner):
-            continue
-        shutil.rmtree(p, ignore_errors=True)
-        removed.append(f"dir {p}")
-    return removed
-
-
-_STALE_DONE = False
-_OPEN_LABS: "set[NetworkdLab]" = set()
-
-
-@atexit.register
-def _close_open_labs() -> None:
-    for lab in list(_OPEN_LABS):
-        with contextlib.suppress(Exception):
-            lab.close()
 
 
 # ---------------------------------------------------------------------------
@@ -684,15 +443,12 @@ class NetworkdLab:
         return Path(f"/proc/{self.holder_pid}/root") / path.lstrip("/")
 
     def setup(self) -> None:
-        global _STALE_DONE
         reason = available()
         if reason:
             raise LabError(reason)
-        if not _STALE_DONE:
-            _STALE_DONE = True
-            cleanup_stale()
+        cleanup.cleanup_stale_once()
         t0 = time.monotonic()
-        _OPEN_LABS.add(self)
+        cleanup.track(self)
         if self._workdir_arg is not None:
             self.stage = self._workdir_arg
             self.stage.mkdir(parents=True, exist_ok=True)
@@ -737,7 +493,7 @@ class NetworkdLab:
                 ["nsenter", f"--net={NETNS_DIR / self.name}", "--",
                  "unshare", "--mount", "--pid", "--fork", "--kill-child",
                  "--propagation", "private", "--",
-                 "/bin/sh", "-c", _HOLDER_SCRIPT, "nhlab-holder"],
+                 "/bin/sh", "-c", holder_script(), "nhlab-holder"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=holder_err,
                 env=env, preexec_fn=_set_pdeathsig, close_fds=True,
             )
@@ -792,7 +548,7 @@ class NetworkdLab:
                                 close_fds=True)
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
-            kids = _children(proc.pid)
+            kids = cleanup.children(proc.pid)
             if kids:
                 return proc, kids[0]
             if proc.poll() is not None:
@@ -921,7 +677,7 @@ class NetworkdLab:
 
     def close(self) -> None:
         """Tear everything down. Idempotent; safe on partially set-up labs."""
-        with self._lock, _sigint_deferred():
+        with self._lock, cleanup.sigint_deferred():
             if self._closed:
                 return
             self._closed = True
@@ -936,7 +692,7 @@ class NetworkdLab:
 
             step(self.stop)
             for p in self._bg:
-                step(self._terminate, p, (_children(p.pid) or [None])[0], 2.0)
+                step(self._terminate, p, (cleanup.children(p.pid) or [None])[0], 2.0)
             step(self._terminate, self._dbus, self._dbus_pid, 3.0)
             self._dbus = None
             if self.stage is not None and self.log_path.exists():
@@ -955,19 +711,14 @@ class NetworkdLab:
                     self._holder.stdout.close()
             if self._netns_created:
                 # stragglers (e.g. run() commands that hung) - then drop the name
-                for _ in range(50):
-                    _kill_netns_processes(self.name, ino)
-                    if not any(_environ_marker(p) == self.name or (ino and _net_inode(p) == ino)
-                               for p in _proc_pids() if p != os.getpid()):
-                        break
-                    time.sleep(0.02)
+                cleanup.kill_stragglers(self.name, ino)
                 r = subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, text=True)
                 if r.returncode != 0 and (NETNS_DIR / self.name).exists():
                     errors.append(f"ip netns delete {self.name}: {r.stderr.strip()}")
                 self._netns_created = False
             if self._own_stage and self.stage is not None:
                 shutil.rmtree(self.stage, ignore_errors=True)
-            _OPEN_LABS.discard(self)
+            cleanup.untrack(self)
             self.timings["teardown"] = time.monotonic() - t0
             if errors:
                 raise LabError("lab teardown incomplete: " + "; ".join(errors))

@@ -99,19 +99,19 @@ class Context:
     @contextmanager
     def netns(self, tag: str) -> Iterator[str]:
         """A plain network namespace (no networkd) named like the harness's, so
-        ``netns.cleanup_stale`` also removes it if this process dies; deleted on exit."""
-        from .netns import NS_PREFIX, _sigint_deferred
+        ``cleanup.cleanup_stale`` also removes it if this process dies; deleted on exit."""
+        from .cleanup import NS_PREFIX, sigint_deferred
 
         name = f"{NS_PREFIX}{os.getpid()}-{tag}-{secrets.token_hex(3)}"
         # Ctrl-C waits while `ip netns add` runs and while the namespace is deleted; the
         # deferred KeyboardInterrupt is raised inside the try, so the finally deletes the
         # namespace (deleting one that was never made is harmless)
         try:
-            with _sigint_deferred():
+            with sigint_deferred():
                 subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
             yield name
         finally:
-            with _sigint_deferred():
+            with sigint_deferred():
                 pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
                 for pid in pids:
                     try:

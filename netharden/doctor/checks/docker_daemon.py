@@ -25,7 +25,11 @@ is the ``--config-file`` of that command line, default /etc/docker/daemon.json),
    order (a name in an earlier directory shadows the same name in a later one); an empty
    ``ExecStart=`` resets the list and the last command counts; ``$VAR`` and ``${VAR}``
    are expanded from Environment= and EnvironmentFile= (Debian's ``$DOCKER_OPTS`` from
-   /etc/default/docker). A masked unit is skipped.
+   /etc/default/docker). A masked unit is skipped. Unit files are read the way systemd's
+   config_parse() reads them (networkd_config.parse_ini: continuation lines, comment lines
+   between them, blanks around keys and values); a unit file with an invalid section header
+   does not load (skipped), a drop-in with one is ignored (systemd applies its lines before
+   the bad header: not modelled).
 3. The settings rules netharden's own validation applies to ``docker.daemons[].settings``
    (netharden.validate.daemon_json_problems, the profile's own rules: spellings dockerd refuses,
    bip/bridge, ipv6 without fixed-cidr-v6, ip6tables without experimental, icc without
@@ -50,6 +54,7 @@ import shlex
 from ...problems import json_path
 from ..host import Host
 from ..model import Finding
+from ..networkd_config import parse_ini
 
 ID = "docker-daemon"
 TITLE = "a daemon.json dockerd refuses to start with"
@@ -81,23 +86,16 @@ BOOL_FLAGS = {"cri-containerd", "debug", "experimental", "help", "icc", "init", 
 
 # ------------------------------------------------------------------ units
 
-def _unit_lines(text: str) -> list[tuple[str, str, str]]:
-    """(section, key, value) of a unit file; continuation lines joined."""
-    out, section, pending = [], "", ""
-    for raw in text.splitlines():
-        line = pending + raw.strip() if pending else raw.strip()
-        pending = ""
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
-            continue
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            continue
-        key, sep, value = line.partition("=")
-        if sep:
-            out.append((section, key.strip(), value.strip()))
+def _service_assignments(host: Host, files: list[str]) -> list[tuple[str, str]] | None:
+    """(key, value) of the [Service] assignments of a unit file and its drop-ins, read the way
+    config_parse() reads them (parse_ini). None when the unit file has an invalid section header
+    (systemd does not load the unit); a drop-in with one is skipped."""
+    out: list[tuple[str, str]] = []
+    for index, path in enumerate(files):
+        parsed = parse_ini(host.read_text(path) or "")
+        if parsed is None and index == 0:
+            return None
+        out += [(key, value) for section, key, value in parsed or () if section == "Service"]
     return out
 
 
@@ -145,25 +143,23 @@ def _expand(argv: list[str], env: dict[str, str]) -> list[str]:
 def exec_start(host: Host, unit: str) -> list[str] | None:
     """The effective ExecStart= command line of ``unit`` (expanded), or None."""
     files = _unit_files(host, unit)
-    if files is None:
+    assignments = None if files is None else _service_assignments(host, files)
+    if assignments is None:
         return None
     commands: list[str] = []
     env: dict[str, str] = {}
-    for path in files:
-        for section, key, value in _unit_lines(host.read_text(path) or ""):
-            if section != "Service":
-                continue
-            if key == "ExecStart":
-                commands = [] if not value else commands + [value]
-            elif key == "Environment":
-                try:
-                    words = shlex.split(value)
-                except ValueError:
-                    words = value.split()
-                env.update(w.split("=", 1) for w in words if "=" in w)
-            elif key == "EnvironmentFile" and value:
-                text = host.read_text(value.lstrip("-"))
-                env.update(_env_file(text or ""))
+    for key, value in assignments:
+        if key == "ExecStart":
+            commands = [] if not value else commands + [value]
+        elif key == "Environment":
+            try:
+                words = shlex.split(value)
+            except ValueError:
+                words = value.split()
+            env.update(w.split("=", 1) for w in words if "=" in w)
+        elif key == "EnvironmentFile" and value:
+            text = host.read_text(value.lstrip("-"))
+            env.update(_env_file(text or ""))
     if not commands:
         return None
     try:

@@ -68,6 +68,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ...doctor.networkd_config import Assignment, parse_ini_located
 from ..netns import NetworkdLab
 from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result
 
@@ -256,6 +257,23 @@ def _candidates(glob: str) -> list[str]:
     return [base.replace("*", fill) for fill in ("0", "1", "9", "nh0")]
 
 
+def _exclusions(text: str) -> list[Assignment]:
+    """The [Match] assignments of an uplink file that no virtual device passes (``Kind=!*``,
+    ``Driver=!...``), read by the doctor's INI reader (systemd's config_parse())."""
+    return [a for a in parse_ini_located(text) or ()
+            if a.section == "Match" and ((a.key, a.value) == ("Kind", "!*") or
+                                         (a.key == "Driver" and a.value.startswith("!")))]
+
+
+def _edited(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """``text`` with each ``text[start:end]`` replaced (the ranges do not overlap)."""
+    out, pos = [], 0
+    for start, end, new in sorted(edits):
+        out += [text[pos:start], new]
+        pos = end
+    return "".join(out) + text[pos:]
+
+
 def stand_in(ctx: Context, net: Path) -> StandIn | str:
     """Derive the NIC stand-in for the profile's first uplink and adapt the lab's copy
     (``net``) of its file; or the reason why the uplink cannot be judged."""
@@ -281,23 +299,18 @@ def stand_in(ctx: Context, net: Path) -> StandIn | str:
     if not path.is_file():
         return f"uplink {up.name}: {base} is not in the Plan"
     note = f"uplink {up.name}: veth {names[0]} ({mac}) stands in for the NIC"
-    lines, section, removed = [], "", []
-    for line in path.read_text().splitlines(keepends=True):
-        s = line.strip()
-        if s.startswith("["):
-            section = s
-        if section == "[Match]" and (s == "Kind=!*" or s.startswith("Driver=!")):
-            removed.append(s)
-            continue
-        lines.append(line)
+    text = path.read_text()
+    removed = _exclusions(text)
     if removed:
-        shown = " ".join(w if len(w.split()) <= 3 else " ".join(w.split()[:3]) + " ..." for w in removed)
+        words = [f"{a.key}={a.value}" for a in removed]
+        shown = " ".join(w if len(w.split()) <= 3 else " ".join(w.split()[:3]) + " ..." for w in words)
+        edits = [(a.start, a.end, "") for a in removed]
         if not match.macs:
-            lines.insert(lines.index("[Match]\n") + 1, f"MACAddress={mac}\n")
+            edits.append((removed[0].header, removed[0].header, f"MACAddress={mac}\n"))
             note += f"; the lab's copy of {base} has {shown} (no virtual device passes it) replaced by MACAddress={mac}"
         else:
             note += f"; the lab's copy of {base} has {shown} dropped (its MACAddress= picks the NIC)"
-        path.write_text("".join(lines))
+        path.write_text(_edited(text, edits))
     return StandIn(names[0], mac, f"{NETWORK_DIR}/{base}", up.dhcp != "no" or up.ipv6_accept_ra, up.addresses, note)
 
 
