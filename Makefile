@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: render test unit docs system-deps clean images molecule precompile bench
+.PHONY: render test lint unit docs system-deps clean images molecule precompile bench
 
 # The virtualenv with netharden (editable) and the test tools.
 $(STAMP): pyproject.toml
@@ -22,9 +22,15 @@ render: $(STAMP)
 	$(BIN)/netharden render examples/full-host.yaml --format tree --out out/full-host --force
 	$(BIN)/netharden explain examples/full-host.yaml
 
-## Install everything (Debian packages + Python) and run the whole test suite.
-test: system-deps $(STAMP)
+## Install everything (Debian packages + Python), lint, and run the whole test suite.
+test: system-deps $(STAMP) lint
 	$(BIN)/python -m pytest -ra
+
+## ruff (lint + format check) and mypy over netharden/ (configured in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check netharden
+	$(BIN)/ruff format --check netharden
+	$(BIN)/mypy
 
 ## Build the booted-Debian images of the role's molecule scenario (cached; root).
 images:

@@ -21,8 +21,8 @@ control characters, UTF-16 and invalid UTF-8. Positions are recorded on request:
 a profile always asks; a fleet file is read without them and read again with them
 only when a problem must be reported (``fleet.model``). ``pack`` keeps the items of
 one sequence as ``marshal`` bytes, each packed as soon as it is complete: a fleet's
-hosts (as objects, 10,000 hosts hold some 18 MiB in the process that reads them and in
-every worker forked from it; packed, about 2.4 MiB; docs/performance.md).
+hosts, which as objects would be held by the process that reads them and by every
+worker forked from it (docs/performance.md has the figures).
 """
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ from .problems import Problem, ProfileError
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")  # YAML forbids these; tab, LF, CR are fine
 _STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
 
-try:  # libyaml parses events ~10x faster
-    from yaml.cyaml import CParser as _EventParser
+try:  # libyaml parses events several times faster
+    from yaml.cyaml import CParser as _EventParser  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     class _EventParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
         def __init__(self, stream):
@@ -119,12 +119,12 @@ class Document:
 def syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str, what: str) -> Problem:
     """The Problem of libyaml's syntax error in ``text`` (``what`` is what one file
     holds, for the hint on several documents)."""
-    mark = exc.problem_mark or exc.context_mark
+    mark: Any = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = exc.problem or "invalid YAML"
     hint = ""
     if exc.context:
-        cm = exc.context_mark
+        cm: Any = exc.context_mark
         if cm and (cm.line, cm.column) != (line - 1, col - 1):
             hint = f"{exc.context} that starts at line {cm.line + 1}, column {cm.column + 1}"
     lines = text.splitlines()
@@ -227,7 +227,7 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
 
     try:
         while parser.check_event():
-            ev = parser.get_event()
+            ev: Any = parser.get_event()
             events += 1
             cls = type(ev)
             if cls is yaml.DocumentStartEvent:
@@ -249,7 +249,7 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
                         _skip_collection(parser)
                     continue
                 key = intern(ev.value)
-                path = top.path + (key,)
+                path: tuple = top.path + (key,)
                 if key in top.value:
                     first = keypos.get(path, (0, 0))
                     fail(mark, path, f"duplicate key {key!r}" + (f" (first defined at line {first[0]})" if positions else ""),
@@ -269,7 +269,7 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
                 continue
             skip = top is not None and top.key is _SKIP
             if top is None:
-                path: tuple = ()
+                path = ()
             elif type(top.value) is list:
                 path = top.path + (len(top.value),)
             else:

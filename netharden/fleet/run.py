@@ -125,9 +125,7 @@ def _stage(tmp: Path) -> Path:
     """Where this process creates its output files: ``tmp`` itself, or in a forked worker
     a directory of its own inside it (``STAGE_PREFIX`` + pid), whose files ``_worker_chunk``
     moves into ``tmp`` after each chunk. Two processes creating files in one directory
-    contend for its lock: measured on this project's machine (ext4, 2 workers, 10,000
-    files of 54 KB), creating them in one directory took 1.3-2.5 s wall and 2.5-4.9 s of
-    system time, in a directory per worker 0.6-1.1 s and 0.8-2.1 s, plus 0.14 s of renames."""
+    contend for its lock, which doubled the kernel's time (docs/performance.md, the I/O floor)."""
     if not _job.get("staged"):
         return tmp
     stage = _job.get("stage")
