@@ -15,7 +15,13 @@ get different MACs with overwhelming probability (48-2 random bits).
 """
 from __future__ import annotations
 
-import hashlib
+try:  # the built-in SHA-256, without hashlib's OpenSSL start-up (a cold render's milliseconds)
+    from _sha256 import sha256  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - Python 3.12 and later name it _sha2
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found, no-redef]
+    except ImportError:
+        from hashlib import sha256  # type: ignore[assignment]
 
 _DOMAIN = b"netharden-bridge-mac-v1\0"
 
@@ -43,7 +49,7 @@ def is_zero(mac: str) -> bool:
 
 
 def stable_mac(host: str, bridge: str) -> str:
-    digest = bytearray(hashlib.sha256(_DOMAIN + host.encode() + b"\0" + bridge.encode()).digest()[:6])
+    digest = bytearray(sha256(_DOMAIN + host.encode() + b"\0" + bridge.encode()).digest()[:6])
     digest[0] = (digest[0] & 0xFC) | 0x02
     if digest[0] == 0x02 and digest[1] == 0x42:
         digest[1] ^= 0x80

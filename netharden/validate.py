@@ -180,9 +180,7 @@ def _precompiled_check():
         return None
     if generated.SCHEMA != schema_text():
         return None
-    from fastjsonschema import JsonSchemaValueException  # already imported by the generated module
-
-    check = generated.validate
+    check, failed = generated.validate, generated.JsonSchemaValueException
 
     def verdict(data: Any) -> bool | None:
         """fastjsonschema's verdict, or None when jsonschema must decide."""
@@ -191,7 +189,7 @@ def _precompiled_check():
         try:
             check(data)
             return True
-        except JsonSchemaValueException:
+        except failed:
             return False
         except Exception:  # pragma: no cover - data fastjsonschema's code cannot handle: jsonschema decides
             return None
