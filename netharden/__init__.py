@@ -12,8 +12,9 @@ line, column, JSON path, message and hint.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .problems import NetHardenError, Problem, ProfileError, UsageError
 
@@ -22,10 +23,10 @@ if TYPE_CHECKING:
     from .profile import Profile
 
 __version__ = "0.1.0"
-__all__ = ["load", "loads", "plan", "emit", "Problem", "ProfileError", "UsageError", "NetHardenError", "__version__"]
+__all__ = ["NetHardenError", "Problem", "ProfileError", "UsageError", "__version__", "emit", "load", "loads", "plan"]
 
 
-def _finish(doc) -> "Profile":
+def _finish(doc) -> Profile:
     from .profile import normalize
     from .validate import validate
 
@@ -35,7 +36,7 @@ def _finish(doc) -> "Profile":
     return normalize(doc.data, source=doc.file)
 
 
-def load(source: str | Path | Mapping[str, Any], *, filename: str | None = None) -> "Profile":
+def load(source: str | Path | Mapping[str, Any], *, filename: str | None = None) -> Profile:
     """Load and validate a profile from a file path, or from an already parsed mapping
     (e.g. an Ansible variable; problems then name the JSON path but no line)."""
     from .yamlload import Document, load_file
@@ -52,21 +53,21 @@ def load(source: str | Path | Mapping[str, Any], *, filename: str | None = None)
     return _finish(load_file(source))
 
 
-def loads(text: str | bytes, filename: str = "<string>") -> "Profile":
+def loads(text: str | bytes, filename: str = "<string>") -> Profile:
     """Load and validate a profile from YAML or JSON text."""
     from .yamlload import load_text
 
     return _finish(load_text(text, filename))
 
 
-def plan(profile: "Profile") -> "Plan":
+def plan(profile: Profile) -> Plan:
     """Render a Profile into the format-free Plan (deterministic)."""
     from .renderers import build_plan
 
     return build_plan(profile)
 
 
-def emit(plan: "Plan", format: str = "tree", out: str | Path | None = None, *, force: bool = False,
+def emit(plan: Plan, format: str = "tree", out: str | Path | None = None, *, force: bool = False,
          **options: str | None) -> bytes | None:
     """Emit a Plan. Directory formats (``tree``) need ``out``; stream formats return
     bytes when ``out`` is None. Output is written atomically. ``options`` are the

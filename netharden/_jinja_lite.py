@@ -63,7 +63,7 @@ def _fail(self, *_args, **_kwargs):
 class Undefined:
     """Jinja2's StrictUndefined: any use other than ``default`` or passing it on raises."""
 
-    __slots__ = ("_hint", "_obj", "_name")
+    __slots__ = ("_hint", "_name", "_obj")
 
     def __init__(self, hint=None, obj=missing, name=None, exc=None):
         self._hint, self._obj, self._name = hint, obj, name
@@ -90,14 +90,14 @@ escape = identity = markup_join = str_join = _unsupported
 
 
 class _EvalContext:
-    __slots__ = ("environment", "autoescape", "volatile")
+    __slots__ = ("autoescape", "environment", "volatile")
 
     def __init__(self, environment):
         self.environment, self.autoescape, self.volatile = environment, False, False
 
 
 class Context:
-    __slots__ = ("environment", "parent", "vars", "exported_vars", "eval_ctx", "name")
+    __slots__ = ("environment", "eval_ctx", "exported_vars", "name", "parent", "vars")
 
     def __init__(self, environment, parent: dict, name: str):
         self.environment, self.parent, self.name = environment, parent, name
@@ -121,7 +121,7 @@ class Context:
 
 
 class Template:
-    __slots__ = ("environment", "name", "root_render_func", "globals")
+    __slots__ = ("environment", "globals", "name", "root_render_func")
 
     def __init__(self, environment, name: str, root):
         self.environment, self.name = environment, name

@@ -7,10 +7,10 @@ indented ``hint:`` line.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence, Union
 
-PathElem = Union[str, int]
+PathElem = str | int
 JsonPath = tuple  # tuple[PathElem, ...]
 
 

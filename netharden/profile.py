@@ -12,7 +12,8 @@ from functools import cached_property
 from typing import Any
 
 from . import mac as macs
-from .presets import ALL as ALL_PRESETS, PRESETS
+from .presets import ALL as ALL_PRESETS
+from .presets import PRESETS
 from .systemd import DEFAULT_VERSION
 from .targets import HELPER_DIR
 
@@ -89,7 +90,7 @@ class Daemon:
     MAIN = "docker"
 
     @classmethod
-    def from_data(cls, d: dict) -> "Daemon":
+    def from_data(cls, d: dict) -> Daemon:
         name, settings = d["name"], dict(d.get("settings") or {})
         text = json.dumps(settings, sort_keys=True, ensure_ascii=False)
         host = d.get("host")

@@ -6,13 +6,13 @@ they are at the top level of the repository, beside ``netharden/``.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def root(kind: str) -> Path:
     """Directory of ``kind`` ("schemas" or "templates")."""
     inside = _PACKAGE / kind

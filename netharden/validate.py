@@ -12,13 +12,15 @@ import fnmatch
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 from . import mac as macs
-from .presets import ALL as ALL_PRESETS, PRESETS
-from .profile import DHCP_FAMILIES, dhcp_mode
+from .presets import ALL as ALL_PRESETS
+from .presets import PRESETS
 from .problems import Problem, json_path
+from .profile import DHCP_FAMILIES, dhcp_mode
 from .resources import read_text
 from .yamlload import Document
 

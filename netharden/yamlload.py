@@ -29,8 +29,8 @@ from __future__ import annotations
 import marshal
 import re
 from dataclasses import dataclass, field
-from sys import intern
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 import yaml
@@ -180,7 +180,7 @@ def decode(raw: bytes, file: str) -> str:
 
 class _Open:
     """A collection being built: its value, path, pending key, anchor, size and height."""
-    __slots__ = ("value", "path", "key", "anchor", "size", "height")
+    __slots__ = ("anchor", "height", "key", "path", "size", "value")
 
     def __init__(self, value, path, anchor):
         self.value, self.path, self.key, self.anchor, self.size, self.height = value, path, None, anchor, 1, 1

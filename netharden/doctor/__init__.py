@@ -14,13 +14,13 @@ with ``ip netns exec``) and a healthy one (the tree netharden renders).
 """
 from __future__ import annotations
 
-from .model import SEVERITIES, Finding, Report
 from .host import Host
+from .model import SEVERITIES, Finding, Report
 
-__all__ = ["Finding", "Host", "Report", "SEVERITIES", "run"]
+__all__ = ["SEVERITIES", "Finding", "Host", "Report", "run"]
 
 
-def run(host: "Host", only: list[str] | None = None, profile=None) -> "Report":
+def run(host: Host, only: list[str] | None = None, profile=None) -> Report:
     """Run every check (or ``only`` these ids) against ``host``; with ``profile`` (a
     netharden Profile), also say for each finding whether applying the profile fixes it."""
     from .runner import run as _run

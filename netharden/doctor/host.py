@@ -49,7 +49,7 @@ class Host:
 
     # ------------------------------------------------------------------ files
 
-    def with_overlay(self, overlay: dict[str, Entry]) -> "Host":
+    def with_overlay(self, overlay: dict[str, Entry]) -> Host:
         """The same host with ``overlay`` (target path -> entry) laid over its files."""
         host = Host(self.root, self.live, {**self.overlay, **overlay})
         if "interfaces" in self.__dict__:

@@ -366,7 +366,7 @@ class Device:
     description: str = ""
 
     @classmethod
-    def from_iface(cls, iface: Iface) -> "Device":
+    def from_iface(cls, iface: Iface) -> Device:
         props = [("INTERFACE", iface.name), ("SUBSYSTEM", "net"), ("IFINDEX", str(iface.ifindex))]
         if iface.type not in ("ether", "none", "loopback"):
             props.append(("DEVTYPE", iface.type))

@@ -28,7 +28,7 @@ def _run_one(check, host: Host) -> CheckRun:
 
 def _plan_overlay(plan) -> dict[str, tuple[str, str]]:
     overlay = {f.path: ("file", f.content) for f in plan.files}
-    overlay.update({l.path: ("link", l.target) for l in plan.links})
+    overlay.update({link.path: ("link", link.target) for link in plan.links})
     return overlay
 
 

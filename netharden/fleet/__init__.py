@@ -13,7 +13,7 @@ from pathlib import Path
 from .model import Fleet, Host, host_profile, load, merge
 from .run import EXTENSIONS, Result, run
 
-__all__ = ["Fleet", "Host", "EXTENSIONS", "Result", "host_profile", "is_fleet", "load", "merge", "run"]
+__all__ = ["EXTENSIONS", "Fleet", "Host", "Result", "host_profile", "is_fleet", "load", "merge", "run"]
 
 _KIND = re.compile(rb"""^(?:kind:[ \t]*["']?Fleet["']?[ \t]*(?:#.*)?\r?$|.*"kind"[ \t]*:[ \t]*"Fleet")""", re.M)
 

@@ -156,9 +156,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 from . import cleanup
 
@@ -168,14 +168,14 @@ from .cleanup import ENV_MARKER, NETNS_DIR, NS_PREFIX, cleanup_stale, leftovers
 
 __all__ = [
     "NS_PREFIX",
-    "NetworkdLab",
-    "LabError",
     "LabCommandError",
+    "LabError",
+    "NetworkdLab",
     "available",
-    "require_or_skip",
-    "leftovers",
     "cleanup_stale",
+    "leftovers",
     "networkd_binary",
+    "require_or_skip",
 ]
 
 _NETWORKD_CANDIDATES = (
@@ -404,7 +404,7 @@ class NetworkdLab:
 
     # -- context manager -------------------------------------------------
 
-    def __enter__(self) -> "NetworkdLab":
+    def __enter__(self) -> NetworkdLab:
         try:
             self.setup()
             if self.autostart:

@@ -42,7 +42,7 @@ def table(profile: str, version: int, outcomes: list[Outcome], out: TextIO = sys
             print("  ".join([cells[0].ljust(widths[0]), cells[1].ljust(widths[1]), cells[2], cells[3],
                              cells[4].rjust(widths[4])]), file=out)
         else:
-            print("  ".join([c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]), file=out)
+            print("  ".join([c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]), file=out)
     for o in outcomes:
         print(f"\n{o.id}: {o.title}", file=out)
         for side, result in (("baseline", o.baseline), ("profile", o.profile)):

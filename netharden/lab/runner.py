@@ -12,8 +12,8 @@ import os
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..plan_model import Plan
 from ..profile import Profile

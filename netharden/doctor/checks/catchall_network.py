@@ -29,8 +29,7 @@ from __future__ import annotations
 
 from ..host import Host
 from ..model import Finding
-from ..networkd_config import (REPRESENTATIVES, ConfFile, Device, first_match, literally_named, load_files,
-                               netdev_names)
+from ..networkd_config import REPRESENTATIVES, ConfFile, Device, first_match, literally_named, load_files, netdev_names
 
 ID = "catchall-network"
 TITLE = "a .network file matches and manages container interfaces"

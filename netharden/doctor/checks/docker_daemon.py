@@ -255,7 +255,7 @@ def _settings_problems(display: str, text: str, config: dict):
         doc = load_text(text, display)
         if doc.data != config:
             raise ValueError("reads differently")
-    except Exception:  # noqa: BLE001 - positions are a nicety; the JSON data decides
+    except Exception:
         doc = Document(display, config)
     return daemon_json_problems(doc)
 

@@ -36,8 +36,17 @@ import json
 from ...presets import PRESETS
 from ..host import Host
 from ..model import Finding
-from ..networkd_config import (MANAGE_FOREIGN_ROUTES_SINCE, MANAGE_FOREIGN_RULES_SINCE, PHYSICAL, REPRESENTATIVES,
-                               Device, first_match, host_version, load_files, networkd_conf)
+from ..networkd_config import (
+    MANAGE_FOREIGN_ROUTES_SINCE,
+    MANAGE_FOREIGN_RULES_SINCE,
+    PHYSICAL,
+    REPRESENTATIVES,
+    Device,
+    first_match,
+    host_version,
+    load_files,
+    networkd_conf,
+)
 
 ID = "foreign-routes"
 TITLE = "networkd deletes routes and rules a CNI plugin installed"

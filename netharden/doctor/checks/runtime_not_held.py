@@ -292,7 +292,7 @@ def _on_installed(pin: str, version: str) -> tuple[bool, bool]:
     return False, False
 
 
-def pinned(host: Host, pkg: str, stanza: dict[str, str], cfg: "AptConfig") -> str | None:
+def pinned(host: Host, pkg: str, stanza: dict[str, str], cfg: AptConfig) -> str | None:
     """The preferences file holding ``pkg`` (see the module doc), or None."""
     files = [f"{APT_ETC}/preferences"] if host.kind(f"{APT_ETC}/preferences") in ("file", "link") else []
     files += _parts(host, f"{APT_ETC}/preferences.d", "pref")

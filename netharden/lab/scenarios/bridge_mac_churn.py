@@ -35,6 +35,7 @@ import ctypes
 import errno
 import fcntl
 import ipaddress
+import itertools
 import os
 import random
 import select
@@ -321,7 +322,7 @@ def _replay(ctx: Context, side: _Side, bridge, container_ns: str, gateway, addre
 
 
 def _changes(seq: list[str]) -> int:
-    return sum(1 for a, b in zip(seq, seq[1:]) if a != b)
+    return sum(1 for a, b in itertools.pairwise(seq) if a != b)
 
 
 def _few(macs) -> str:

@@ -115,13 +115,13 @@ class _Setup:
         self.ipam_block = free(free4)    # blackhole route (Calico IPAM block)
         self.table_dst = free(free4)     # route in table 100 via cni0
         self.pods6 = free(free6)
-        l = self.link
+        dev = self.link
         # key -> (description, `ip` arguments that add it); snapshot() finds them again
         self.items = {
-            "hostgw": (f"{self.other_pods} via {self.nexthop} dev {l} (host-gw)",
-                       ["route", "add", str(self.other_pods), "via", self.nexthop, "dev", l, "onlink"]),
-            "ipv6": (f"{self.pods6} dev {l}",
-                     ["-6", "route", "add", str(self.pods6), "dev", l, "proto", "static"]),
+            "hostgw": (f"{self.other_pods} via {self.nexthop} dev {dev} (host-gw)",
+                       ["route", "add", str(self.other_pods), "via", self.nexthop, "dev", dev, "onlink"]),
+            "ipv6": (f"{self.pods6} dev {dev}",
+                     ["-6", "route", "add", str(self.pods6), "dev", dev, "proto", "static"]),
             "blackhole": (f"blackhole {self.ipam_block} (proto bird)",
                           ["route", "add", "blackhole", str(self.ipam_block), "proto", PROTO_BIRD]),
             "cni": (f"{self.table_dst} dev {CNI_BRIDGE} table {TABLE}",
@@ -211,12 +211,12 @@ def _wait_configured(lab, link: str, since: int, timeout: float = 10.0) -> None:
 def _removed_by_networkd(setup: _Setup, log: str) -> set[str]:
     """Items networkd says it removed (its debug log names each foreign route/rule)."""
     out = set()
-    lines = [l for l in log.splitlines() if "Removing foreign" in l]
+    lines = [line for line in log.splitlines() if "Removing foreign" in line]
     for key, dst in (("hostgw", setup.other_pods), ("ipv6", setup.pods6), ("blackhole", setup.ipam_block),
                      ("cni", setup.table_dst)):
-        if any(f"dst: {dst}," in l for l in lines if "route" in l):
+        if any(f"dst: {dst}," in line for line in lines if "route" in line):
             out.add(key)
-    if any(f"priority: {PRIORITY}," in l and f"{setup.pods}" in l for l in lines if "rule" in l):
+    if any(f"priority: {PRIORITY}," in line and f"{setup.pods}" in line for line in lines if "rule" in line):
         out.add("rule")
     return out
 

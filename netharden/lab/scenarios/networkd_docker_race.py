@@ -58,8 +58,20 @@ from pathlib import Path
 
 from ..netns import NetworkdLab
 from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result
-from .runtime_catchall import (BRIDGE, BRIDGE_MAC, GATEWAY, NAMES, VETHS, admin, changes, docker_like, lab_host,
-                               lab_snapshot, lab_states, sysctl_count)
+from .runtime_catchall import (
+    BRIDGE,
+    BRIDGE_MAC,
+    GATEWAY,
+    NAMES,
+    VETHS,
+    admin,
+    changes,
+    docker_like,
+    lab_host,
+    lab_snapshot,
+    lab_states,
+    sysctl_count,
+)
 
 ID = "networkd-docker-race"
 TITLE = "vendor 50-docker*.network make networkd race dockerd for its bridge and veths"

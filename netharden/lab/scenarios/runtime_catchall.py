@@ -64,9 +64,9 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ...doctor.networkd_config import Assignment, parse_ini_located
 from ..netns import NetworkdLab

@@ -140,7 +140,7 @@ def _ip(ctx: Context, ns: str, *args: str) -> None:
 def _populate(ctx: Context, ns: str) -> None:
     """Leftovers (DOWN, no master), devices in use and a veth named like the pattern."""
     results = _create(ctx, ns, *STALE.items(), (UP_DEV, 4099), (PORT_DEV, 4100))
-    bad = [f"{name}: {_failure(r)}" for name, r in zip([*STALE, UP_DEV, PORT_DEV], results) if r["errno"]]
+    bad = [f"{name}: {_failure(r)}" for name, r in zip([*STALE, UP_DEV, PORT_DEV], results, strict=True) if r["errno"]]
     if bad:
         raise RuntimeError("this kernel cannot create the VXLAN devices: " + "; ".join(bad))
     _ip(ctx, ns, "link", "set", UP_DEV, "up")
@@ -205,7 +205,7 @@ class Collector:
             raise RuntimeError(f"{SERVICE} runs {argv[0]}, not the rendered {SCRIPT}")
         if len(argv[1:]) % 2:
             raise RuntimeError(f"{SERVICE}: ExecStart= arguments are not option/value pairs: {argv[1:]}")
-        self.opts = dict(zip(argv[1::2], argv[2::2]))
+        self.opts = dict(zip(argv[1::2], argv[2::2], strict=True))
         self.mode = self.opts.get("--mode", "report")
         self.pattern = self.opts.get("--pattern", "vx-*")
         scratch = ctx.scratch("stale-vxlan")
@@ -237,7 +237,7 @@ class Collector:
                          "vxlan_gc_removed": "removed"}[m.group(1)]] = int(m.group(2))
             return out
         m = re.search(r"done \(mode \S+, pattern .*\): (\d+) stale, (\d+) pending, (\d+) removed", log)
-        return dict(zip(("stale", "pending", "removed"), map(int, m.groups()))) if m else {}
+        return dict(zip(("stale", "pending", "removed"), map(int, m.groups()), strict=True)) if m else {}
 
     def source(self) -> str:
         return "metric" if self.textfile is not None else "log (no textfile directory)"
