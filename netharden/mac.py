@@ -19,9 +19,9 @@ try:  # the built-in SHA-256, without hashlib's OpenSSL start-up (a cold render'
     from _sha256 import sha256  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - Python 3.12 and later name it _sha2
     try:
-        from _sha2 import sha256  # type: ignore[import-not-found, no-redef]
+        from _sha2 import sha256  # type: ignore[import-not-found]
     except ImportError:
-        from hashlib import sha256  # type: ignore[assignment]
+        from hashlib import sha256
 
 _DOMAIN = b"netharden-bridge-mac-v1\0"
 

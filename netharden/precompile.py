@@ -252,15 +252,18 @@ def _factory(code: str, fname: str) -> str | None:
     tree = ast.parse(code)
     body = tree.body
     shape = [type(n).__name__ for n in body]
-    if shape != ["ImportFrom", "Assign", "FunctionDef", "Assign", "Assign"] or body[2].name != "root":
+    if shape != ["ImportFrom", "Assign", "FunctionDef", "Assign", "Assign"]:
         return None
-    if not (isinstance(body[3].value, ast.Dict) and not body[3].value.keys):  # blocks = {}: no {% block %}
-        return None
-    root = ast.get_source_segment(code, body[2])
+    function, blocks = body[2], body[3]
+    assert isinstance(function, ast.FunctionDef) and isinstance(blocks, ast.Assign)
+    if function.name != "root" or not (isinstance(blocks.value, ast.Dict) and not blocks.value.keys):
+        return None   # blocks = {}: no {% block %}
+    root = ast.get_source_segment(code, function) or ""
     nested = f"def {fname}(environment):\n" + "".join(f"    {line}\n" if line else "\n" for line in root.split("\n")) \
         + "    return root\n"
-    inner = ast.parse(nested).body[0].body[0]
-    if ast.dump(inner) != ast.dump(body[2]):  # e.g. a multi-line string literal would have changed
+    factory = ast.parse(nested).body[0]
+    assert isinstance(factory, ast.FunctionDef)
+    if ast.dump(factory.body[0]) != ast.dump(function):  # e.g. a multi-line string literal would have changed
         return None
     return nested
 

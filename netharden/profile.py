@@ -228,6 +228,7 @@ def normalize(data: dict, source: str = "") -> Profile:
                        drivers=_tuple(m.get("driver")), paths=_tuple(m.get("path"))))
         addresses = _tuple(up.get("addresses"))
         dhcp = dhcp_mode(up.get("dhcp"), bool(addresses))
+        assert dhcp is not None, "normalize() takes validated data"
         uplinks.append(Uplink(
             name=up["name"], match=match, dhcp=dhcp, addresses=addresses,
             gateways=_tuple(up.get("gateway")), dns=_tuple(up.get("dns")), mtu=up.get("mtu"),

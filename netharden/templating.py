@@ -80,7 +80,7 @@ GLOBALS = {"guard_text": GUARDS, "generated": GENERATED}
 
 # Environment options that change the code Jinja2 generates; the precompiled modules
 # record them and are ignored when they differ.
-COMPILE_OPTIONS = {"autoescape": False, "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
+COMPILE_OPTIONS: dict[str, Any] = {"autoescape": False, "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
 
 
 def jinja2_version() -> str:

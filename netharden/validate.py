@@ -200,7 +200,7 @@ def _precompiled_check():
         ok = verdict(data)
         return _validator().is_valid(data) if ok is None else ok
 
-    is_valid.verdict = verdict  # for fleet/check.py, which caches jsonschema's verdicts itself
+    is_valid.verdict = verdict  # type: ignore[attr-defined]  # for fleet/check.py, which caches jsonschema's verdicts
     return is_valid
 
 
@@ -244,7 +244,7 @@ def _translate(doc: Document, err) -> Iterator[Problem]:
         return
     if v == "type":
         wanted = val if isinstance(val, list) else [val]
-        names = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
+        names = " or ".join(_TYPE_NAMES.get(t, str(t)) for t in wanted)
         yield doc.problem(path, f"expected {names}, got {_kind(inst)}", hint)
         return
     if v == "enum":
@@ -297,6 +297,12 @@ def _translate(doc: Document, err) -> Iterator[Problem]:
 
 
 # -------------------------------------------------------------------------- semantic
+def _mapping(data: dict, key: str) -> dict:
+    """``data[key]`` when it is a mapping, else an empty one (semantic rules read raw data)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _items(data: Any, key: str) -> list[tuple[int, dict]]:
     seq = data.get(key) if isinstance(data, dict) else None
     if not isinstance(seq, list):
@@ -359,7 +365,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     data = doc.data if isinstance(doc.data, dict) else {}
     uplinks = _items(data, "uplinks")
     bridges = _items(data, "bridges")
-    docker = data.get("docker") if isinstance(data.get("docker"), dict) else {}
+    docker = _mapping(data, "docker")
     daemons = _items(docker, "daemons")
 
     yield from _unique_names(doc, "uplinks", uplinks, "uplink")
@@ -375,7 +381,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                               "add match: {name: [...]} or use a shorter name")
 
     # bridge names the kernel refuses or that an unmanaged rule would swallow
-    unmanaged = data.get("unmanaged") if isinstance(data.get("unmanaged"), dict) else {}
+    unmanaged = _mapping(data, "unmanaged")
     preset_names = unmanaged.get("presets", list(ALL_PRESETS))
     presets = tuple(p for p in preset_names if isinstance(p, str) and p in PRESETS) \
         if isinstance(preset_names, list) else ()
@@ -407,7 +413,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                                   "every bridge needs its own MAC; use 'stable'")
             seen_macs.setdefault(norm, ("bridges", i, "mac"))
     for i, up in uplinks:
-        match = up.get("match") if isinstance(up.get("match"), dict) else {}
+        match = _mapping(up, "match")
         for sub, value in _strings(match.get("mac")):
             if macs.is_valid(value):
                 yield from _mac_checks(doc, ("uplinks", i, "match", "mac") + sub, value,
@@ -419,7 +425,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     yield from _daemon_checks(doc, daemons, bridges)
 
     # the VXLAN collector's service may write only its textfile directory: never a system one
-    gc = data.get("vxlan_gc") if isinstance(data.get("vxlan_gc"), dict) else {}
+    gc = _mapping(data, "vxlan_gc")
     textfile_dir = gc.get("textfile_dir")
     if isinstance(textfile_dir, str) and textfile_dir.rstrip("/") in SYSTEM_DIRS:
         yield doc.problem(("vxlan_gc", "textfile_dir"),
@@ -427,7 +433,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                           "use node-exporter's textfile collector directory, e.g. /var/lib/node_exporter/textfile_collector")
 
     # networkd: masks must not hide what netharden itself writes
-    networkd = data.get("networkd") if isinstance(data.get("networkd"), dict) else {}
+    networkd = _mapping(data, "networkd")
     masks = networkd.get("mask")
     if isinstance(masks, list):
         for i, name in enumerate(masks):
@@ -646,7 +652,7 @@ def _daemon_checks(doc: Document, daemons: list, bridges: list) -> Iterator[Prob
                 yield doc.problem(base + ("host",), f"{host!r} needs socket activation, and docker-{name}.service has no socket unit",
                                   f"use host: unix:///var/run/docker-{name}.sock")
             hosts.setdefault(sock, base + ("host",))
-        settings = dm.get("settings") if isinstance(dm.get("settings"), dict) else {}
+        settings = _mapping(dm, "settings")
         if isinstance(name, str) and not main:
             no_host = not isinstance(host, str)
             no_bridge = not isinstance(ref, str) and not isinstance(settings.get("bridge"), str)
@@ -808,7 +814,7 @@ def _state_checks(doc: Document, daemons: list) -> Iterator[Problem]:
         if not any(dm["name"] == MAIN_DAEMON for _, dm in named):
             placed.append((_state_path(main_default), "the main daemon's default", None))
         for i, dm in named:
-            settings = dm.get("settings") if isinstance(dm.get("settings"), dict) else {}
+            settings = _mapping(dm, "settings")
             explicit = settings.get(key) if isinstance(settings.get(key), str) else None
             default = main_default if dm["name"] == MAIN_DAEMON else extra_default.format(dm["name"])
             value = _state_path(explicit or default)
@@ -829,7 +835,7 @@ def _iptables_checks(doc: Document, daemons: list) -> Iterator[Problem]:
     DOCKER chains when it starts, so two of them wipe each other's rules."""
     managers = []  # (index, name, explicitly true)
     for i, dm in daemons:
-        settings = dm.get("settings") if isinstance(dm.get("settings"), dict) else {}
+        settings = _mapping(dm, "settings")
         value = settings.get("iptables")
         if value is True or (value is None and dm.get("name") == MAIN_DAEMON):
             managers.append((i, dm.get("name"), value is True))

@@ -29,7 +29,7 @@ class Finding:
     profile_note: str = ""
 
     def to_dict(self) -> dict:
-        out = {"check": self.check, "severity": self.severity, "incident": self.incident,
+        out: dict[str, object] = {"check": self.check, "severity": self.severity, "incident": self.incident,
                "subject": self.subject, "message": self.message, "hint": self.hint}
         if self.fixed_by_profile is not None:
             out["fixed_by_profile"] = self.fixed_by_profile

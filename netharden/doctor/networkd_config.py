@@ -279,7 +279,7 @@ def _bracket(pattern: str, start: int) -> tuple[str, int] | None:
     negate = i < n and pattern[i] in "!^"
     if negate:
         i += 1
-    items = []
+    items: list = []
     first = True
     while i < n:
         c = pattern[i]

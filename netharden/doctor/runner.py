@@ -47,7 +47,7 @@ def run(host: Host, only: list[str] | None = None, profile=None) -> Report:
         fixed_host = host.with_overlay(_plan_overlay(plan))
     for check in checks:
         result = _run_one(check, host)
-        if plan is not None and result.findings:
+        if plan is not None and fixed_host is not None and result.findings:
             after = _run_one(check, fixed_host)
             remaining = {(f.subject, f.message) for f in after.findings}
             remaining_subjects = {f.subject for f in after.findings}

@@ -62,7 +62,9 @@ from ._systemd import SystemdUnit, split_units
 
 KIND = "stream"
 OPTIONS = {"ignition_version": (("3.3.0", "3.4.0"), "3.3.0")}
-_DUMP = dict(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _dumps(value: object) -> str:
+    """Compact, sorted JSON with UTF-8 kept: the form of the whole document and of each part."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def layout(plan: Plan) -> tuple[list[File], list[Link], list[SystemdUnit]]:
@@ -115,13 +117,14 @@ def _unit(u: SystemdUnit) -> dict:
 
 @lru_cache(maxsize=4096)
 def _json(entry: File | Link | SystemdUnit) -> str:
-    shape = _file if isinstance(entry, File) else _link if isinstance(entry, Link) else _unit
-    return json.dumps(shape(entry), **_DUMP)  # type: ignore[operator]
+    if isinstance(entry, File):
+        return _dumps(_file(entry))
+    return _dumps(_link(entry) if isinstance(entry, Link) else _unit(entry))
 
 
 def render(plan: Plan, ignition_version: str = "3.3.0") -> bytes:
     files, links, units = layout(plan)
-    top = ['"ignition":' + json.dumps({"version": ignition_version}, **_DUMP)]
+    top = ['"ignition":' + _dumps({"version": ignition_version})]
     storage = []
     if files:
         storage.append('"files":[' + ",".join(map(_json, files)) + "]")

@@ -67,6 +67,7 @@ class Fleet:
 
     def entry(self, index: int) -> Any:
         """The fleet file's entry of host ``index`` (file form)."""
+        assert self.doc is not None, "a fleet file's hosts come from its document"
         entry = self.doc.data["hosts"][index]
         return marshal.loads(entry) if type(entry) is bytes else entry
 
@@ -103,7 +104,7 @@ def _fleet_validator():
 def fleet_schema_problems(doc: Document) -> list[Problem]:
     from ..validate import _translate  # the profile's message translation, reused for the fleet schema
 
-    problems = []
+    problems: list[Problem] = []
     for err in _fleet_validator().iter_errors(doc.data):
         problems.extend(_translate(doc, err))
     return problems
@@ -117,14 +118,14 @@ def load(source: str | Path) -> Fleet:
     doc = load_file(path, limits=FLEET, positions=False, pack=("hosts",))
     fleet = Fleet(str(path), "file", [], {}, doc)
     entries = doc.data.get("hosts")
+    names: list[str] = []
     if isinstance(entries, list) and entries:
         skeleton = {**doc.data, "hosts": []}
-        names = []
         wrong = False
         for i in range(len(entries)):
             entry = fleet.entry(i)
             wrong = wrong or _looks_wrong({**skeleton, "hosts": [entry]})
-            names.append(entry.get("name") if isinstance(entry, dict) else None)
+            names.append(entry.get("name", "") if isinstance(entry, dict) else "")
     else:
         wrong = _looks_wrong(doc.data)
     if wrong:
@@ -208,12 +209,13 @@ def entry_document(fleet: Fleet, host: Host, data: dict) -> Document:
     """The Document of a file-form host's merged profile, with the position of every
     node taken from whichever part of the fleet file supplied it: the host's own entry
     or ``defaults``. Reads the fleet file again with positions when needed."""
-    if not fleet.doc.positions or len(fleet.doc.positions) == 1:
-        fleet.doc = _with_positions(fleet.source)
-    fpos, fkeys = fleet.doc.positions, fleet.doc.key_positions
-    entry = fleet.doc.data["hosts"][host.index]
+    doc = fleet.doc
+    if doc is None or len(doc.positions) <= 1:   # read without positions: read it again, with them
+        doc = fleet.doc = _with_positions(fleet.source)
+    fpos, fkeys = doc.positions, doc.key_positions
+    entry = doc.data["hosts"][host.index]
     prof = entry.get("profile")
-    defaults = fleet.doc.data.get("defaults")
+    defaults = doc.data.get("defaults")
     ep, hp, dp = host.entry, host.entry + ("profile",), ("defaults",)
     pos: dict = {(): fpos.get(ep, (0, 0)), ("apiVersion",): fpos.get(ep, (0, 0)), ("kind",): fpos.get(ep, (0, 0))}
     keys: dict = {}

@@ -205,7 +205,7 @@ def run(fleet: Fleet, fmt: str | None, out: str | Path | None, *, force: bool = 
             raise ProfileError([p for probs in result.bad.values() for p in probs])
 
     try:
-        if fmt is None:
+        if fmt is None or out is None:
             fill(None)
         else:
             emitters.write_directory(Path(out), fill, force=force)

@@ -692,7 +692,7 @@ class NetworkdLab:
 
             step(self.stop)
             for p in self._bg:
-                step(self._terminate, p, (cleanup.children(p.pid) or [None])[0], 2.0)
+                step(self._terminate, p, next(iter(cleanup.children(p.pid)), None), 2.0)
             step(self._terminate, self._dbus, self._dbus_pid, 3.0)
             self._dbus = None
             if self.stage is not None and self.log_path.exists():

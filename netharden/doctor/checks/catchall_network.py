@@ -82,6 +82,7 @@ def kinds_text(devices: list[Device]) -> str:
 
 def describe_match(cf: ConfFile) -> str:
     m = cf.match
+    assert m is not None   # a file that matched has a [Match]
     text = f"[Match] {m.describe()}"
     if not m.interface_conditions:
         text += ", which matches every interface"
@@ -98,6 +99,7 @@ def quarantinable(cf: ConfFile) -> bool:
     if os.path.dirname(cf.path) not in ("/run/systemd/network", "/etc/systemd/network"):
         return False
     m = cf.match
+    assert m is not None
     if not m.interface_conditions:
         return True
     if set(k for k, v in m.globs.items() if v) != {"Name"} or m.macs or m.properties:

@@ -156,7 +156,7 @@ def exec_start(host: Host, unit: str) -> list[str] | None:
                 words = shlex.split(value)
             except ValueError:
                 words = value.split()
-            env.update(w.split("=", 1) for w in words if "=" in w)
+            env.update((k, v) for k, _, v in (w.partition("=") for w in words if "=" in w))
         elif key == "EnvironmentFile" and value:
             text = host.read_text(value.lstrip("-"))
             env.update(_env_file(text or ""))
@@ -266,7 +266,7 @@ def _daemons(host: Host) -> list[tuple[str | None, list[str] | None, str]]:
     units = {"docker.service"}
     for d in UNIT_DIRS:
         units.update(n for n in host.listdir(d) if n.startswith("docker-") and n.endswith(".service") and "@" not in n)
-    out = []
+    out: list[tuple[str | None, list[str] | None, str]] = []
     for unit in sorted(units):
         argv = exec_start(host, unit)
         if not argv or os.path.basename(argv[0]) != "dockerd":

@@ -85,7 +85,9 @@ _PART_NAME = re.compile(r"[A-Za-z0-9_:.-]+")
 
 def _stanzas(text: str) -> list[dict[str, str]]:
     """deb822 paragraphs: field names lower-cased, continuation lines joined."""
-    out, current, last = [], {}, None
+    out: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last = None
     for line in text.splitlines():
         if not line.strip():
             if current:

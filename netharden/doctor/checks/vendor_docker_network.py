@@ -28,7 +28,7 @@ import re
 
 from ..host import Host
 from ..model import Finding
-from ..networkd_config import PHYSICAL, REPRESENTATIVES, Device, first_match, load_files, netdev_names
+from ..networkd_config import PHYSICAL, REPRESENTATIVES, ConfFile, Device, first_match, load_files, netdev_names
 
 ID = "vendor-docker-network"
 TITLE = "a vendor .network file makes networkd manage docker's bridges and veths"
@@ -59,19 +59,20 @@ def check(host: Host) -> list[Finding]:
     files = load_files(host, ".network")
     own = netdev_names(host)
     reps, live = docker_devices(host)
-    hits: dict[str, tuple[object, list[str], list[str]]] = {}
+    hits: dict[str, tuple[ConfFile, list[str], list[str]]] = {}
     for is_live, devices in ((False, reps), (True, live)):
         for dev in devices:
             cf = first_match(files, dev)
-            if cf is None or cf.unmanaged or dev.name in own:
+            if cf is None or cf.match is None or cf.unmanaged or dev.name in own:
                 continue
             if any(cf.match.matches(nic) for nic in PHYSICAL):
                 continue            # a catch-all: catchall-network reports it
-            entry = hits.setdefault(cf.path, (cf, [], []))
-            entry[2 if not is_live else 1].append(dev.name)
+            _, live_names, rep_names = hits.setdefault(cf.path, (cf, [], []))
+            (live_names if is_live else rep_names).append(dev.name)
     findings = []
     for path, (cf, live_names, rep_names) in sorted(hits.items()):
         rep_names = [n for n in rep_names if n not in live_names]
+        assert cf.match is not None
         parts = [f"[Match] {cf.match.describe()} manages docker's interfaces"]
         if live_names:
             parts.append(f"takes {', '.join(live_names)} now")

@@ -88,6 +88,7 @@ def check(host: Host) -> list[Finding]:
             targets.append(f"{', '.join(live_names)} now")
         if rep_names:
             targets.append(("and would be of " if live_names else "") + ", ".join(rep_names))
+        assert cf.match is not None
         parts = [f"[Match] {cf.match.describe()} with MACAddressPolicy=persistent is the first .link of", *targets]
         message = " ".join(parts) + (": udev replaces the MAC the runtime or CNI plugin gave these devices "
                                      "with one derived from the name, after it was already in use")

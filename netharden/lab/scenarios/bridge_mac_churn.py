@@ -227,6 +227,8 @@ def churn_macs(ctx: Context, bridge) -> tuple[str, str, list[str]]:
         value = unicast_between(0, low_ceiling) if i % 2 == 0 else None
         if value is None:
             value = unicast_between(high_floor, 0xFEFFFFFFFFFF)
+        if value is None:  # pragma: no cover - 64 random draws between two MACs far apart
+            raise RuntimeError("no unicast MAC found between the port's and the pinned MAC")
         macs.append(_int_mac(value))
     return _int_mac(container), _int_mac(port), macs
 

@@ -59,8 +59,8 @@ def baseline(ctx: Context) -> Result:
 
 def _args(ctx: Context, container: Container) -> list[tuple[str, str]]:
     text = ctx.path(f"/etc/netharden/containers/{container.name}.args").read_text()
-    return [tuple(line.removeprefix("--sysctl=").split("=", 1)) for line in text.splitlines()
-            if line.startswith("--sysctl=")]
+    return [(key, value) for key, _, value in (line.removeprefix("--sysctl=").partition("=")
+                                               for line in text.splitlines() if line.startswith("--sysctl="))]
 
 
 def profile(ctx: Context) -> Result:

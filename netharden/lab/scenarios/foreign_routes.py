@@ -36,6 +36,8 @@ stand in for them); for targets older than 249 the rule is reported, not judged.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import ipaddress
 import json
 import re
@@ -56,9 +58,11 @@ CNI_BRIDGE = "cni0"
 TABLE = "100"
 PRIORITY = 100
 PROTO_BIRD = "12"
-_POOL4 = [n for base in ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24")
-          for n in ipaddress.ip_network(base).subnets(new_prefix=26)]
-_POOL6 = list(ipaddress.ip_network("2001:db8:ff00::/56").subnets(new_prefix=64))[:16]
+_POOL4: list[ipaddress.IPv4Network] = [
+    n for base in ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24")
+    for n in ipaddress.IPv4Network(base).subnets(new_prefix=26)]
+_POOL6: list[ipaddress.IPv6Network] = [
+    *ipaddress.IPv6Network("2001:db8:ff00::/56").subnets(new_prefix=64)][:16]
 
 
 def applies(ctx: Context) -> str | None:
@@ -85,7 +89,7 @@ class _Setup:
         taken += [ipaddress.ip_interface(a).network for br in p.bridges for a in br.addresses]
         self.link, self.mac, self.standin, self.note = self._managed_link(ctx)
         link_v4 = None
-        if not self.standin:
+        if not self.standin and self.uplink is not None:
             link_v4 = next((ipaddress.ip_interface(a) for a in self.uplink.addresses
                             if ipaddress.ip_interface(a).version == 4), None)
         free4 = iter(n for n in _POOL4 if not any(n.overlaps(t) for t in taken if t.version == 4))
@@ -231,7 +235,7 @@ def _run(ctx: Context, conf_dir) -> tuple[_Setup, list[dict], list[str], int]:
     shutil.copytree(ctx.network_dir(), net, symlinks=True)
     if setup.standin:
         (net / STANDIN_FILE).write_text(setup.standin_text())
-    events = []
+    events: list[dict[str, Any]] = []
     with NetworkdLab(net, conf_dir) as lab:
         # no duplicate address detection on the veths: nothing else is on the link, and it
         # would only make networkd wait ~1 s per (re)configuration of a static IPv6 address
@@ -260,7 +264,7 @@ def _run(ctx: Context, conf_dir) -> tuple[_Setup, list[dict], list[str], int]:
             _wait_configured(lab, setup.link, mark)
             log = lab.log_text(mark)
             after = setup.snapshot(lab)
-            v4_removed = bool(setup.link_v4) and re.search(
+            v4_removed = setup.link_v4 is not None and re.search(
                 rf"{re.escape(setup.link)}: Remov\w+ \w+ address .*{re.escape(str(setup.link_v4.ip))}/", log)
             events.append({"name": name, "gone": set(setup.items) - after,
                            "by_networkd": _removed_by_networkd(setup, log), "v4_removed": bool(v4_removed)})

@@ -145,8 +145,9 @@ def _step_lines(docker: dict, steps: Steps) -> tuple[bool, bool, list[str]]:
     """(claimed anything, changed anything, evidence): per step and interface, what
     differs from the previous step (networkd's state of the link and the link itself)."""
     claimed = changed = False
-    lines = []
-    previous, previous_states = docker, {n: {} for n in NAMES}
+    lines: list[str] = []
+    previous = docker
+    previous_states: dict[str, dict] = {n: {} for n in NAMES}
     for step, states, state in steps:
         count = len(lines)
         for name in NAMES:

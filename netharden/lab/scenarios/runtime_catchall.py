@@ -58,6 +58,8 @@ that do not cover /run/systemd/network/00-.network.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import fnmatch
 import ipaddress
 import json
@@ -127,7 +129,7 @@ for i; do grep -H . /proc/sys/net/ipv4/conf/"$i"/* /proc/sys/net/ipv6/conf/"$i"/
 LINK_FIELDS = ("master", "flags", "operstate", "addresses", "MAC", "MTU", "addrgenmode")
 
 
-def snapshot(run: Callable[..., object], names: tuple[str, ...] = NAMES) -> dict[str, dict[str, str]]:
+def snapshot(run: Callable[..., Any], names: tuple[str, ...] = NAMES) -> dict[str, dict[str, str]]:
     """name -> {field: value} of the link attributes and sysctls docker's interfaces
     have; ``run(*argv)`` runs a command in their namespace."""
     out = run("sh", "-c", _SNAPSHOT, "snapshot", *names).stdout
