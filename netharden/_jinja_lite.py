@@ -11,7 +11,7 @@ What it implements is exactly what our templates' compiled code uses, with Jinja
 first, then item; item first, then attribute), ``concat``, ``undefined`` (strict: any use
 raises), template contexts (``resolve_or_missing``, ``get_all``, ``vars``,
 ``exported_vars``, ``new_context`` with shared parents for ``{% include %}``), and the
-built-in filters ``map`` (a filter name or ``attribute=``), ``join`` (no autoescape) and
+built-in filters ``map`` (a filter name; not ``attribute=``), ``join`` (no autoescape) and
 ``default``. The generator checks each compiled template against that list (an AST
 walk, ``lite_problems``) and marks a template that uses anything else as not lite:
 ``templating.py`` renders it with jinja2 itself.
@@ -145,52 +145,18 @@ class Template:
         return self.environment.concat(self.root_render_func(self.new_context(dict(context))))
 
 
-def _attrgetter(environment, attribute, default=None):
-    """jinja2.filters.make_attrgetter."""
-    if attribute is None:
-        parts = []
-    elif isinstance(attribute, str):
-        parts = [int(x) if x.isdigit() else x for x in attribute.split(".")]
-    else:
-        parts = [attribute]
-
-    def get(item):
-        for part in parts:
-            item = environment.getitem(item, part)
-            if default is not None and isinstance(item, Undefined):
-                item = default
-        return item
-
-    return get
+def do_map(context, value, name, *args, **kwargs):
+    """jinja2.filters.sync_do_map with a filter name (``map('sh')``): one of our filters,
+    which take plain arguments (``precompile.lite_problems`` refuses ``attribute=``)."""
+    if name not in context.environment.plain_filters:
+        _unsupported()
+    filt = context.environment.filters[name]
+    for item in value or ():
+        yield filt(item, *args, **kwargs)
 
 
-def do_map(context, value, *args, **kwargs):
-    """jinja2.filters.sync_do_map with prepare_map (filters that take plain arguments only)."""
-    if value:
-        if not args and "attribute" in kwargs:
-            attribute = kwargs.pop("attribute")
-            default = kwargs.pop("default", None)
-            if kwargs:
-                _unsupported()
-            func = _attrgetter(context.environment, attribute, default)
-        else:
-            if not args:
-                _unsupported()
-            name, rest = args[0], args[1:]
-            if name not in context.environment.plain_filters:
-                _unsupported()
-            filt = context.environment.filters[name]
-
-            def func(item):
-                return filt(item, *rest, **kwargs)
-        for item in value:
-            yield func(item)
-
-
-def do_join(eval_ctx, value, d="", attribute=None):
-    """jinja2.filters.sync_do_join without autoescape."""
-    if attribute is not None:
-        value = map(_attrgetter(eval_ctx.environment, attribute), value)
+def do_join(eval_ctx, value, d=""):
+    """jinja2.filters.sync_do_join without autoescape (``attribute=`` refused as for map)."""
     return str(d).join(map(str, value))
 
 

@@ -226,6 +226,8 @@ def lite_problems(code: str) -> list[str]:
             key = node.slice
             if not (isinstance(key, ast.Constant) and key.value in filters):
                 problems.append(f"uses the filter {ast.unparse(key)}")
+        if isinstance(node, ast.Call) and any(k.arg in ("attribute", "default") for k in node.keywords):
+            problems.append(f"passes {', '.join(str(k.arg) for k in node.keywords)} to a filter")
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node is not first:
             if node.id in imported and node.id not in lite.RUNTIME_NAMES:

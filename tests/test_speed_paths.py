@@ -371,7 +371,8 @@ def test_the_lite_check_refuses_what_the_runtime_lacks():
     for text, why in (("{% for x in y %}{{ loop.index }}{% endfor %}", "LoopContext"),
                       ("{{ x | upper }}", "filter 'upper'"),
                       ("{% macro m() %}{% endmacro %}{{ m() }}", "Macro"),
-                      ("{{ x is defined }}", "environment.tests")):
+                      ("{{ x is defined }}", "environment.tests"),
+                      ("{{ x | map(attribute='name') | join(', ') }}", "passes attribute")):
         problems = precompile.lite_problems(env.compile(text, "t.j2", None, True, True))
         assert any(why in p for p in problems), (text, problems)
     assert precompile.lite_problems(env.compile("{{ x | map('sh') | join(' ') }}", "t.j2", None, True, True)) == []
