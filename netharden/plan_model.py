@@ -7,6 +7,7 @@ or hazard it guards against (``guards``) and why (``why``), which is what
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -86,6 +87,23 @@ GUARDS: dict[str, str] = {
 
 _BY_PATH, _BY_NAME, _BY_PHASE_ID = attrgetter("path"), attrgetter("name"), attrgetter("phase", "id")
 
+Entry = File | Link | Unit | Action
+
+
+@dataclass(eq=False)
+class _PathIndex:
+    """The paths of a Plan's files and links, kept up to date by ``Plan.extend`` instead of
+    rebuilt for every entry (rebuilding made a Plan of n files cost n^2). It holds for the
+    two lists it was built from at the lengths it recorded; when the lists were replaced or
+    changed length other than through ``extend`` it is rebuilt."""
+    files: list[File]
+    links: list[Link]
+    sizes: tuple[int, int]
+    paths: set[str]
+
+    def holds_for(self, files: list[File], links: list[Link]) -> bool:
+        return self.files is files and self.links is links and self.sizes == (len(files), len(links))
+
 
 @dataclass
 class Plan:
@@ -96,51 +114,39 @@ class Plan:
     units: list[Unit] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)   # requested but not applicable to the target
+    _index: _PathIndex | None = field(default=None, init=False, repr=False, compare=False)
 
-    def add(self, entry: File | Link | Unit | Action) -> None:
-        if isinstance(entry, (File, Link)):
-            if entry.path in self._known_paths():
-                raise ValueError(f"two plan entries write {entry.path}")
-            (self.files if isinstance(entry, File) else self.links).append(entry)
-            index = self._index
-            index[4].add(entry.path)
-            index[1], index[3] = len(self.files), len(self.links)
-        elif isinstance(entry, Unit):
-            self.units.append(entry)
-        else:
-            if any(a.id == entry.id for a in self.actions):
-                return  # several renderers may ask for the same reload
-            self.actions.append(entry)
+    def add(self, entry: Entry) -> None:
+        self.extend((entry,))
 
-    def extend(self, entries) -> None:
-        """``add`` each entry, in order (one look at the path index for all of them)."""
-        known = self._known_paths()
-        files, links = self.files, self.links
+    def extend(self, entries: Iterable[Entry]) -> None:
+        """Add each entry, in order. A path written twice raises ValueError (the entries
+        before it stay added); an action whose id is already there is left out (several
+        renderers ask for the same reload: the first one stays)."""
+        files, links, index = self.files, self.links, self._path_index()
+        paths = index.paths
         try:
             for entry in entries:
-                kind = type(entry)
-                if kind is File or kind is Link or isinstance(entry, (File, Link)):
-                    if entry.path in known:
+                if isinstance(entry, (File, Link)):
+                    if entry.path in paths:
                         raise ValueError(f"two plan entries write {entry.path}")
-                    (files if isinstance(entry, File) else links).append(entry)
-                    known.add(entry.path)
+                    paths.add(entry.path)
+                    if isinstance(entry, File):
+                        files.append(entry)
+                    else:
+                        links.append(entry)
                 elif isinstance(entry, Unit):
                     self.units.append(entry)
                 elif not any(a.id == entry.id for a in self.actions):
                     self.actions.append(entry)
         finally:
-            index = self._index
-            index[1], index[3] = len(files), len(links)
+            index.sizes = (len(files), len(links))
 
-    def _known_paths(self) -> set[str]:
-        """``paths()``, kept up to date by ``add`` instead of rebuilt for every entry
-        (rebuilding made a Plan of n files cost n^2). The set is rebuilt whenever the
-        lists were replaced or changed length other than through ``add``."""
-        index = self.__dict__.get("_index")
-        if (index is None or index[0] is not self.files or index[1] != len(self.files)
-                or index[2] is not self.links or index[3] != len(self.links)):
-            index = self.__dict__["_index"] = [self.files, len(self.files), self.links, len(self.links), self.paths()]
-        return index[4]
+    def _path_index(self) -> _PathIndex:
+        index = self._index
+        if index is None or not index.holds_for(self.files, self.links):
+            index = self._index = _PathIndex(self.files, self.links, (len(self.files), len(self.links)), self.paths())
+        return index
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -149,7 +155,7 @@ class Plan:
     def paths(self) -> set[str]:
         return {f.path for f in self.files} | {link.path for link in self.links}
 
-    def sorted(self) -> "Plan":
+    def sorted(self) -> Plan:
         """A copy with every list in a stable order (files by path, actions by phase then id)."""
         return Plan(self.profile, self.systemd,
                     sorted(self.files, key=_BY_PATH), sorted(self.links, key=_BY_PATH),
