@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+from .targets import UNIT_DIR
+
 
 @dataclass(frozen=True)
 class File:
@@ -33,12 +35,34 @@ class Link:
 @dataclass(frozen=True)
 class Unit:
     """A systemd unit to enable or mask. Its unit file and drop-ins are Files under
-    /etc/systemd/system; starting it on a live host is an Action."""
+    /etc/systemd/system; starting it on a live host is an Action.
+
+    ``wanted_by`` is the ``WantedBy=`` of the unit file's ``[Install]`` section: the
+    renderer passes the same tuple to the template that writes the section, so the
+    symlinks ``systemctl enable`` makes (``install_links``) follow from the Unit alone.
+    """
     name: str
     enabled: bool | None = None   # None: leave as is
     masked: bool = False
     guards: tuple[str, ...] = ()
     why: str = ""
+    wanted_by: tuple[str, ...] = ()
+
+
+def install_links(unit: Unit) -> tuple[Link, ...]:
+    """The symlinks ``systemctl enable`` creates for an enabled unit whose file is in
+    /etc/systemd/system: ``TARGET.wants/NAME`` for every ``WantedBy=`` target."""
+    if not unit.enabled:
+        return ()
+    target = f"{UNIT_DIR}/{unit.name}"
+    return tuple(Link(f"{UNIT_DIR}/{wanted}.wants/{unit.name}", target, unit.guards, f"enable {unit.name}")
+                 for wanted in unit.wanted_by)
+
+
+def unit_triggers(name: str, *read: str) -> tuple[str, ...]:
+    """Triggers of an action that (re)starts unit ``name``: its unit file, its drop-ins and
+    the files its daemon reads at start (``read``: paths, or directories ending in "/")."""
+    return (f"{UNIT_DIR}/{name}", f"{UNIT_DIR}/{name}.d/", *read)
 
 
 # Action phases: the order in which a live host applies the post-apply actions
@@ -50,20 +74,46 @@ PHASE_NETWORKD = 40   # networkctl reload
 PHASE_RUNTIME = 50    # container runtimes (after networkd created their bridges)
 
 
+# Classes of disruptive actions an operator allows separately (the role's
+# netharden_restart_docker and netharden_restart_networkd).
+ALLOW_CLASSES = ("docker", "networkd")
+
+
 @dataclass(frozen=True)
 class Action:
     """A command to run after the files are in place on a live host.
 
     ``disruptive`` marks actions that interrupt running workloads (restarting dockerd
-    kills its containers): appliers run them only when asked to, otherwise they
-    report them as pending. First-boot formats (Ignition) run none of the actions:
-    units start at boot in systemd's own order.
+    kills its containers): appliers run them only when asked to (``allow`` names the
+    class of restart an operator allows), otherwise they report them as pending.
+    First-boot formats (Ignition) run none of the actions: units start at boot in
+    systemd's own order.
+
+    The renderer that makes an action also says when it is needed and how to run it:
+    ``triggers`` are the paths whose change makes it necessary (exact paths, and
+    directories ending in "/" for everything below them; the default "/" is any
+    change); ``unit`` is the systemd unit argv starts or restarts; ``ensure_started``
+    means argv only makes sure ``unit`` runs (an active unit stays as it is), so an
+    applier may ensure that on every run instead of running argv when a trigger
+    changed (a oneshot that finishes, such as the quarantine service, is not: it
+    runs again). ``sysctls`` are the keys and values a sysctl action loads, in the
+    order of its file.
     """
     id: str
     argv: tuple[str, ...]
     why: str = ""
     phase: int = PHASE_NETWORKD
     disruptive: bool = False
+    triggers: tuple[str, ...] = ("/",)
+    unit: str | None = None
+    ensure_started: bool = False
+    allow: str | None = None
+    sysctls: tuple[tuple[str, str], ...] = ()
+
+
+# ``systemctl daemon-reload``: every renderer that writes unit files asks for this one.
+DAEMON_RELOAD = Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
+                       phase=PHASE_SYSTEMD, triggers=(f"{UNIT_DIR}/",))
 
 
 # The first line of every generated file's header (templates/_header.j2) and of every
@@ -169,9 +219,14 @@ class Plan:
             "files": [{"path": f.path, "mode": f"{f.mode:04o}", "content": f.content,
                        "guards": list(f.guards), "why": f.why} for f in p.files],
             "links": [{"path": x.path, "target": x.target, "guards": list(x.guards), "why": x.why} for x in p.links],
-            "units": [{"name": u.name, "enabled": u.enabled, "masked": u.masked,
+            "units": [{"name": u.name, "enabled": u.enabled, "masked": u.masked, "wanted_by": list(u.wanted_by),
                        "guards": list(u.guards), "why": u.why} for u in p.units],
-            "actions": [{"id": a.id, "argv": list(a.argv), "why": a.why, "phase": a.phase,
-                         "disruptive": a.disruptive} for a in p.actions],
+            "actions": [_action_dict(a) for a in p.actions],
             "notes": list(p.notes),
         }
+
+
+def _action_dict(a: Action) -> dict:
+    return {"id": a.id, "argv": list(a.argv), "why": a.why, "phase": a.phase, "disruptive": a.disruptive,
+            "triggers": list(a.triggers), "unit": a.unit, "ensure_started": a.ensure_started, "allow": a.allow,
+            "sysctls": [{"key": key, "value": value} for key, value in a.sysctls]}
