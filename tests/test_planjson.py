@@ -200,7 +200,8 @@ def test_the_structure_appliers_read_round_trips():
     assert list(VALIDATOR.iter_errors(doc)) == []
     assert doc["units"][0]["wanted_by"] == ["multi-user.target", "b@x.target"]
     assert {a["id"]: (a["unit"], a["ensure_started"], a["allow"]) for a in doc["actions"]} == {
-        "load": (None, False, None), "start": ("nh-ü.service", True, None), "restart": ("docker.service", False, "docker")}
+        "load": (None, False, None), "start": ("nh-ü.service", True, None),
+        "restart": ("docker.service", False, "docker")}
     assert doc["actions"][0]["sysctls"] == [{"key": "net.ipv4.conf.eth0/100.rp_filter", "value": "0"},
                                             {"key": "net.ipv4.ip_local_port_range", "value": "1  2 "}]
     assert planjson.loads(data) == plan.sorted()

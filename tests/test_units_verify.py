@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import netharden
-from helpers import EXAMPLES, PROFILES, need, require
 from netharden.plan_model import install_links
+from helpers import EXAMPLES, PROFILES, need, require
 
 SYSTEMD_UNITS = Path("/usr/lib/systemd/system")
 UNIT_SUFFIXES = (".service", ".path", ".timer", ".socket", ".target", ".mount")
