@@ -10,7 +10,7 @@ import pytest
 import netharden
 from netharden.cli import main
 from netharden.emitters import planjson
-from netharden.plan_model import GUARDS, Action, File, Link, Plan, Unit
+from netharden.plan_model import ALLOW_CLASSES, GUARDS, Action, File, Link, Plan, Unit
 from netharden.problems import UsageError
 from helpers import EXAMPLES, PROFILES, ROOT, need
 
@@ -52,7 +52,7 @@ def plan_of(path):
 def test_schema_is_valid_draft_2020_12_closed_and_described():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema" and SCHEMA["$id"]
-    assert SCHEMA["properties"]["apiVersion"]["const"] == "netharden/v1"
+    assert SCHEMA["properties"]["apiVersion"]["const"] == "netharden/v2"
     assert SCHEMA["properties"]["kind"]["const"] == "Plan"
     objects = []
 
@@ -71,7 +71,7 @@ def test_schema_is_valid_draft_2020_12_closed_and_described():
                 walk(sub, f"{where}[{i}]")
 
     walk(SCHEMA, "#")
-    assert len(objects) == 5   # the document, file, link, unit, action
+    assert len(objects) == 6   # the document, file, link, unit, action, sysctl
 
 
 def test_schema_guard_ids_are_the_plan_models():
@@ -89,7 +89,7 @@ def test_every_example_validates_and_round_trips(path):
     doc = json.loads(data)
     errors = [f"{e.json_path}: {e.message}" for e in VALIDATOR.iter_errors(doc)]
     assert errors == []
-    assert doc["apiVersion"] == "netharden/v1" and doc["kind"] == "Plan"
+    assert doc["apiVersion"] == "netharden/v2" and doc["kind"] == "Plan"
     assert doc["profile"] == plan.profile and doc["systemd"] == plan.systemd
     back = planjson.loads(data)
     expected = plan.sorted()
@@ -147,7 +147,7 @@ def test_jq_reads_every_example(tmp_path):
 
 @pytest.mark.parametrize("mutate, where", [
     (lambda d: d.pop("apiVersion"), "$"),
-    (lambda d: d.update(apiVersion="netharden/v2"), "$.apiVersion"),
+    (lambda d: d.update(apiVersion="netharden/v1"), "$.apiVersion"),
     (lambda d: d.update(extra=1), "$"),
     (lambda d: d["files"][0].update(mode=420), "$.files[0].mode"),
     (lambda d: d["files"][0].update(mode="644"), "$.files[0].mode"),
@@ -158,6 +158,17 @@ def test_jq_reads_every_example(tmp_path):
     (lambda d: d["units"][0].update(enabled="yes"), "$.units[0].enabled"),
     (lambda d: d["actions"][0].update(argv=[]), "$.actions[0].argv"),
     (lambda d: d["actions"][0].update(extra=True), "$.actions[0]"),
+    (lambda d: d["actions"][0].pop("triggers"), "$.actions[0]"),
+    (lambda d: d["actions"][0].update(triggers=["etc/relative"]), "$.actions[0].triggers[0]"),
+    (lambda d: d["actions"][0].update(triggers=["/etc/../x/"]), "$.actions[0].triggers[0]"),
+    (lambda d: d["actions"][0].update(triggers=["/etc//x"]), "$.actions[0].triggers[0]"),
+    (lambda d: d["actions"][0].update(unit="../x.service"), "$.actions[0].unit"),
+    (lambda d: d["actions"][0].update(ensure_started=None), "$.actions[0].ensure_started"),
+    (lambda d: d["actions"][0].update(allow="everything"), "$.actions[0].allow"),
+    (lambda d: d["actions"][0].update(sysctls=[{"key": "a.b", "value": 1}]), "$.actions[0].sysctls[0].value"),
+    (lambda d: d["actions"][0].update(sysctls=[{"key": "a.b", "value": "1", "x": 1}]), "$.actions[0].sysctls[0]"),
+    (lambda d: d["units"][0].update(wanted_by=["multi user.target"]), "$.units[0].wanted_by[0]"),
+    (lambda d: d["units"][0].pop("wanted_by"), "$.units[0]"),
 ])
 def test_schema_rejects_broken_documents(mutate, where):
     doc = json.loads(planjson.render(awkward_plan()))
@@ -166,6 +177,34 @@ def test_schema_rejects_broken_documents(mutate, where):
     assert errors and {e.json_path for e in errors} == {where}
     with pytest.raises(UsageError, match="not a valid plan document"):
         planjson.loads(json.dumps(doc))
+
+
+def test_schema_allow_classes_are_the_plan_models():
+    assert SCHEMA["$defs"]["action"]["properties"]["allow"]["enum"] == [*ALLOW_CLASSES, None]
+
+
+def test_the_structure_appliers_read_round_trips():
+    """v2's structure (units' wanted_by, actions' triggers, unit, ensure_started, allow, sysctls)
+    survives the document, awkward values included."""
+    plan = Plan("structured", 252)
+    plan.add(Unit("nh-ü.service", True, False, ("config",), "why", wanted_by=("multi-user.target", "b@x.target")))
+    plan.add(Action("start", ("systemctl", "start", "nh-ü.service"), phase=30,
+                    triggers=("/etc/systemd/system/nh-ü.service", "/etc/systemd/system/nh-ü.service.d/", "/"),
+                    unit="nh-ü.service", ensure_started=True))
+    plan.add(Action("restart", ("systemctl", "try-restart", "docker.service"), phase=50, disruptive=True,
+                    triggers=("/etc/docker/daemon.json",), unit="docker.service", allow="docker"))
+    plan.add(Action("load", ("sysctl", "-p", "/etc/sysctl.d/x.conf"), phase=20, triggers=(),
+                    sysctls=(("net.ipv4.conf.eth0/100.rp_filter", "0"), ("net.ipv4.ip_local_port_range", "1  2 "))))
+    data = planjson.render(plan)
+    doc = json.loads(data)
+    assert list(VALIDATOR.iter_errors(doc)) == []
+    assert doc["units"][0]["wanted_by"] == ["multi-user.target", "b@x.target"]
+    assert {a["id"]: (a["unit"], a["ensure_started"], a["allow"]) for a in doc["actions"]} == {
+        "load": (None, False, None), "start": ("nh-ü.service", True, None),
+        "restart": ("docker.service", False, "docker")}
+    assert doc["actions"][0]["sysctls"] == [{"key": "net.ipv4.conf.eth0/100.rp_filter", "value": "0"},
+                                            {"key": "net.ipv4.ip_local_port_range", "value": "1  2 "}]
+    assert planjson.loads(data) == plan.sorted()
 
 
 def test_loads_refuses_text_that_is_not_json():

@@ -12,6 +12,7 @@ as JSON.
 Skips with the reason when ansible is missing; fails under CI=true (tests/helpers.require)."""
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -23,13 +24,15 @@ import tarfile
 import textwrap
 import time
 import uuid
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 import yaml
 
 import netharden
-from helpers import DEBIAN_IMAGES, EXAMPLES, PROFILES, ROOT, ensure_debian_images, require, tree_files
+import plan_oracle
+from helpers import DEBIAN_IMAGES, EXAMPLES, PROFILES, ROOT, ensure_debian_images, minimal, require, tree_files
 
 ROLE = ROOT / "roles" / "netharden"
 PLUGIN = ROLE / "action_plugins" / "netharden_plan.py"
@@ -259,6 +262,55 @@ def test_systemd_243_restarts_networkd_instead_of_reload(tmp_path):
     assert action["argv"] == ["systemctl", "restart", "systemd-networkd.service"]
     assert action["kind"] == "run"        # the Plan does not mark it disruptive: it is the reload
     assert re.match(action["trigger_re"], "/etc/systemd/network/0-netharden-unmanaged-vxlan.network")
+
+
+@lru_cache(maxsize=1)
+def _plugin():
+    """The action plugin as a module: its functions without a playbook run."""
+    try:
+        import ansible  # noqa: F401  (the plugin imports ansible-core)
+    except ImportError:
+        require(f"ansible-core is not importable by {sys.executable} ({HINT})")
+    spec = importlib.util.spec_from_file_location("netharden_plan_plugin", PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _variants(profile: Path):
+    """(label, Profile): the profile file itself, then its data at the systemd versions where
+    actions change form (237, 243: no networkctl reload; 246: networkd.conf's restart)."""
+    yield "", netharden.load(profile)
+    data = yaml.safe_load(profile.read_text(encoding="utf-8"))
+    for systemd in (237, 243, 246, 252):
+        yield f"@{systemd}", netharden.load({**data, "platform": {**data.get("platform", {}), "systemd": systemd}})
+
+
+def _assert_as_the_text_says(label: str, plan) -> None:
+    got, expected = _plugin().plan_result(plan), plan_oracle.derive(plan)
+    for key in ("actions", "enablement", "sysctls"):
+        assert got[key] == expected[key], f"{label}: {key}"
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_kinds_triggers_enablement_and_sysctls_are_what_the_rendered_text_says(profile):
+    """The plugin reads each action's kind, unit, allow class and triggers, the units' [Install]
+    links and the sysctls from the Plan's own fields. They are exactly what it derived from the
+    rendered text before the Plan carried them (tests/plan_oracle.py: the [Install] section, the
+    argv, the plan paths a unit's text names, the sysctl.d file)."""
+    for label, loaded in _variants(profile):
+        _assert_as_the_text_says(profile.name + label, netharden.plan(loaded))
+
+
+def test_networkd_restart_reads_the_network_directory_when_nothing_reloads():
+    """Without a reload action (no networkd files at all), the networkd.conf restart is what makes
+    networkd read its directory again (pruned files)."""
+    profile = minimal(platform={"os": "debian", "systemd": 252}, unmanaged={"presets": []},
+                      networkd={"mask": [], "quarantine": [], "foreign_routes": "keep"})
+    plan = netharden.plan(netharden.load(profile))
+    assert [a.id for a in plan.actions] == ["networkd-restart"]
+    _assert_as_the_text_says("no reload", plan)
+    assert re.match(_plugin().plan_result(plan)["actions"][0]["trigger_re"], "/etc/systemd/network/x.network")
 
 
 # --------------------------------------------------------------------------- errors

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLES, require
+import netharden
+from netharden.plan_model import install_links
+from helpers import EXAMPLES, PROFILES, need, require
 
 SYSTEMD_UNITS = Path("/usr/lib/systemd/system")
 UNIT_SUFFIXES = (".service", ".path", ".timer", ".socket", ".target", ".mount")
@@ -103,3 +105,23 @@ def test_verify_catches_a_bad_key(tmp_path):
     proc = subprocess.run(["systemd-analyze", "verify", f"--root={root}", "--man=no", "/etc/systemd/system/probe.service"],
                           capture_output=True, text=True)
     assert "Unknown key" in proc.stderr
+
+
+def _symlinks(root: Path) -> dict[str, str]:
+    return {"/" + str(p.relative_to(root)): os.readlink(p) for p in root.rglob("*") if p.is_symlink()}
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=[p.name for p in PROFILES])
+def test_install_links_are_what_systemctl_enable_makes(profile, tmp_path):
+    """The [Install] symlinks the role writes for the Plan's enabled units (``install_links``, from
+    ``Unit.wanted_by``) are exactly the ones ``systemctl --root enable`` makes from the rendered files."""
+    systemctl = need("systemctl", "Debian package systemd")
+    plan = netharden.plan(netharden.load(profile))
+    root = tmp_path / "root"
+    netharden.emit(plan, "tree", root)
+    written = _symlinks(root)
+    enabled = [u.name for u in plan.units if u.enabled]
+    if enabled:
+        subprocess.run([systemctl, f"--root={root}", "enable", *enabled], check=True, capture_output=True)
+    made = {path: target for path, target in _symlinks(root).items() if path not in written}
+    assert made == {x.path: x.target for unit in plan.units for x in install_links(unit)}

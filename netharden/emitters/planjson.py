@@ -1,11 +1,17 @@
 """``--format plan``: the Plan itself as JSON, for other tools to consume.
 
 The document is ``Plan.to_dict()`` (the same keys ``netharden explain --json`` prints,
-plus every file's ``content``) with ``"apiVersion": "netharden/v1"`` and ``"kind":
+plus every file's ``content``) with ``"apiVersion": "netharden/v2"`` and ``"kind":
 "Plan"`` in front, described by ``schemas/plan.schema.json`` (JSON Schema 2020-12, closed
-objects). Every object is closed (``additionalProperties: false``), so a ``netharden/v1``
-document has exactly the v1 keys: adding, removing or renaming a key, or changing what
+objects). Every object is closed (``additionalProperties: false``), so a ``netharden/v2``
+document has exactly the v2 keys: adding, removing or renaming a key, or changing what
 one means, changes ``apiVersion``. Consumers check ``apiVersion`` and ``kind`` first.
+(The profile's own ``apiVersion`` is a separate contract and stays ``netharden/v1``.)
+
+v2 added what appliers used to work out from the rendered text: each unit's
+``wanted_by`` (its ``[Install]`` section, hence the links ``systemctl enable`` makes),
+each action's ``triggers`` (the paths whose change makes it necessary), ``unit``,
+``ensure_started``, ``allow`` and ``sysctls`` (the keys and values a sysctl action loads).
 
 Decisions:
 
@@ -32,7 +38,7 @@ from ..plan_model import Action, File, Link, Plan, Unit
 from ..problems import UsageError
 
 KIND = "stream"
-API_VERSION = "netharden/v1"
+API_VERSION = "netharden/v2"
 SCHEMA_NAME = "plan.schema.json"
 
 
@@ -73,7 +79,14 @@ def loads(data: bytes | str) -> Plan:
         doc["profile"], doc["systemd"],
         files=[File(f["path"], f["content"], int(f["mode"], 8), tuple(f["guards"]), f["why"]) for f in doc["files"]],
         links=[Link(x["path"], x["target"], tuple(x["guards"]), x["why"]) for x in doc["links"]],
-        units=[Unit(u["name"], u["enabled"], u["masked"], tuple(u["guards"]), u["why"]) for u in doc["units"]],
-        actions=[Action(a["id"], tuple(a["argv"]), a["why"], a["phase"], a["disruptive"]) for a in doc["actions"]],
+        units=[Unit(u["name"], u["enabled"], u["masked"], tuple(u["guards"]), u["why"], tuple(u["wanted_by"]))
+               for u in doc["units"]],
+        actions=[_action(a) for a in doc["actions"]],
         notes=list(doc["notes"]),
     )
+
+
+def _action(a: dict) -> Action:
+    return Action(a["id"], tuple(a["argv"]), a["why"], a["phase"], a["disruptive"], triggers=tuple(a["triggers"]),
+                  unit=a["unit"], ensure_started=a["ensure_started"], allow=a["allow"],
+                  sysctls=tuple((s["key"], s["value"]) for s in a["sysctls"]))

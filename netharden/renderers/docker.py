@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..plan_model import PHASE_RUNTIME, PHASE_SYSTEMD, Action, File, Plan, Unit
+from ..plan_model import DAEMON_RELOAD, PHASE_RUNTIME, Action, File, Plan, Unit, unit_triggers
 from ..profile import Daemon, Profile
 from ..systemd import supports
 from ..targets import UNIT_DIR
@@ -67,8 +67,7 @@ WAIT_SECONDS = 60
 # dockerd of the distribution's own package, for systemd < 239 (no search path)
 DOCKERD_PATH = {"debian": "/usr/sbin/dockerd"}
 DEFAULT_DOCKERD = "/usr/bin/dockerd"
-DAEMON_RELOAD = Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
-                       phase=PHASE_SYSTEMD)
+WANTED_BY = ("multi-user.target",)   # an extra daemon's [Install]
 
 
 def dockerd_binary(systemd: int, os_name: str) -> str:
@@ -92,8 +91,8 @@ def render(profile: Profile, plan: Plan) -> None:
     addresses = {b.name: b.addresses for b in profile.bridges}
     after = ("systemd-networkd.service",) + ((QUARANTINE_SERVICE,) if profile.quarantine else ())
     for daemon in profile.daemons:
-        plan.extend(daemon_entries(daemon))
         wait = _wait(helper, daemon, addresses.get(daemon.bridge, ())) if daemon.bridge else None
+        plan.extend(daemon_entries(daemon, helper if daemon.bridge else None))
         plan.add(daemon_unit(daemon, wait, after, profile.systemd, profile.os))
     plan.add(DAEMON_RELOAD)
 
@@ -106,22 +105,25 @@ def wait_helper(path: str) -> File:
 
 
 @lru_cache(maxsize=256)
-def daemon_entries(daemon: Daemon) -> tuple[File | Unit | Action, ...]:
-    """A daemon's daemon.json, its Unit (extra daemons) and actions: all but its unit file."""
+def daemon_entries(daemon: Daemon, helper: str | None) -> tuple[File | Unit | Action, ...]:
+    """A daemon's daemon.json, its Unit (extra daemons) and actions: all but its unit file.
+    ``helper``: the wait helper its unit runs first (a daemon on a bridge), or None."""
     guards = _guards(daemon)
     config = daemon.daemon_json()
     why = (f"daemon.json of dockerd '{daemon.name}', the whole file: its settings" +
            ("" if daemon.main else f" ({daemon.unit}; iptables {str(config['iptables']).lower()})"))
     out: list[File | Unit | Action] = [
         File(daemon.config_path, render_template("docker/daemon.json.j2", config=config), 0o644, guards, why)]
+    # dockerd reads its daemon.json at start; the unit (or the main daemon's drop-in) runs the helper
+    triggers = unit_triggers(daemon.unit, daemon.config_path, *((helper,) if helper else ()))
     if not daemon.main:
-        out.append(Unit(daemon.unit, enabled=True, guards=guards, why=_extra_why(daemon)))
+        out.append(Unit(daemon.unit, enabled=True, guards=guards, why=_extra_why(daemon), wanted_by=WANTED_BY))
         out.append(Action(f"docker-{daemon.name}-start", ("systemctl", "start", daemon.unit),
                           f"start the extra dockerd '{daemon.name}' once networkd created its bridge",
-                          phase=PHASE_RUNTIME))
+                          phase=PHASE_RUNTIME, triggers=triggers, unit=daemon.unit, ensure_started=True))
     out.append(Action(f"{daemon.unit.removesuffix('.service')}-restart", ("systemctl", "try-restart", daemon.unit),
                       f"apply a changed {daemon.config_path}; restarting dockerd stops its containers",
-                      phase=PHASE_RUNTIME, disruptive=True))
+                      phase=PHASE_RUNTIME, disruptive=True, triggers=triggers, unit=daemon.unit, allow="docker"))
     return tuple(out)
 
 
@@ -142,7 +144,7 @@ def daemon_unit(daemon: Daemon, wait: tuple[str, ...] | None, after: tuple[str, 
     text = render_template("docker/docker-daemon.service.j2", guards=guards, why=why, daemon=daemon,
                            after=("network-online.target", "firewalld.service") + after,
                            wants=("network-online.target",) + after, wait=wait,
-                           exec_start=exec_start(systemd, os_name, daemon))
+                           exec_start=exec_start(systemd, os_name, daemon), wanted_by=WANTED_BY)
     return File(f"{UNIT_DIR}/{daemon.unit}", text, 0o644, guards, why)
 
 

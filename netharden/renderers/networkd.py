@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 from functools import lru_cache
 
-from ..plan_model import PHASE_NETWORKD, Action, File, Link, Plan
+from ..plan_model import PHASE_NETWORKD, Action, File, Link, Plan, unit_triggers
 from ..profile import Bridge, Profile, UnmanagedGroup, Uplink
 from ..systemd import features_for, supports
 from ..templating import render as render_template
@@ -24,6 +24,9 @@ from ..validate import interface
 
 NETWORK_DIR = "/etc/systemd/network"
 NETWORKD_CONF_DIR = "/etc/systemd/networkd.conf.d"
+NETWORKD = "systemd-networkd.service"
+# What networkd reads only when it starts (a reload reads the network directory alone).
+NETWORKD_CONF = ("/etc/systemd/networkd.conf", f"{NETWORKD_CONF_DIR}/")
 
 # Drivers of virtual interfaces, for targets whose networkd has no Kind= match.
 VIRTUAL_DRIVERS = ("veth", "bridge", "vxlan", "tun", "macvlan", "macvtap", "ipvlan", "dummy",
@@ -41,8 +44,9 @@ def render(profile: Profile, plan: Plan) -> None:
         plan.extend(bridge_files(bridge, profile.systemd))
     for uplink in profile.uplinks:
         plan.add(uplink_file(uplink, profile.systemd))
-    plan.extend(masks(profile.masks, profile.foreign_routes, profile.systemd))
-    if profile.uplinks or profile.bridges or profile.unmanaged or profile.masks:
+    reloads = bool(profile.uplinks or profile.bridges or profile.unmanaged or profile.masks)
+    plan.extend(masks(profile.masks, profile.foreign_routes, profile.systemd, reloads))
+    if reloads:
         plan.add(reload_action(profile.systemd))
 
 
@@ -87,7 +91,9 @@ def uplink_file(uplink: Uplink, systemd: int) -> File:
 
 
 @lru_cache(maxsize=256)
-def masks(names: tuple[str, ...], foreign_routes: str, systemd: int) -> tuple[Link | File | Action, ...]:
+def masks(names: tuple[str, ...], foreign_routes: str, systemd: int, reloads: bool) -> tuple[Link | File | Action, ...]:
+    """The masks, and the networkd.conf drop-in with its restart. ``reloads``: the Plan has
+    the reload action; without it the restart is what makes networkd read its directory."""
     out: list[Link | File | Action] = [
         Link(path=f"{NETWORK_DIR}/{name}", target="/dev/null", guards=("incident-2",),
              why=f"Mask the vendor file {name} that manages container interfaces") for name in names]
@@ -96,14 +102,18 @@ def masks(names: tuple[str, ...], foreign_routes: str, systemd: int) -> tuple[Li
                          ("hazard-foreign-routes",), "Leave routes and policy rules installed by CNI plugins alone"))
         # networkd reads networkd.conf only when it starts; a restart can briefly drop
         # DHCP leases, so appliers run it only when asked (it takes effect at boot anyway)
-        out.append(Action("networkd-restart", ("systemctl", "try-restart", "systemd-networkd.service"),
-                          "networkd reads networkd.conf only at start", phase=PHASE_NETWORKD + 1, disruptive=True))
+        triggers = unit_triggers(NETWORKD, *NETWORKD_CONF) + (() if reloads else (f"{NETWORK_DIR}/",))
+        out.append(Action("networkd-restart", ("systemctl", "try-restart", NETWORKD),
+                          "networkd reads networkd.conf only at start", phase=PHASE_NETWORKD + 1, disruptive=True,
+                          triggers=triggers, unit=NETWORKD, allow="networkd"))
     return tuple(out)
 
 
 @lru_cache(maxsize=16)
 def reload_action(systemd: int) -> Action:
     if supports(systemd, "networkctl.reload"):
-        return Action("networkd-reload", ("networkctl", "reload"), "load the new .network/.netdev files")
-    return Action("networkd-reload", ("systemctl", "restart", "systemd-networkd.service"),
-                  "systemd < 244 has no 'networkctl reload'")
+        return Action("networkd-reload", ("networkctl", "reload"), "load the new .network/.netdev files",
+                      triggers=(f"{NETWORK_DIR}/",))
+    # the restart is the reload: it reads the network directory and networkd.conf
+    return Action("networkd-reload", ("systemctl", "restart", NETWORKD), "systemd < 244 has no 'networkctl reload'",
+                  triggers=unit_triggers(NETWORKD, *NETWORKD_CONF, f"{NETWORK_DIR}/"), unit=NETWORKD)

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..plan_model import PHASE_SYSTEMD, PHASE_UNITS, Action, File, Plan, Unit
+from ..plan_model import DAEMON_RELOAD, PHASE_UNITS, Action, File, Plan, Unit, unit_triggers
 from ..profile import Profile
 from ..systemd import supports
 from ..targets import STATE_DIR, UNIT_DIR
@@ -67,6 +67,8 @@ PATH_UNIT = "netharden-quarantine.path"
 QUARANTINE_DIR = f"{STATE_DIR}/quarantine"
 ALLOWED_DIRS = ("/run/systemd/network", "/etc/systemd/network")
 GUARDS = ("incident-1",)
+# [Install] of both units: pulled in by every start of networkd (see Ordering above)
+WANTED_BY = ("systemd-networkd.service",)
 
 
 def watched_dirs(globs: tuple[str, ...]) -> tuple[str, ...]:
@@ -88,10 +90,11 @@ def render(profile: Profile, plan: Plan) -> None:
 
 @lru_cache(maxsize=64)
 def entries(globs: tuple[str, ...], helper_dir: str, systemd: int) -> tuple[File | Unit | Action, ...]:
-    script = f"{helper_dir}/{SCRIPT}"
+    script, dirs = f"{helper_dir}/{SCRIPT}", watched_dirs(globs)
     context = {
-        "guards": GUARDS, "script": script, "globs": globs, "dirs": watched_dirs(globs),
+        "guards": GUARDS, "script": script, "globs": globs, "dirs": dirs,
         "reload": supports(systemd, "networkctl.reload"), "runtime_directory": QUARANTINE_DIR.removeprefix("/run/"),
+        "wanted_by": WANTED_BY,
     }
     what = "Quarantine catch-all .network files matching " + " ".join(globs)
     out: list[File | Unit | Action] = []
@@ -101,18 +104,20 @@ def entries(globs: tuple[str, ...], helper_dir: str, systemd: int) -> tuple[File
         (f"{UNIT_DIR}/{SERVICE}", "quarantine/netharden-quarantine.service.j2", 0o644,
          f"{what}, before systemd-networkd starts"),
         (f"{UNIT_DIR}/{PATH_UNIT}", "quarantine/netharden-quarantine.path.j2", 0o644,
-         f"Run {SERVICE} whenever a file appears in " + " ".join(context["dirs"])),
+         f"Run {SERVICE} whenever a file appears in " + " ".join(dirs)),
     ):
         text = render_template(template, **context, why=why)
         out.append(File(path=path, content=text, mode=mode, guards=GUARDS, why=why))
     out += [
-        Unit(SERVICE, enabled=True, guards=GUARDS, why=f"{what}, at every start of systemd-networkd"),
-        Unit(PATH_UNIT, enabled=True, guards=GUARDS, why=f"{what}, whenever one is written"),
-        Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
-               phase=PHASE_SYSTEMD),
+        Unit(SERVICE, enabled=True, guards=GUARDS, why=f"{what}, at every start of systemd-networkd",
+             wanted_by=WANTED_BY),
+        Unit(PATH_UNIT, enabled=True, guards=GUARDS, why=f"{what}, whenever one is written", wanted_by=WANTED_BY),
+        DAEMON_RELOAD,
         Action("quarantine-path", ("systemctl", "start", PATH_UNIT), "watch for stray catch-all .network files",
-               phase=PHASE_UNITS),
+               phase=PHASE_UNITS, triggers=unit_triggers(PATH_UNIT), unit=PATH_UNIT, ensure_started=True),
+        # a oneshot: starting it runs the script again, so it runs when the script or its unit changed
         Action("quarantine-run", ("systemctl", "start", SERVICE),
-               "quarantine the catch-all .network files already there", phase=PHASE_UNITS),
+               "quarantine the catch-all .network files already there", phase=PHASE_UNITS,
+               triggers=unit_triggers(SERVICE, script), unit=SERVICE),
     ]
     return tuple(out)

@@ -30,4 +30,4 @@ def entries(sysctl: tuple[tuple[str, str], ...]) -> tuple[File, Action]:
     text = render_template("sysctl/sysctl.conf.j2", guards=GUARDS, why=why, sysctl=sysctl)
     return (File(PATH, text, guards=GUARDS, why=why),
             Action("sysctl-load", ("sysctl", "-p", PATH), "apply the host sysctls now (systemd-sysctl does at boot)",
-                   phase=PHASE_SYSCTL))
+                   phase=PHASE_SYSCTL, triggers=(PATH,), sysctls=sysctl))

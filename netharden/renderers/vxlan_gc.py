@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..plan_model import PHASE_SYSTEMD, PHASE_UNITS, Action, File, Plan, Unit
+from ..plan_model import DAEMON_RELOAD, PHASE_UNITS, Action, File, Plan, Unit, unit_triggers
 from ..profile import Profile, VxlanGC
 from ..targets import STATE_DIR, UNIT_DIR
 from ..templating import render as render_template
@@ -48,6 +48,7 @@ SERVICE = "netharden-vxlan-gc.service"
 TIMER = "netharden-vxlan-gc.timer"
 GC_STATE_DIR = f"{STATE_DIR}/vxlan-gc"
 GUARDS = ("incident-4",)
+WANTED_BY = ("timers.target",)   # the timer's [Install]
 
 
 def render(profile: Profile, plan: Plan) -> None:
@@ -61,7 +62,7 @@ def entries(gc: VxlanGC, helper_dir: str) -> tuple[File | Unit | Action, ...]:
     what = (f"{'Remove' if gc.mode == 'remove' else 'Report'} stale VXLAN devices matching {gc.pattern} "
             f"(down, no master, stale at the previous run too)")
     context = {"guards": GUARDS, "gc": gc, "script": script, "state_dir": GC_STATE_DIR,
-               "runtime_directory": GC_STATE_DIR.removeprefix("/run/")}
+               "runtime_directory": GC_STATE_DIR.removeprefix("/run/"), "wanted_by": WANTED_BY}
     out: list[File | Unit | Action] = []
     for path, template, mode, why in (
         (script, "vxlan_gc/netharden-vxlan-gc.sh.j2", 0o755, "Collector of stale VXLAN devices"),
@@ -71,10 +72,9 @@ def entries(gc: VxlanGC, helper_dir: str) -> tuple[File | Unit | Action, ...]:
         text = render_template(template, **context, why=why)
         out.append(File(path=path, content=text, mode=mode, guards=GUARDS, why=why))
     out += [
-        Unit(TIMER, enabled=True, guards=GUARDS, why=f"{what}, every {gc.interval}"),
-        Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
-               phase=PHASE_SYSTEMD),
+        Unit(TIMER, enabled=True, guards=GUARDS, why=f"{what}, every {gc.interval}", wanted_by=WANTED_BY),
+        DAEMON_RELOAD,
         Action("vxlan-gc-timer", ("systemctl", "start", TIMER), "start the stale VXLAN device collector",
-               phase=PHASE_UNITS),
+               phase=PHASE_UNITS, triggers=unit_triggers(TIMER), unit=TIMER, ensure_started=True),
     ]
     return tuple(out)

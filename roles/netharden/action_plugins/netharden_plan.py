@@ -9,17 +9,23 @@
 # The Plan comes from the netharden library (netharden.load + netharden.plan), never
 # from YAML logic, so the role writes byte-for-byte what `netharden render --format
 # tree` writes. The plugin never contacts the managed host: a bad profile fails
-# here, before any task touches the host.
+# here, before any task touches the host. What the tasks need beyond the files comes
+# from the Plan's own fields (the units' WantedBy=, each action's triggers, unit and
+# allow class, the sysctl action's keys and values): nothing here reads rendered text.
 from __future__ import annotations
 
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
+
+if TYPE_CHECKING:  # netharden is imported in run(), which reports it missing
+    from netharden.plan_model import Action, Plan, Unit
 
 DOCUMENTATION = r"""
 ---
@@ -44,14 +50,6 @@ notes:
 author: netharden contributors
 """
 
-UNIT_DIR = "/etc/systemd/system"
-NETWORK_DIR = "/etc/systemd/network/"
-NETWORKD_CONF = ("/etc/systemd/networkd.conf", "/etc/systemd/networkd.conf.d/")
-# Configuration a unit's daemon reads at start that its unit file does not name.
-UNIT_CONFIG = {
-    "systemd-networkd.service": NETWORKD_CONF,
-    "docker.service": ("/etc/docker/daemon.json",),
-}
 MANIFEST_FORMAT = "netharden-manifest/v1"
 
 
@@ -121,137 +119,73 @@ def _load_mapping(netharden, profile):
     return netharden.load(data, filename="netharden_profile")
 
 
-def _unit_install_links(name: str, content: str) -> list[dict]:
-    """The symlinks `systemctl enable` creates for a unit file in /etc/systemd/system
-    ([Install] WantedBy=, RequiredBy=, Alias=)."""
-    links, section = [], None
-    for raw in content.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            continue
-        if section != "Install" or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key, words = key.strip(), value.split()
-        for word in words:
-            if key == "WantedBy":
-                links.append({"path": f"{UNIT_DIR}/{word}.wants/{name}", "target": f"{UNIT_DIR}/{name}"})
-            elif key == "RequiredBy":
-                links.append({"path": f"{UNIT_DIR}/{word}.requires/{name}", "target": f"{UNIT_DIR}/{name}"})
-            elif key == "Alias":
-                links.append({"path": f"{UNIT_DIR}/{word}", "target": f"{UNIT_DIR}/{name}"})
-    return links
-
-
-def _unit_section_value(content: str, section: str, key: str) -> str | None:
-    current, value = None, None
-    for raw in content.splitlines():
-        line = raw.strip()
-        if line.startswith("[") and line.endswith("]"):
-            current = line[1:-1]
-        elif current == section and line.partition("=")[0].strip() == key:
-            value = line.partition("=")[2].strip()
-    return value
-
-
-def _unit_paths(unit: str, files: dict[str, str]) -> list[str]:
-    """Trigger entries of a unit: its unit file, its drop-ins, the plan files its unit text names
-    (helper scripts, --config-file) and the configuration its daemon reads at start."""
-    entries = [f"{UNIT_DIR}/{unit}", f"{UNIT_DIR}/{unit}.d/"]
-    for text in [files.get(f"{UNIT_DIR}/{unit}", "")] + [
-            c for p, c in files.items() if p.startswith(f"{UNIT_DIR}/{unit}.d/")]:
-        entries += [p for p in files
-                    if not p.startswith(UNIT_DIR + "/") and re.search(re.escape(p) + r"(?![\w.@-])", text)]
-    entries += list(UNIT_CONFIG.get(unit, ()))
-    return entries
-
-
-def _regex(entries) -> str:
+def _regex(entries: Iterable[str]) -> str:
     """One anchored regex for trigger entries: 'dir/' entries match below the directory,
     other entries match the path exactly."""
     parts = sorted({re.escape(e) if e.endswith("/") else re.escape(e) + "$" for e in entries})
     return "^(?:" + "|".join(parts) + ")" if parts else "(?!)"
 
 
-def _oneshot(content: str) -> bool:
-    kind = (_unit_section_value(content, "Service", "Type") or "simple").lower()
-    remain = (_unit_section_value(content, "Service", "RemainAfterExit") or "no").lower()
-    return kind == "oneshot" and remain not in ("yes", "true", "on", "1")
+def _kind(action: Action) -> str:
+    """``restart``: disruptive, run only when its ``allow`` class is allowed (else reported
+    pending); ``start``: ensure the unit is started (systemd_service state=started,
+    idempotent); ``run``: run argv when a trigger path changed (or it is still pending)."""
+    if action.disruptive:
+        return "restart"
+    return "start" if action.ensure_started else "run"
 
 
-def classify(actions: list[dict], files: dict[str, str]) -> list[dict]:
-    """Give every Plan action how the role runs it and which changed paths make it necessary.
-
-    kind: ``run`` - run argv when a trigger path changed (or the action is still pending);
-    ``start`` - ensure the unit is started (systemd_service state=started, idempotent);
-    ``restart`` - disruptive: run only when allowed (``allow``), else report it pending.
-    """
-    has_reload = any(list(a["argv"]) == ["networkctl", "reload"] for a in actions)
-    out = []
-    for action in actions:
-        argv = list(action["argv"])
-        unit, entries, kind = None, None, "run"
-        if argv == ["systemctl", "daemon-reload"]:
-            entries = [UNIT_DIR + "/"]
-        elif argv[:1] == ["sysctl"]:
-            entries = [a for a in argv[1:] if a.startswith("/")] or ["/etc/sysctl.d/", "/etc/sysctl.conf"]
-        elif argv == ["networkctl", "reload"]:
-            entries = [NETWORK_DIR]
-        elif len(argv) == 3 and argv[0] == "systemctl" and argv[1] in (
-                "start", "restart", "try-restart", "reload-or-restart", "try-reload-or-restart"):
-            unit = argv[2]
-            entries = _unit_paths(unit, files)
-            if unit == "systemd-networkd.service" and not has_reload:
-                entries.append(NETWORK_DIR)  # systemd < 244: the restart is the reload
-            if argv[1] == "start":
-                content = files.get(f"{UNIT_DIR}/{unit}")
-                kind = "run" if content is not None and _oneshot(content) else "start"
-        if entries is None:
-            entries = ["/"]  # an action this role does not know: run it whenever anything changed
-        allow = None
-        if action["disruptive"]:
-            kind = "restart"
-            allow = "networkd" if "systemd-networkd.service" in argv else "docker"
-        out.append({**action, "argv": argv, "kind": kind, "unit": unit, "allow": allow,
-                    "trigger_re": _regex(entries)})
-    return out
+def classify(actions: Iterable[Action]) -> list[dict]:
+    """The Plan's actions as the tasks read them: how the role runs each (``kind``, ``unit``,
+    ``allow``) and which changed paths make it necessary (``trigger_re``, from its triggers)."""
+    return [{"id": a.id, "argv": list(a.argv), "why": a.why, "phase": a.phase, "disruptive": a.disruptive,
+             "kind": _kind(a), "unit": a.unit, "allow": a.allow,
+             "trigger_re": _regex(a.triggers)} for a in actions]
 
 
 def _sysctl_proc(key: str) -> str:
     """/proc/sys path of a sysctl.d key (sysctl.d(5): when the first separator is '/', the key
     is a path; when it is '.', dots and slashes swap)."""
-    key = key.lstrip("-")
     first = re.search(r"[./]", key)
     if first and first.group() == ".":
         key = key.translate(str.maketrans("./", "/."))
     return "/proc/sys/" + key.strip("/")
 
 
-def sysctls(actions: list[dict], files: dict[str, str]) -> list[dict]:
+def sysctls(actions: Iterable[Action]) -> list[dict]:
     """The values the Plan's sysctl actions set: [{key, proc, value, action}], value with its
     whitespace runs folded to one space (the kernel prints tabs between fields). The role
     runs an action again when a live value differs (a value changed since, by hand or by a
     package's sysctl.d file)."""
-    out = []
-    for action in actions:
-        argv = list(action["argv"])
-        if argv[:1] != ["sysctl"]:
-            continue
-        for path in (a for a in argv[1:] if a in files):
-            for raw in files[path].splitlines():
-                line = raw.strip()
-                if not line or line[0] in "#;" or "=" not in line:
-                    continue
-                key, _, value = line.partition("=")
-                key = key.strip()
-                if not key or any(c in key for c in "*?[") or key.startswith("-"):
-                    continue  # globs and optional keys: nothing definite to compare
-                out.append({"key": key, "proc": _sysctl_proc(key), "value": " ".join(value.split()),
-                            "action": action["id"]})
-    return out
+    return [{"key": key, "proc": _sysctl_proc(key), "value": " ".join(value.split()), "action": a.id}
+            for a in actions for key, value in a.sysctls]
+
+
+def enablement(units: Iterable[Unit]) -> list[dict]:
+    """The symlinks `systemctl enable` creates for the enabled units ([Install] WantedBy=), by path."""
+    from netharden.plan_model import install_links  # pylint: disable=import-outside-toplevel
+
+    links = [link for unit in units for link in install_links(unit)]
+    return [{"path": x.path, "target": x.target} for x in sorted(links, key=lambda x: x.path)]
+
+
+def plan_result(plan: Plan) -> dict:
+    """What the role's tasks read of a Plan (netharden.plan's result)."""
+    p = plan.sorted()
+    return {
+        "profile": p.profile,
+        "systemd": p.systemd,
+        "files": [{"path": f.path, "content": f.content, "mode": f"{f.mode:04o}"} for f in p.files],
+        "links": [{"path": x.path, "target": x.target} for x in p.links],
+        "units": [u.name for u in p.units if u.enabled],
+        "masked_units": [u.name for u in p.units if u.masked],
+        "enablement": enablement(p.units),
+        "sysctls": sysctls(p.actions),
+        "actions": classify(p.actions),
+        "notes": list(p.notes),
+        "paths": sorted(p.paths()),
+        "manifest_format": MANIFEST_FORMAT,
+    }
 
 
 class ActionModule(ActionBase):
@@ -301,27 +235,6 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=False, msg=f"netharden: {err}")
             return result
 
-        data = plan.to_dict()
-        files = {f["path"]: f["content"] for f in data["files"]}
-        enablement = []
-        for unit in data["units"]:
-            if unit["enabled"] and f"{UNIT_DIR}/{unit['name']}" in files:
-                enablement += _unit_install_links(unit["name"], files[f"{UNIT_DIR}/{unit['name']}"])
-        paths = sorted(plan.paths())
-        result.update(
-            changed=False,
-            profile=data["profile"],
-            systemd=data["systemd"],
-            netharden_version=getattr(netharden, "__version__", "unknown"),
-            files=[{"path": f["path"], "content": f["content"], "mode": f["mode"]} for f in data["files"]],
-            links=[{"path": x["path"], "target": x["target"]} for x in data["links"]],
-            units=[u["name"] for u in data["units"] if u["enabled"]],
-            masked_units=[u["name"] for u in data["units"] if u["masked"]],
-            enablement=sorted(enablement, key=lambda x: x["path"]),
-            sysctls=sysctls(data["actions"], files),
-            actions=classify(data["actions"], files),
-            notes=data["notes"],
-            paths=paths,
-            manifest_format=MANIFEST_FORMAT,
-        )
+        result.update(changed=False, netharden_version=getattr(netharden, "__version__", "unknown"),
+                      **plan_result(plan))
         return result
