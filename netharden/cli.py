@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import __version__
 from .problems import NetHardenError, ProfileError, UsageError
@@ -196,7 +196,8 @@ def _validate_fleet(path: str, as_json: bool, results: list) -> bool:
 def cmd_validate(args) -> int:
     import netharden
 
-    failed, results = False, []
+    failed = False
+    results: list[dict] = []
     for path in args.profiles:
         if _is_fleet(path):
             failed = not _validate_fleet(path, args.json, results) or failed
@@ -225,7 +226,8 @@ def cmd_schema(args) -> int:
 
 def cmd_explain(args) -> int:
     import netharden
-    from .plan_model import GUARDS
+
+    from .plan_model import GUARDS, File, Link
 
     profile = netharden.load(args.profile)
     plan = netharden.plan(profile)
@@ -236,8 +238,9 @@ def cmd_explain(args) -> int:
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     print(f"host {profile.name}: {profile.os}, systemd {profile.systemd}")
-    for entry in [*plan.files, *plan.links]:
-        suffix = f" -> {entry.target}" if hasattr(entry, "target") else ""
+    entries: list[File | Link] = [*plan.files, *plan.links]
+    for entry in entries:
+        suffix = f" -> {entry.target}" if isinstance(entry, Link) else ""
         print(f"\n{entry.path}{suffix}\n    {entry.why}")
         for g in entry.guards:
             print(f"    guards {g}: {GUARDS[g]}")
@@ -261,6 +264,7 @@ def cmd_docker_args(args) -> int:
     import shlex
 
     import netharden
+
     from .renderers.containers import args_path, compose_path
 
     profile = netharden.load(args.profile)
@@ -279,7 +283,7 @@ def cmd_docker_args(args) -> int:
     words = files[args_path(args.name)].splitlines()
     quoted = [shlex.quote(w) for w in words]
     sys.stdout.write(" ".join(quoted) + "\n")
-    needs_quotes = [q for w, q in zip(words, quoted) if q != w]
+    needs_quotes = [q for w, q in zip(words, quoted, strict=True) if q != w]
     if needs_quotes:
         again = " ".join(shlex.quote(a) for a in ("netharden", "docker-args", args.profile, args.name))
         print(f"netharden: warning: printed in single quotes (a value contains a space): {' '.join(needs_quotes)}\n"
@@ -305,6 +309,7 @@ def cmd_lab(args) -> int:
     import os
 
     import netharden
+
     from .lab import report
     from .lab.scenarios import by_id
 
@@ -341,7 +346,8 @@ def cmd_lab(args) -> int:
 def cmd_doctor(args) -> int:
     import os
 
-    from .doctor import Host, report as doctor_report, run
+    from .doctor import Host, run
+    from .doctor import report as doctor_report
     from .doctor.checks import all_checks
 
     checks = {c.ID: c for c in all_checks()}

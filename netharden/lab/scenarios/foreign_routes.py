@@ -36,13 +36,12 @@ stand in for them); for targets older than 249 the rule is reported, not judged.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import ipaddress
 import json
 import re
 import shutil
 import time
+from typing import Any
 
 from ...systemd import supports
 from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result

@@ -58,8 +58,6 @@ that do not cover /run/systemd/network/00-.network.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import fnmatch
 import ipaddress
 import json
@@ -69,6 +67,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ...doctor.networkd_config import Assignment, parse_ini_located
 from ..netns import NetworkdLab
