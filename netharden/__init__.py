@@ -10,6 +10,7 @@ Public API (typed, stable)::
 ``load``/``loads`` raise ``netharden.ProfileError`` whose ``problems`` each carry file,
 line, column, JSON path, message and hint.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -43,10 +44,13 @@ def load(source: str | Path | Mapping[str, Any], *, filename: str | None = None)
 
     if isinstance(source, Mapping):
         import json
+
         try:
             data = json.loads(json.dumps(source))  # plain JSON types only
         except (TypeError, ValueError) as exc:
-            raise ProfileError([Problem(filename or "<mapping>", 0, 0, (), f"the profile holds a value that is not plain data: {exc}")]) from None
+            raise ProfileError(
+                [Problem(filename or "<mapping>", 0, 0, (), f"the profile holds a value that is not plain data: {exc}")]
+            ) from None
         if not isinstance(data, dict):
             raise ProfileError([Problem(filename or "<mapping>", 0, 0, (), "the profile is not a mapping")])
         return _finish(Document(file=filename or "<mapping>", data=data, positions={}))
@@ -67,8 +71,9 @@ def plan(profile: Profile) -> Plan:
     return build_plan(profile)
 
 
-def emit(plan: Plan, format: str = "tree", out: str | Path | None = None, *, force: bool = False,
-         **options: str | None) -> bytes | None:
+def emit(
+    plan: Plan, format: str = "tree", out: str | Path | None = None, *, force: bool = False, **options: str | None
+) -> bytes | None:
     """Emit a Plan. Directory formats (``tree``) need ``out``; stream formats return
     bytes when ``out`` is None. Output is written atomically. ``options`` are the
     format's own: ``ignition_version`` (ignition, butane), ``variant`` (butane)."""

@@ -22,6 +22,7 @@ tests/test_speed_paths.py compares both paths byte for byte on every example, th
 awkward profile and generated profiles, and fails under CI when the declared Jinja2
 does not take this path for every template.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -175,7 +176,7 @@ class Environment:
         self.plain_filters = frozenset(filters)  # ours: plain functions of the value
         self.filters = {**filters, "map": do_map, "join": do_join, "default": do_default}
         self.globals = globals
-        self.entries = entries        # template name -> (its source's bytes, factory of its root)
+        self.entries = entries  # template name -> (its source's bytes, factory of its root)
         self.cache: dict[str, Template] = {}
 
     concat = staticmethod("".join)

@@ -2,6 +2,7 @@
 
 Imports are lazy so ``netharden --help`` and ``validate`` start fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,86 +25,135 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     from .emitters import EMITTERS
 
-    p = _Parser(prog="netharden", description="Turn one declarative host profile into hardened container-host networking.",
-                epilog="Exit codes: 0 ok, 1 the profile fails a lab scenario, 2 bad input or usage. Run 'netharden COMMAND --help' for details.")
+    p = _Parser(
+        prog="netharden",
+        description="Turn one declarative host profile into hardened container-host networking.",
+        epilog="Exit codes: 0 ok, 1 the profile fails a lab scenario, 2 bad input or usage. Run 'netharden COMMAND --help' for details.",
+    )
     p.add_argument("--version", action="version", version=f"netharden {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    r = sub.add_parser("render", help="render a profile (or a fleet) into an output format",
-                       description="Validate PROFILE and write it in the chosen format. Nothing is written when the profile has a problem. "
-                                   "PROFILE may be a fleet (a 'kind: Fleet' file or a directory of host profiles): then --out DIR "
-                                   "receives one output per host (DIR/HOST.ign, DIR/HOST/ for tree ...), written atomically as a whole.")
+    r = sub.add_parser(
+        "render",
+        help="render a profile (or a fleet) into an output format",
+        description="Validate PROFILE and write it in the chosen format. Nothing is written when the profile has a problem. "
+        "PROFILE may be a fleet (a 'kind: Fleet' file or a directory of host profiles): then --out DIR "
+        "receives one output per host (DIR/HOST.ign, DIR/HOST/ for tree ...), written atomically as a whole.",
+    )
     r.add_argument("profile", metavar="PROFILE", help="host profile (YAML or JSON), or a fleet file or directory")
     r.add_argument("--format", "-f", default="tree", choices=sorted(EMITTERS), help="output format (default: tree)")
-    r.add_argument("--out", "-o", metavar="PATH", help="output directory (tree) or file; stream formats default to stdout")
+    r.add_argument(
+        "--out", "-o", metavar="PATH", help="output directory (tree) or file; stream formats default to stdout"
+    )
     r.add_argument("--force", action="store_true", help="replace an existing non-empty output directory or file")
-    r.add_argument("--ignition-version", metavar="VERSION", help="Ignition spec of --format ignition/butane: 3.3.0 (default) or 3.4.0")
+    r.add_argument(
+        "--ignition-version",
+        metavar="VERSION",
+        help="Ignition spec of --format ignition/butane: 3.3.0 (default) or 3.4.0",
+    )
     r.add_argument("--variant", metavar="VARIANT", help="Butane variant of --format butane: flatcar (default) or fcos")
-    r.add_argument("--keep-going", action="store_true",
-                   help="fleets: write the good hosts and list the bad ones (exit code still 2)")
-    r.add_argument("--jobs", "-j", type=int, metavar="N",
-                   help="fleets: worker processes (default: the CPUs this process may use)")
+    r.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="fleets: write the good hosts and list the bad ones (exit code still 2)",
+    )
+    r.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="fleets: worker processes (default: the CPUs this process may use)"
+    )
 
-    v = sub.add_parser("validate", help="check profiles (or fleets) and report every problem",
-                       description="Check each PROFILE (a host profile, a 'kind: Fleet' file or a directory of host profiles) "
-                                   "against the schema and the semantic rules; report every problem as FILE:LINE:COL.")
+    v = sub.add_parser(
+        "validate",
+        help="check profiles (or fleets) and report every problem",
+        description="Check each PROFILE (a host profile, a 'kind: Fleet' file or a directory of host profiles) "
+        "against the schema and the semantic rules; report every problem as FILE:LINE:COL.",
+    )
     v.add_argument("profiles", metavar="PROFILE", nargs="+")
     v.add_argument("--json", action="store_true", help="print problems as JSON")
 
-    s = sub.add_parser("schema", help="print the profile JSON schema",
-                       description="Print schemas/profile.schema.json (JSON Schema 2020-12), e.g. for editors.")
-    s.add_argument("--plan", action="store_true",
-                   help="print schemas/plan.schema.json instead (the document of --format plan)")
+    s = sub.add_parser(
+        "schema",
+        help="print the profile JSON schema",
+        description="Print schemas/profile.schema.json (JSON Schema 2020-12), e.g. for editors.",
+    )
+    s.add_argument(
+        "--plan", action="store_true", help="print schemas/plan.schema.json instead (the document of --format plan)"
+    )
 
-    e = sub.add_parser("explain", help="say which incident each generated file guards against",
-                       description="Render PROFILE and list every generated file, link and action with the incident or hazard it guards against.")
+    e = sub.add_parser(
+        "explain",
+        help="say which incident each generated file guards against",
+        description="Render PROFILE and list every generated file, link and action with the incident or hazard it guards against.",
+    )
     e.add_argument("profile", metavar="PROFILE")
     e.add_argument("--json", action="store_true", help="print as JSON")
 
-    d = sub.add_parser("docker-args", help="print a container's docker run arguments or compose fragment",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Print the docker run arguments of container NAME (a key of docker.containers in PROFILE),\n"
-                                   "shell-quoted on one line, or with --format compose its compose fragment. The bytes are\n"
-                                   "those of /etc/netharden/containers/NAME.args (one argument per line, here quoted) and\n"
-                                   "NAME.compose.yaml.",
-                       epilog="The arguments are quoted for a POSIX shell, so let a shell parse them:\n"
-                              "  eval \"docker run $(netharden docker-args PROFILE NAME) IMAGE\"\n"
-                              "A plain 'docker run $(netharden docker-args PROFILE NAME) IMAGE' splits words but does not\n"
-                              "remove quotes: it is right only while no value contains a space (netharden warns when one\n"
-                              "does). Without eval, read the rendered file, one argument per line:\n"
-                              "  mapfile -t args < /etc/netharden/containers/NAME.args && docker run \"${args[@]}\" IMAGE")
+    d = sub.add_parser(
+        "docker-args",
+        help="print a container's docker run arguments or compose fragment",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print the docker run arguments of container NAME (a key of docker.containers in PROFILE),\n"
+        "shell-quoted on one line, or with --format compose its compose fragment. The bytes are\n"
+        "those of /etc/netharden/containers/NAME.args (one argument per line, here quoted) and\n"
+        "NAME.compose.yaml.",
+        epilog="The arguments are quoted for a POSIX shell, so let a shell parse them:\n"
+        '  eval "docker run $(netharden docker-args PROFILE NAME) IMAGE"\n'
+        "A plain 'docker run $(netharden docker-args PROFILE NAME) IMAGE' splits words but does not\n"
+        "remove quotes: it is right only while no value contains a space (netharden warns when one\n"
+        "does). Without eval, read the rendered file, one argument per line:\n"
+        '  mapfile -t args < /etc/netharden/containers/NAME.args && docker run "${args[@]}" IMAGE',
+    )
     d.add_argument("profile", metavar="PROFILE")
     d.add_argument("name", metavar="NAME", help="container name (a key of docker.containers)")
-    d.add_argument("--format", "-f", default="args", choices=("args", "compose"),
-                   help="args: docker run arguments, shell-quoted (default); compose: the compose fragment")
+    d.add_argument(
+        "--format",
+        "-f",
+        default="args",
+        choices=("args", "compose"),
+        help="args: docker run arguments, shell-quoted (default); compose: the compose fragment",
+    )
 
-    lab = sub.add_parser("lab", help="prove PROFILE against the incidents on the real systemd-networkd (root)",
-                         description="Replay each incident in throwaway network namespaces against the installed "
-                                     "systemd-networkd and kernel, with a naive baseline and with PROFILE's own files. "
-                                     "Needs root; never touches the host's interfaces, files or networkd.",
-                         epilog="Exit codes: 0 the profile holds in every scenario that applies (a baseline that does "
-                                "not reproduce is reported, not failed), 1 it fails one, 2 bad input, not root, or no "
-                                "systemd-networkd.")
+    lab = sub.add_parser(
+        "lab",
+        help="prove PROFILE against the incidents on the real systemd-networkd (root)",
+        description="Replay each incident in throwaway network namespaces against the installed "
+        "systemd-networkd and kernel, with a naive baseline and with PROFILE's own files. "
+        "Needs root; never touches the host's interfaces, files or networkd.",
+        epilog="Exit codes: 0 the profile holds in every scenario that applies (a baseline that does "
+        "not reproduce is reported, not failed), 1 it fails one, 2 bad input, not root, or no "
+        "systemd-networkd.",
+    )
     lab.add_argument("profile", metavar="PROFILE")
     lab.add_argument("--scenario", "-s", action="append", metavar="ID", help="run only this scenario (repeatable)")
     lab.add_argument("--json", action="store_true", help="print the outcome as JSON")
     lab.add_argument("--keep", action="store_true", help="keep the work directory (rendered tree, networkd logs)")
 
-    doc = sub.add_parser("doctor", help="audit a live host or an image for the incident patterns (read-only)",
-                         description="Look for the known failure modes on this host (files and the interfaces of "
-                                     "the current network namespace) or, with --root, in an unpacked image or a "
-                                     "rendered tree (file checks only). Changes nothing.",
-                         epilog="Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it (or a "
-                                "check could not run), 2 usage errors or a bad --profile.")
-    doc.add_argument("--root", metavar="DIR", help="audit the files under DIR instead of this host (live checks are skipped)")
-    doc.add_argument("--live", action="store_true",
-                     help="with --root: also read the live state of this network namespace (e.g. under "
-                          "'ip netns exec', or a container with the host's config mounted)")
+    doc = sub.add_parser(
+        "doctor",
+        help="audit a live host or an image for the incident patterns (read-only)",
+        description="Look for the known failure modes on this host (files and the interfaces of "
+        "the current network namespace) or, with --root, in an unpacked image or a "
+        "rendered tree (file checks only). Changes nothing.",
+        epilog="Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it (or a "
+        "check could not run), 2 usage errors or a bad --profile.",
+    )
+    doc.add_argument(
+        "--root", metavar="DIR", help="audit the files under DIR instead of this host (live checks are skipped)"
+    )
+    doc.add_argument(
+        "--live",
+        action="store_true",
+        help="with --root: also read the live state of this network namespace (e.g. under "
+        "'ip netns exec', or a container with the host's config mounted)",
+    )
     doc.add_argument("--only", action="append", metavar="ID", help="run only this check (repeatable)")
     doc.add_argument("--profile", metavar="PROFILE", help="also say which findings applying PROFILE fixes")
-    doc.add_argument("--fail-on", default="warning", choices=("error", "warning", "info", "never"),
-                     help="exit 1 when a finding is at least this severe (default: warning)")
+    doc.add_argument(
+        "--fail-on",
+        default="warning",
+        choices=("error", "warning", "info", "never"),
+        help="exit 1 when a finding is at least this severe (default: warning)",
+    )
     doc.add_argument("--json", action="store_true", help="print the report as JSON")
     doc.add_argument("--list", action="store_true", help="list the checks and exit")
     return p
@@ -131,8 +181,9 @@ def cmd_render(args) -> int:
         raise UsageError(f"{'--keep-going' if args.keep_going else '--jobs'} applies to fleets only")
     profile = netharden.load(args.profile)
     plan = netharden.plan(profile)
-    data = netharden.emit(plan, args.format, args.out, force=args.force,
-                          ignition_version=args.ignition_version, variant=args.variant)
+    data = netharden.emit(
+        plan, args.format, args.out, force=args.force, ignition_version=args.ignition_version, variant=args.variant
+    )
     if data is not None:
         sys.stdout.buffer.write(data)
     elif args.out:
@@ -147,8 +198,15 @@ def _render_fleet(args) -> int:
         raise UsageError("--jobs must be at least 1")
     loaded = fleet.load(args.profile)
     try:
-        result = fleet.run(loaded, args.format, args.out, force=args.force, keep_going=args.keep_going, jobs=args.jobs,
-                           options={"ignition_version": args.ignition_version, "variant": args.variant})
+        result = fleet.run(
+            loaded,
+            args.format,
+            args.out,
+            force=args.force,
+            keep_going=args.keep_going,
+            jobs=args.jobs,
+            options={"ignition_version": args.ignition_version, "variant": args.variant},
+        )
     except ProfileError as err:
         _report(err)
         bad = len({p.message.split(":", 1)[0] for p in err.problems if p.message.startswith("host ")})
@@ -163,10 +221,15 @@ def _fleet_summary(result, fmt: str, out: str) -> None:
     if result.bad:
         problems = [p for probs in result.bad.values() for p in probs]
         _report(ProfileError(problems))
-        print(f"netharden: {len(result.bad)} of {result.hosts} hosts have problems, not written: "
-              f"{', '.join(result.bad)}", file=sys.stderr)
-    print(f"wrote {fmt} for {len(result.written)} of {result.hosts} hosts to {out} "
-          f"in {result.seconds:.2f} s ({result.jobs} worker{'s' if result.jobs != 1 else ''})", file=sys.stderr)
+        print(
+            f"netharden: {len(result.bad)} of {result.hosts} hosts have problems, not written: {', '.join(result.bad)}",
+            file=sys.stderr,
+        )
+    print(
+        f"wrote {fmt} for {len(result.written)} of {result.hosts} hosts to {out} "
+        f"in {result.seconds:.2f} s ({result.jobs} worker{'s' if result.jobs != 1 else ''})",
+        file=sys.stderr,
+    )
 
 
 def _validate_fleet(path: str, as_json: bool, results: list) -> bool:
@@ -181,13 +244,22 @@ def _validate_fleet(path: str, as_json: bool, results: list) -> bool:
             _report(err)
         return False
     problems = [p for probs in result.bad.values() for p in probs]
-    results.append({"file": path, "ok": not problems, "hosts": result.hosts, "bad_hosts": list(result.bad),
-                    "problems": [p.to_dict() for p in problems]})
+    results.append(
+        {
+            "file": path,
+            "ok": not problems,
+            "hosts": result.hosts,
+            "bad_hosts": list(result.bad),
+            "problems": [p.to_dict() for p in problems],
+        }
+    )
     if not as_json:
         if problems:
             _report(ProfileError(problems))
-            print(f"{path}: {len(result.bad)} of {result.hosts} hosts have problems: {', '.join(result.bad)}",
-                  file=sys.stderr)
+            print(
+                f"{path}: {len(result.bad)} of {result.hosts} hosts have problems: {', '.join(result.bad)}",
+                file=sys.stderr,
+            )
         else:
             print(f"{path}: ok ({result.hosts} hosts)")
     return not problems
@@ -274,8 +346,9 @@ def cmd_docker_args(args) -> int:
             raise UsageError(f"{args.profile} defines no containers (docker.containers)")
         close = difflib.get_close_matches(args.name, names, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise UsageError(f"{args.profile} has no container {args.name!r}\n"
-                         f"    hint: {hint}known containers: {', '.join(names)}")
+        raise UsageError(
+            f"{args.profile} has no container {args.name!r}\n    hint: {hint}known containers: {', '.join(names)}"
+        )
     files = {f.path: f.content for f in netharden.plan(profile).files}
     if args.format == "compose":
         sys.stdout.write(files[compose_path(args.name)])
@@ -286,10 +359,12 @@ def cmd_docker_args(args) -> int:
     needs_quotes = [q for w, q in zip(words, quoted, strict=True) if q != w]
     if needs_quotes:
         again = " ".join(shlex.quote(a) for a in ("netharden", "docker-args", args.profile, args.name))
-        print(f"netharden: warning: printed in single quotes (a value contains a space): {' '.join(needs_quotes)}\n"
-              f"    hint: only a shell parsing the text removes the quotes: eval \"docker run $({again}) IMAGE\"; "
-              f"a plain $(...) would hand the quotes to docker. Or read {args_path(args.name)}, one argument per line.",
-              file=sys.stderr)
+        print(
+            f"netharden: warning: printed in single quotes (a value contains a space): {' '.join(needs_quotes)}\n"
+            f'    hint: only a shell parsing the text removes the quotes: eval "docker run $({again}) IMAGE"; '
+            f"a plain $(...) would hand the quotes to docker. Or read {args_path(args.name)}, one argument per line.",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -301,8 +376,11 @@ def _require_known(kind: str, wanted, known) -> None:
     for name in wanted or ():
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
-            raise UsageError(f"unknown {kind} {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
-                             + f" ({kind}s: {', '.join(known)})")
+            raise UsageError(
+                f"unknown {kind} {name!r}"
+                + (f"; did you mean {close[0]!r}?" if close else "")
+                + f" ({kind}s: {', '.join(known)})"
+            )
 
 
 def cmd_lab(args) -> int:
@@ -375,8 +453,15 @@ def cmd_doctor(args) -> int:
     return result.exit_code(args.fail_on)
 
 
-COMMANDS = {"doctor": cmd_doctor, "lab": cmd_lab, "render": cmd_render, "validate": cmd_validate, "schema": cmd_schema, "explain": cmd_explain,
-            "docker-args": cmd_docker_args}
+COMMANDS = {
+    "doctor": cmd_doctor,
+    "lab": cmd_lab,
+    "render": cmd_render,
+    "validate": cmd_validate,
+    "schema": cmd_schema,
+    "explain": cmd_explain,
+    "docker-args": cmd_docker_args,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

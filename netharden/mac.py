@@ -13,6 +13,7 @@ XORed with 0x80, so a bridge can never share a MAC with a container. The inputs 
 fixed, so the MAC survives reboots and re-provisioning; two hosts (or two bridges)
 get different MACs with overwhelming probability (48-2 random bits).
 """
+
 from __future__ import annotations
 
 try:  # the built-in SHA-256, without hashlib's OpenSSL start-up (a cold render's milliseconds)

@@ -5,6 +5,7 @@ role, the lab and the doctor consume the same Plan. Every entry says which incid
 or hazard it guards against (``guards``) and why (``why``), which is what
 ``netharden explain`` prints.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -16,7 +17,7 @@ from .targets import UNIT_DIR
 
 @dataclass(frozen=True)
 class File:
-    path: str            # absolute path on the target
+    path: str  # absolute path on the target
     content: str
     mode: int = 0o644
     guards: tuple[str, ...] = ()
@@ -26,6 +27,7 @@ class File:
 @dataclass(frozen=True)
 class Link:
     """A symlink, e.g. a mask: /etc/systemd/network/50-docker.network -> /dev/null."""
+
     path: str
     target: str
     guards: tuple[str, ...] = ()
@@ -41,8 +43,9 @@ class Unit:
     renderer passes the same tuple to the template that writes the section, so the
     symlinks ``systemctl enable`` makes (``install_links``) follow from the Unit alone.
     """
+
     name: str
-    enabled: bool | None = None   # None: leave as is
+    enabled: bool | None = None  # None: leave as is
     masked: bool = False
     guards: tuple[str, ...] = ()
     why: str = ""
@@ -55,8 +58,10 @@ def install_links(unit: Unit) -> tuple[Link, ...]:
     if not unit.enabled:
         return ()
     target = f"{UNIT_DIR}/{unit.name}"
-    return tuple(Link(f"{UNIT_DIR}/{wanted}.wants/{unit.name}", target, unit.guards, f"enable {unit.name}")
-                 for wanted in unit.wanted_by)
+    return tuple(
+        Link(f"{UNIT_DIR}/{wanted}.wants/{unit.name}", target, unit.guards, f"enable {unit.name}")
+        for wanted in unit.wanted_by
+    )
 
 
 def unit_triggers(name: str, *read: str) -> tuple[str, ...]:
@@ -67,11 +72,11 @@ def unit_triggers(name: str, *read: str) -> tuple[str, ...]:
 
 # Action phases: the order in which a live host applies the post-apply actions
 # (files are written and units enabled before the first phase).
-PHASE_SYSTEMD = 10    # systemctl daemon-reload
-PHASE_SYSCTL = 20     # load sysctl.d files
-PHASE_UNITS = 30      # start netharden's own units (quarantine before networkd reloads)
-PHASE_NETWORKD = 40   # networkctl reload
-PHASE_RUNTIME = 50    # container runtimes (after networkd created their bridges)
+PHASE_SYSTEMD = 10  # systemctl daemon-reload
+PHASE_SYSCTL = 20  # load sysctl.d files
+PHASE_UNITS = 30  # start netharden's own units (quarantine before networkd reloads)
+PHASE_NETWORKD = 40  # networkctl reload
+PHASE_RUNTIME = 50  # container runtimes (after networkd created their bridges)
 
 
 # Classes of disruptive actions an operator allows separately (the role's
@@ -99,6 +104,7 @@ class Action:
     runs again). ``sysctls`` are the keys and values a sysctl action loads, in the
     order of its file.
     """
+
     id: str
     argv: tuple[str, ...]
     why: str = ""
@@ -112,8 +118,13 @@ class Action:
 
 
 # ``systemctl daemon-reload``: every renderer that writes unit files asks for this one.
-DAEMON_RELOAD = Action("systemd-daemon-reload", ("systemctl", "daemon-reload"), "load new and changed unit files",
-                       phase=PHASE_SYSTEMD, triggers=(f"{UNIT_DIR}/",))
+DAEMON_RELOAD = Action(
+    "systemd-daemon-reload",
+    ("systemctl", "daemon-reload"),
+    "load new and changed unit files",
+    phase=PHASE_SYSTEMD,
+    triggers=(f"{UNIT_DIR}/",),
+)
 
 
 # The first line of every generated file's header (templates/_header.j2) and of every
@@ -127,7 +138,7 @@ GUARDS: dict[str, str] = {
     "incident-1": "stray runtime catch-all .network took every new interface (CoreOS on VMware)",
     "incident-2": "systemd-networkd raced docker/flannel for bridges and veths",
     "incident-3": "bridge MAC followed its ports; gateway MAC changed under container churn",
-    "incident-4": "stale vx-* devices blocked Swarm overlays (\"file exists\")",
+    "incident-4": 'stale vx-* devices blocked Swarm overlays ("file exists")',
     "incident-5": "IPv6 disabled inside container namespaces",
     "hazard-mac-policy": "systemd >= 242 MACAddressPolicy=persistent rewrites veth/CNI MACs",
     "hazard-foreign-routes": "systemd-networkd >= 246/249 deletes routes and rules CNI plugins installed",
@@ -146,6 +157,7 @@ class _PathIndex:
     rebuilt for every entry (rebuilding made a Plan of n files cost n^2). It holds for the
     two lists it was built from at the lengths it recorded; when the lists were replaced or
     changed length other than through ``extend`` it is rebuilt."""
+
     files: list[File]
     links: list[Link]
     sizes: tuple[int, int]
@@ -163,7 +175,7 @@ class Plan:
     links: list[Link] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)   # requested but not applicable to the target
+    notes: list[str] = field(default_factory=list)  # requested but not applicable to the target
     _index: _PathIndex | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, entry: Entry) -> None:
@@ -207,26 +219,52 @@ class Plan:
 
     def sorted(self) -> Plan:
         """A copy with every list in a stable order (files by path, actions by phase then id)."""
-        return Plan(self.profile, self.systemd,
-                    sorted(self.files, key=_BY_PATH), sorted(self.links, key=_BY_PATH),
-                    sorted(self.units, key=_BY_NAME), sorted(self.actions, key=_BY_PHASE_ID),
-                    list(self.notes))
+        return Plan(
+            self.profile,
+            self.systemd,
+            sorted(self.files, key=_BY_PATH),
+            sorted(self.links, key=_BY_PATH),
+            sorted(self.units, key=_BY_NAME),
+            sorted(self.actions, key=_BY_PHASE_ID),
+            list(self.notes),
+        )
 
     def to_dict(self) -> dict:
         p = self.sorted()
         return {
-            "profile": p.profile, "systemd": p.systemd,
-            "files": [{"path": f.path, "mode": f"{f.mode:04o}", "content": f.content,
-                       "guards": list(f.guards), "why": f.why} for f in p.files],
+            "profile": p.profile,
+            "systemd": p.systemd,
+            "files": [
+                {"path": f.path, "mode": f"{f.mode:04o}", "content": f.content, "guards": list(f.guards), "why": f.why}
+                for f in p.files
+            ],
             "links": [{"path": x.path, "target": x.target, "guards": list(x.guards), "why": x.why} for x in p.links],
-            "units": [{"name": u.name, "enabled": u.enabled, "masked": u.masked, "wanted_by": list(u.wanted_by),
-                       "guards": list(u.guards), "why": u.why} for u in p.units],
+            "units": [
+                {
+                    "name": u.name,
+                    "enabled": u.enabled,
+                    "masked": u.masked,
+                    "wanted_by": list(u.wanted_by),
+                    "guards": list(u.guards),
+                    "why": u.why,
+                }
+                for u in p.units
+            ],
             "actions": [_action_dict(a) for a in p.actions],
             "notes": list(p.notes),
         }
 
 
 def _action_dict(a: Action) -> dict:
-    return {"id": a.id, "argv": list(a.argv), "why": a.why, "phase": a.phase, "disruptive": a.disruptive,
-            "triggers": list(a.triggers), "unit": a.unit, "ensure_started": a.ensure_started, "allow": a.allow,
-            "sysctls": [{"key": key, "value": value} for key, value in a.sysctls]}
+    return {
+        "id": a.id,
+        "argv": list(a.argv),
+        "why": a.why,
+        "phase": a.phase,
+        "disruptive": a.disruptive,
+        "triggers": list(a.triggers),
+        "unit": a.unit,
+        "ensure_started": a.ensure_started,
+        "allow": a.allow,
+        "sysctls": [{"key": key, "value": value} for key, value in a.sysctls],
+    }

@@ -5,6 +5,7 @@ the JSON path of that node (``$.bridges[0].name``), a one-line message and an op
 hint. ``format()`` gives ``FILE:LINE:COL: error: message (at $.path)`` followed by an
 indented ``hint:`` line.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -48,9 +49,13 @@ class Problem:
 
     def to_dict(self) -> dict:
         return {
-            "file": self.file, "line": self.line, "column": self.column,
-            "path": json_path(self.path), "message": self.message,
-            "hint": self.hint, "severity": self.severity,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": json_path(self.path),
+            "message": self.message,
+            "hint": self.hint,
+            "severity": self.severity,
         }
 
 

@@ -4,6 +4,7 @@
 renderer needs is decided here, once: renderers never look at raw YAML data and never
 apply defaults of their own.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ from .targets import HELPER_DIR
 DEFAULT_MASKS = ("50-docker.network", "50-docker-veth.network")
 DEFAULT_QUARANTINE = ("/run/systemd/network/*.network",)
 DEFAULT_TEXTFILE_DIR = "/var/lib/node_exporter/textfile_collector"
+
 
 @dataclass(frozen=True)
 class Match:
@@ -56,8 +58,8 @@ class Uplink:
 @dataclass(frozen=True)
 class Bridge:
     name: str
-    mac: str           # always a concrete lowercase MAC
-    mac_source: str    # "stable" | "explicit"
+    mac: str  # always a concrete lowercase MAC
+    mac_source: str  # "stable" | "explicit"
     addresses: tuple[str, ...]
     mtu: int | None
     stp: bool
@@ -65,7 +67,7 @@ class Bridge:
 
 @dataclass(frozen=True)
 class UnmanagedGroup:
-    id: str                 # preset name, or "names" for unmanaged.names
+    id: str  # preset name, or "names" for unmanaged.names
     globs: tuple[str, ...]
     description: str
 
@@ -79,11 +81,12 @@ class Daemon:
     ``settings_json`` is the daemon.json passthrough as canonical JSON (sorted keys), so
     two daemons are equal, and hash alike, exactly when every setting is the same.
     """
+
     name: str
-    bridge: str | None          # a bridge from 'bridges'
-    host: str | None            # socket URL; a bare path gets unix://
+    bridge: str | None  # a bridge from 'bridges'
+    host: str | None  # socket URL; a bare path gets unix://
     settings_json: str = "{}"
-    data_root: str | None = None   # extra daemons only
+    data_root: str | None = None  # extra daemons only
     exec_root: str | None = None
     pidfile: str | None = None
 
@@ -98,10 +101,15 @@ class Daemon:
             host = "unix://" + host
         if name == cls.MAIN:
             return cls(name, d.get("bridge"), host, text)
-        return cls(name, d.get("bridge"), host, text,
-                   data_root=settings.get("data-root", f"/var/lib/docker-{name}"),
-                   exec_root=settings.get("exec-root", f"/var/run/docker-{name}"),
-                   pidfile=settings.get("pidfile", f"/var/run/docker-{name}.pid"))
+        return cls(
+            name,
+            d.get("bridge"),
+            host,
+            text,
+            data_root=settings.get("data-root", f"/var/lib/docker-{name}"),
+            exec_root=settings.get("exec-root", f"/var/run/docker-{name}"),
+            pidfile=settings.get("pidfile", f"/var/run/docker-{name}.pid"),
+        )
 
     @cached_property
     def settings(self) -> dict:
@@ -137,8 +145,14 @@ class Daemon:
         if self.bridge:
             config["bridge"] = self.bridge
         if not self.main:
-            config.update({"data-root": self.data_root, "exec-root": self.exec_root, "pidfile": self.pidfile,
-                           "containerd-namespace": self.containerd_namespace})
+            config.update(
+                {
+                    "data-root": self.data_root,
+                    "exec-root": self.exec_root,
+                    "pidfile": self.pidfile,
+                    "containerd-namespace": self.containerd_namespace,
+                }
+            )
             if self.host:
                 config["hosts"] = [self.host]
             config.setdefault("iptables", False)
@@ -207,8 +221,11 @@ def dhcp_mode(value: Any, has_addresses: bool) -> str | None:
 
 
 def _groups(unmanaged_cfg: dict) -> tuple[UnmanagedGroup, ...]:
-    groups = [UnmanagedGroup(p, PRESETS[p][0], PRESETS[p][1])
-              for p in ALL_PRESETS if p in unmanaged_cfg.get("presets", ALL_PRESETS)]
+    groups = [
+        UnmanagedGroup(p, PRESETS[p][0], PRESETS[p][1])
+        for p in ALL_PRESETS
+        if p in unmanaged_cfg.get("presets", ALL_PRESETS)
+    ]
     if unmanaged_cfg.get("names"):
         groups.append(UnmanagedGroup("names", tuple(unmanaged_cfg["names"]), "interfaces listed in unmanaged.names"))
     return tuple(groups)
@@ -223,52 +240,86 @@ def normalize(data: dict, source: str = "") -> Profile:
     uplinks = []
     for up in data.get("uplinks") or []:
         m = up.get("match")
-        match = (Match(names=(up["name"],)) if m is None else
-                 Match(names=_tuple(m.get("name")), macs=tuple(x.lower() for x in _tuple(m.get("mac"))),
-                       drivers=_tuple(m.get("driver")), paths=_tuple(m.get("path"))))
+        match = (
+            Match(names=(up["name"],))
+            if m is None
+            else Match(
+                names=_tuple(m.get("name")),
+                macs=tuple(x.lower() for x in _tuple(m.get("mac"))),
+                drivers=_tuple(m.get("driver")),
+                paths=_tuple(m.get("path")),
+            )
+        )
         addresses = _tuple(up.get("addresses"))
         dhcp = dhcp_mode(up.get("dhcp"), bool(addresses))
         assert dhcp is not None, "normalize() takes validated data"
-        uplinks.append(Uplink(
-            name=up["name"], match=match, dhcp=dhcp, addresses=addresses,
-            gateways=_tuple(up.get("gateway")), dns=_tuple(up.get("dns")), mtu=up.get("mtu"),
-            ipv6_accept_ra=up.get("ipv6_accept_ra", dhcp in ("yes", "ipv6")),
-            required_for_online=up.get("required_for_online", True),
-        ))
+        uplinks.append(
+            Uplink(
+                name=up["name"],
+                match=match,
+                dhcp=dhcp,
+                addresses=addresses,
+                gateways=_tuple(up.get("gateway")),
+                dns=_tuple(up.get("dns")),
+                mtu=up.get("mtu"),
+                ipv6_accept_ra=up.get("ipv6_accept_ra", dhcp in ("yes", "ipv6")),
+                required_for_online=up.get("required_for_online", True),
+            )
+        )
     bridges = []
     for br in data.get("bridges") or []:
         value = br.get("mac", "stable")
         explicit = value != "stable"
-        bridges.append(Bridge(
-            name=br["name"], mac=macs.normalize(value) if explicit else macs.stable_mac(host, br["name"]),
-            mac_source="explicit" if explicit else "stable", addresses=_tuple(br.get("addresses")),
-            mtu=br.get("mtu"), stp=bool(br.get("stp", False)),
-        ))
+        bridges.append(
+            Bridge(
+                name=br["name"],
+                mac=macs.normalize(value) if explicit else macs.stable_mac(host, br["name"]),
+                mac_source="explicit" if explicit else "stable",
+                addresses=_tuple(br.get("addresses")),
+                mtu=br.get("mtu"),
+                stp=bool(br.get("stp", False)),
+            )
+        )
     unmanaged_cfg = data.get("unmanaged") or {}
     groups = _groups(unmanaged_cfg)
     networkd = data.get("networkd") or {}
     docker = data.get("docker") or {}
     daemons = tuple(Daemon.from_data(d) for d in docker.get("daemons") or [])
     containers = tuple(
-        Container(name, tuple(sorted((k, str(v)) for k, v in (c.get("sysctls") or {}).items())),
-                  tuple(c.get("cap_add") or ()), tuple(c.get("devices") or ()))
-        for name, c in sorted((docker.get("containers") or {}).items()))
+        Container(
+            name,
+            tuple(sorted((k, str(v)) for k, v in (c.get("sysctls") or {}).items())),
+            tuple(c.get("cap_add") or ()),
+            tuple(c.get("devices") or ()),
+        )
+        for name, c in sorted((docker.get("containers") or {}).items())
+    )
     gc = data.get("vxlan_gc")
     if gc is None:
         vxlan = VxlanGC("off", "5min", "vx-*", DEFAULT_TEXTFILE_DIR)
     else:
-        vxlan = VxlanGC("off" if gc.get("mode", "report") is False else gc.get("mode", "report"),
-                        gc.get("interval", "5min"), gc.get("pattern", "vx-*"),
-                        gc.get("textfile_dir", DEFAULT_TEXTFILE_DIR))
+        vxlan = VxlanGC(
+            "off" if gc.get("mode", "report") is False else gc.get("mode", "report"),
+            gc.get("interval", "5min"),
+            gc.get("pattern", "vx-*"),
+            gc.get("textfile_dir", DEFAULT_TEXTFILE_DIR),
+        )
     return Profile(
-        name=host, description=meta.get("description", ""), os=os_name,
+        name=host,
+        description=meta.get("description", ""),
+        os=os_name,
         systemd=platform.get("systemd", DEFAULT_VERSION[os_name]),
-        uplinks=tuple(uplinks), bridges=tuple(bridges), unmanaged=groups,
+        uplinks=tuple(uplinks),
+        bridges=tuple(bridges),
+        unmanaged=groups,
         masks=tuple(sorted(networkd.get("mask", DEFAULT_MASKS))),
         quarantine=tuple(networkd.get("quarantine", DEFAULT_QUARANTINE)),
         foreign_routes=networkd.get("foreign_routes", "keep"),
-        daemons=daemons, containers=containers, hold_packages=tuple(docker.get("hold_packages") or ()),
-        vxlan_gc=vxlan, helper_dir=HELPER_DIR[os_name],
+        daemons=daemons,
+        containers=containers,
+        hold_packages=tuple(docker.get("hold_packages") or ()),
+        vxlan_gc=vxlan,
+        helper_dir=HELPER_DIR[os_name],
         sysctl=tuple(sorted((k, str(v)) for k, v in (data.get("sysctl") or {}).items())),
         source=source,
     )

@@ -3,6 +3,7 @@
 ``python -m netharden.reference --write README.md`` rewrites the block between the
 markers; a test fails when README.md and the schema disagree.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,11 @@ def _type(schema: dict, node: dict) -> str:
         return f"`{node['const']}`"
     t = node.get("type", "")
     inner = _resolve(schema, node["items"]) if isinstance(node.get("items"), dict) else {}
-    what = _type(schema, inner) if "enum" in inner else (inner.get("title") or ("mappings" if inner.get("type") == "object" else inner.get("type", "")))
+    what = (
+        _type(schema, inner)
+        if "enum" in inner
+        else (inner.get("title") or ("mappings" if inner.get("type") == "object" else inner.get("type", "")))
+    )
     if t == ["string", "array"]:
         return f"{what} or list of them"
     if isinstance(t, list):

@@ -4,6 +4,7 @@ Installed (wheel): pyproject's package-dir mapping puts them inside the package,
 ``netharden/schemas`` and ``netharden/templates``. Source checkout or editable install:
 they are at the top level of the repository, beside ``netharden/``.
 """
+
 from __future__ import annotations
 
 from functools import cache

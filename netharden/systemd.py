@@ -5,28 +5,49 @@ and templates receive only keys the target knows, so a key the target's systemd
 does not know is never emitted (it would be logged as "Unknown key" and ignored).
 Keys every supported target has (the schema's minimum is systemd 237) are not listed.
 """
+
 from __future__ import annotations
 
 MIN_VERSION = 237
 
 # feature id -> (first systemd major version that has it, where it lives, what it is)
 FEATURES: dict[str, tuple[int, str, str]] = {
-    "match.kind": (251, ".network [Match] Kind=", "match the netdev kind (veth, bridge, vxlan ...); physical NICs have none"),
-    "networkd.manage_foreign_routes": (246, "networkd.conf [Network] ManageForeignRoutes=", "leave foreign (CNI) routes alone"),
-    "networkd.manage_foreign_rules": (249, "networkd.conf [Network] ManageForeignRoutingPolicyRules=", "leave foreign (CNI) policy rules alone"),
+    "match.kind": (
+        251,
+        ".network [Match] Kind=",
+        "match the netdev kind (veth, bridge, vxlan ...); physical NICs have none",
+    ),
+    "networkd.manage_foreign_routes": (
+        246,
+        "networkd.conf [Network] ManageForeignRoutes=",
+        "leave foreign (CNI) routes alone",
+    ),
+    "networkd.manage_foreign_rules": (
+        249,
+        "networkd.conf [Network] ManageForeignRoutingPolicyRules=",
+        "leave foreign (CNI) policy rules alone",
+    ),
     "networkctl.reload": (244, "networkctl reload", "reload .network/.netdev files without restarting networkd"),
-    "link.mac_policy_persistent_default": (242, "99-default.link MACAddressPolicy=persistent", "udev rewrites MACs of virtual devices"),
-    "exec.search_path": (239, "ExecStart= with a bare command name", "systemd finds the binary in its built-in search path (/usr/bin, /usr/sbin ...)"),
+    "link.mac_policy_persistent_default": (
+        242,
+        "99-default.link MACAddressPolicy=persistent",
+        "udev rewrites MACs of virtual devices",
+    ),
+    "exec.search_path": (
+        239,
+        "ExecStart= with a bare command name",
+        "systemd finds the binary in its built-in search path (/usr/bin, /usr/sbin ...)",
+    ),
 }
 
 # Default target systemd major version per platform.os (documented in the schema).
 DEFAULT_VERSION: dict[str, int] = {
-    "flatcar": 255,   # Flatcar stable (4081+)
-    "fcos": 256,      # Fedora CoreOS on Fedora 41
-    "coreos": 241,    # last CoreOS Container Linux
-    "debian": 252,    # Debian 12 bookworm
-    "ubuntu": 255,    # Ubuntu 24.04 noble
-    "generic": 245,   # conservative: Ubuntu 20.04 level
+    "flatcar": 255,  # Flatcar stable (4081+)
+    "fcos": 256,  # Fedora CoreOS on Fedora 41
+    "coreos": 241,  # last CoreOS Container Linux
+    "debian": 252,  # Debian 12 bookworm
+    "ubuntu": 255,  # Ubuntu 24.04 noble
+    "generic": 245,  # conservative: Ubuntu 20.04 level
 }
 
 

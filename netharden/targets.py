@@ -5,6 +5,7 @@ helpers can be installed and whether apt manages packages.
 ``/opt/netharden/bin`` there; on Debian, Ubuntu and generic hosts they go to
 ``/usr/local/libexec/netharden`` (the FHS place for local, non-user-facing programs).
 """
+
 from __future__ import annotations
 
 IMMUTABLE_USR = frozenset({"flatcar", "fcos", "coreos"})

@@ -18,6 +18,7 @@ rendering faster, never different. Errors are raised on either path, never retri
 jinja2 is imported only when a template needs it, so ``validate``, ``schema`` and
 ``--help`` never import it.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,7 @@ def _ini(value: Any) -> str:
     return text
 
 
-_SPACE = re.compile(r"\s")   # str.isspace's characters: both use Python's Unicode whitespace table
+_SPACE = re.compile(r"\s")  # str.isspace's characters: both use Python's Unicode whitespace table
 
 
 def _ini_list(values: Iterable[Any]) -> str:
@@ -57,12 +58,14 @@ def _ini_list(values: Iterable[Any]) -> str:
 def _sh(value: Any) -> str:
     """One shell word, single-quoted when needed (for sh scripts and ExecStart= lines)."""
     import shlex
+
     return shlex.quote(_ini(value))
 
 
 def _json(value: Any) -> str:
     """Deterministic, human-readable JSON (sorted keys, two-space indent, UTF-8 kept)."""
     import json
+
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
@@ -80,7 +83,12 @@ GLOBALS = {"guard_text": GUARDS, "generated": GENERATED}
 
 # Environment options that change the code Jinja2 generates; the precompiled modules
 # record them and are ignored when they differ.
-COMPILE_OPTIONS: dict[str, Any] = {"autoescape": False, "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
+COMPILE_OPTIONS: dict[str, Any] = {
+    "autoescape": False,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "keep_trailing_newline": True,
+}
 
 
 def jinja2_version() -> str:
@@ -121,7 +129,8 @@ def _lite():
     sources = {p.relative_to(templates).as_posix() for p in templates.rglob("*.j2")}
     entries = compiled.TEMPLATES
     if set(entries) != sources or any(
-            factory is None or (templates / name).read_bytes() != source for name, (source, factory) in entries.items()):
+        factory is None or (templates / name).read_bytes() != source for name, (source, factory) in entries.items()
+    ):
         return None
     return _jinja_lite.Environment(FILTERS, GLOBALS, entries)
 
@@ -133,8 +142,9 @@ def environment():
 
     from .resources import root
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root("templates"))),
-                             undefined=jinja2.StrictUndefined, **COMPILE_OPTIONS)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root("templates"))), undefined=jinja2.StrictUndefined, **COMPILE_OPTIONS
+    )
     env.filters.update(FILTERS)
     env.globals.update(GLOBALS)
     return env

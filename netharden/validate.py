@@ -6,6 +6,7 @@ errors are translated into plain messages (``unknown key 'brdges'`` + ``did you 
 defensively (every access is type-checked), so they run even when the schema found
 problems elsewhere and all problems are reported at once.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -25,14 +26,46 @@ from .resources import read_text
 from .yamlload import Document
 
 # system directories no service of ours may be given write access to as a whole
-SYSTEM_DIRS = {"", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin",
-               "/srv", "/sys", "/tmp", "/usr", "/var", "/home", "/mnt", "/media", "/etc/systemd", "/usr/bin",
-               "/usr/sbin", "/usr/lib", "/usr/local", "/usr/share", "/var/lib", "/var/log", "/var/run", "/var/tmp",
-               "/var/lib/docker", "/var/lib/node_exporter"}
+SYSTEM_DIRS = {
+    "",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib64",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/home",
+    "/mnt",
+    "/media",
+    "/etc/systemd",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/local",
+    "/usr/share",
+    "/var/lib",
+    "/var/log",
+    "/var/run",
+    "/var/tmp",
+    "/var/lib/docker",
+    "/var/lib/node_exporter",
+}
 
-RESERVED_IFNAMES = {"all": "reserved for /proc/sys/net/*/conf/all",
-                    "default": "reserved for /proc/sys/net/*/conf/default",
-                    "lo": "the loopback interface already has it"}
+RESERVED_IFNAMES = {
+    "all": "reserved for /proc/sys/net/*/conf/all",
+    "default": "reserved for /proc/sys/net/*/conf/default",
+    "lo": "the loopback interface already has it",
+}
 
 
 @lru_cache(maxsize=1)
@@ -76,7 +109,8 @@ def validator_class(strict_integer: bool = True):
         # JSON Schema counts 1500.0 and 1e4 as integers; YAML parses them as floats and they
         # would be written as "1500.0", which systemd and the kernel refuse.
         kwargs["type_checker"] = base.TYPE_CHECKER.redefine(
-            "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+            "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+        )
     return jsonschema.validators.extend(base, validators={"pattern": _pattern}, **kwargs)
 
 
@@ -100,8 +134,15 @@ def validate(doc: Document) -> list[Problem]:
 
 # ---------------------------------------------------------------------------- schema
 _GENERIC_DUPLICATE = "duplicate item in list"
-_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
-               "number": "a number", "boolean": "true or false", "null": "null"}
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
 
 
 def _kind(value: Any) -> str:
@@ -240,7 +281,9 @@ def _translate(doc: Document, err) -> Iterator[Problem]:
         for key in val:
             if isinstance(inst, dict) and key not in inst:
                 prop = schema.get("properties", {}).get(key, {})
-                yield doc.problem(path, f"missing required key {key!r}", prop.get("x-hint") or prop.get("description", ""), key=True)
+                yield doc.problem(
+                    path, f"missing required key {key!r}", prop.get("x-hint") or prop.get("description", ""), key=True
+                )
         return
     if v == "type":
         wanted = val if isinstance(val, list) else [val]
@@ -249,8 +292,11 @@ def _translate(doc: Document, err) -> Iterator[Problem]:
         return
     if v == "enum":
         shown = ", ".join("false" if x is False else "true" if x is True else str(x) for x in val)
-        yield doc.problem(path, f"{_kind(inst)} is not one of: {shown}",
-                          _closest(inst, [x for x in val if isinstance(x, str)]) or hint)
+        yield doc.problem(
+            path,
+            f"{_kind(inst)} is not one of: {shown}",
+            _closest(inst, [x for x in val if isinstance(x, str)]) or hint,
+        )
         return
     if v == "const":
         yield doc.problem(path, f"expected {val!r}, got {_kind(inst)}", hint)
@@ -258,8 +304,11 @@ def _translate(doc: Document, err) -> Iterator[Problem]:
     if v == "pattern":
         title = schema.get("title", "value")
         if _has_control(inst):
-            yield doc.problem(path, f"{title} contains a newline or control character",
-                              "values end up in INI and shell text; remove the control characters")
+            yield doc.problem(
+                path,
+                f"{title} contains a newline or control character",
+                "values end up in INI and shell text; remove the control characters",
+            )
         else:
             if isinstance(inst, str) and schema.get("x-suggest"):
                 close = _closest(inst.upper().replace("-", "_"), schema["x-suggest"])
@@ -291,7 +340,10 @@ def _translate(doc: Document, err) -> Iterator[Problem]:
         yield doc.problem(path, "must not be an empty mapping", schema.get("description", ""))
         return
     if v in ("maxLength", "minLength"):
-        yield doc.problem(path, f"{schema.get('title', 'value')} is too {'long' if v == 'maxLength' else 'short'} ({len(inst)} characters; limit {val})")
+        yield doc.problem(
+            path,
+            f"{schema.get('title', 'value')} is too {'long' if v == 'maxLength' else 'short'} ({len(inst)} characters; limit {val})",
+        )
         return
     yield doc.problem(path, err.message, hint)  # pragma: no cover - every keyword we use is handled above
 
@@ -376,48 +428,65 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     for i, up in uplinks:
         name = up.get("name")
         if "match" not in up and isinstance(name, str) and len(name) > 15:
-            yield doc.problem(("uplinks", i, "name"),
-                              f"uplink {name!r} has no 'match', so its name is the interface name, but it is longer than 15 characters",
-                              "add match: {name: [...]} or use a shorter name")
+            yield doc.problem(
+                ("uplinks", i, "name"),
+                f"uplink {name!r} has no 'match', so its name is the interface name, but it is longer than 15 characters",
+                "add match: {name: [...]} or use a shorter name",
+            )
 
     # bridge names the kernel refuses or that an unmanaged rule would swallow
     unmanaged = _mapping(data, "unmanaged")
     preset_names = unmanaged.get("presets", list(ALL_PRESETS))
-    presets = tuple(p for p in preset_names if isinstance(p, str) and p in PRESETS) \
-        if isinstance(preset_names, list) else ()
+    presets = (
+        tuple(p for p in preset_names if isinstance(p, str) and p in PRESETS) if isinstance(preset_names, list) else ()
+    )
     globs = _unmanaged_globs(presets, tuple(g for _, g in _strings(unmanaged.get("names"))))
     for i, br in bridges:
         name = br.get("name")
         if not isinstance(name, str):
             continue
         if name in RESERVED_IFNAMES:
-            yield doc.problem(("bridges", i, "name"), f"the kernel refuses the interface name {name!r} ({RESERVED_IFNAMES[name]})",
-                              "pick another name, e.g. 'dockerbr0'")
+            yield doc.problem(
+                ("bridges", i, "name"),
+                f"the kernel refuses the interface name {name!r} ({RESERVED_IFNAMES[name]})",
+                "pick another name, e.g. 'dockerbr0'",
+            )
             continue
         hit = _swallowing_glob(name, globs)
         if hit is not None:
             glob, source = hit
-            yield doc.problem(("bridges", i, "name"),
-                              f"bridge {name!r} matches {glob!r} of {source}, so systemd-networkd would leave it unconfigured",
-                              "rename the bridge (e.g. 'dockerbr' + purpose) or drop that preset/glob")
+            yield doc.problem(
+                ("bridges", i, "name"),
+                f"bridge {name!r} matches {glob!r} of {source}, so systemd-networkd would leave it unconfigured",
+                "rename the bridge (e.g. 'dockerbr' + purpose) or drop that preset/glob",
+            )
 
     # MACs
     seen_macs: dict[str, tuple] = {}
     for i, br in bridges:
         value = br.get("mac")
         if isinstance(value, str) and value != "stable" and macs.is_valid(value):
-            yield from _mac_checks(doc, ("bridges", i, "mac"), value, "use 'stable' or a unicast MAC such as 02:00:5e:10:00:01")
+            yield from _mac_checks(
+                doc, ("bridges", i, "mac"), value, "use 'stable' or a unicast MAC such as 02:00:5e:10:00:01"
+            )
             norm = value.lower()
             if norm in seen_macs:
-                yield doc.problem(("bridges", i, "mac"), f"MAC {value} is already used by {json_path(seen_macs[norm])}",
-                                  "every bridge needs its own MAC; use 'stable'")
+                yield doc.problem(
+                    ("bridges", i, "mac"),
+                    f"MAC {value} is already used by {json_path(seen_macs[norm])}",
+                    "every bridge needs its own MAC; use 'stable'",
+                )
             seen_macs.setdefault(norm, ("bridges", i, "mac"))
     for i, up in uplinks:
         match = _mapping(up, "match")
         for sub, value in _strings(match.get("mac")):
             if macs.is_valid(value):
-                yield from _mac_checks(doc, ("uplinks", i, "match", "mac") + sub, value,
-                                       "match the NIC's own unicast MAC, as 'ip link show' prints it")
+                yield from _mac_checks(
+                    doc,
+                    ("uplinks", i, "match", "mac") + sub,
+                    value,
+                    "match the NIC's own unicast MAC, as 'ip link show' prints it",
+                )
 
     # addresses, overlaps, gateways, DNS
     yield from _address_checks(doc, uplinks, bridges, daemons)
@@ -428,9 +497,11 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     gc = _mapping(data, "vxlan_gc")
     textfile_dir = gc.get("textfile_dir")
     if isinstance(textfile_dir, str) and textfile_dir.rstrip("/") in SYSTEM_DIRS:
-        yield doc.problem(("vxlan_gc", "textfile_dir"),
-                          f"textfile_dir {textfile_dir!r} is a system directory; the collector's service would be allowed to write all of it",
-                          "use node-exporter's textfile collector directory, e.g. /var/lib/node_exporter/textfile_collector")
+        yield doc.problem(
+            ("vxlan_gc", "textfile_dir"),
+            f"textfile_dir {textfile_dir!r} is a system directory; the collector's service would be allowed to write all of it",
+            "use node-exporter's textfile collector directory, e.g. /var/lib/node_exporter/textfile_collector",
+        )
 
     # networkd: masks must not hide what netharden itself writes
     networkd = _mapping(data, "networkd")
@@ -438,17 +509,27 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     if isinstance(masks, list):
         for i, name in enumerate(masks):
             if isinstance(name, str) and "netharden" in name:
-                yield doc.problem(("networkd", "mask", i), f"{name!r} looks like a file netharden writes; masking it would disable the profile")
+                yield doc.problem(
+                    ("networkd", "mask", i),
+                    f"{name!r} looks like a file netharden writes; masking it would disable the profile",
+                )
 
     # IPv6 needs an MTU of at least 1280
     for key, entries in (("uplinks", uplinks), ("bridges", bridges)):
         for i, item in entries:
             mtu = item.get("mtu")
             if isinstance(mtu, int) and not isinstance(mtu, bool) and mtu < 1280:
-                v6 = [a for _, text in _strings(item.get("addresses")) if (a := _iface(text)) is not None and a.version == 6]
+                v6 = [
+                    a
+                    for _, text in _strings(item.get("addresses"))
+                    if (a := _iface(text)) is not None and a.version == 6
+                ]
                 if v6 or (key == "uplinks" and 6 in _dhcp_families(item)):
-                    yield doc.problem((key, i, "mtu"), f"MTU {mtu} is below 1280, the minimum for IPv6, but the interface uses IPv6",
-                                      "raise the MTU to at least 1280 or drop the IPv6 configuration")
+                    yield doc.problem(
+                        (key, i, "mtu"),
+                        f"MTU {mtu} is below 1280, the minimum for IPv6, but the interface uses IPv6",
+                        "raise the MTU to at least 1280 or drop the IPv6 configuration",
+                    )
 
 
 def _mac_checks(doc: Document, path: tuple, value: str, hint: str) -> Iterator[Problem]:
@@ -466,7 +547,10 @@ def _unique_names(doc: Document, key, entries, what: str) -> Iterator[Problem]:
         if not isinstance(name, str):
             continue
         if name in first:
-            yield doc.problem(base + (i, "name"), f"duplicate {what} name {name!r} (first at {json_path(base + (first[name], 'name'))})")
+            yield doc.problem(
+                base + (i, "name"),
+                f"duplicate {what} name {name!r} (first at {json_path(base + (first[name], 'name'))})",
+            )
         else:
             first[name] = i
 
@@ -481,13 +565,19 @@ def _address_checks(doc: Document, uplinks, bridges, daemons) -> Iterator[Proble
                 path = (key, i, "addresses") + sub
                 addr = _iface(text)
                 if addr is None:
-                    yield doc.problem(path, f"invalid address {text!r}", "write an address with its prefix length, e.g. 192.0.2.10/24")
+                    yield doc.problem(
+                        path, f"invalid address {text!r}", "write an address with its prefix length, e.g. 192.0.2.10/24"
+                    )
                     continue
                 net = addr.network
                 if addr.version == 4 and net.prefixlen < 31 and addr.ip in (net.network_address, net.broadcast_address):
                     which = "network" if addr.ip == net.network_address else "broadcast"
                     suggestion = f"{net.network_address + 1}/{net.prefixlen}"
-                    yield doc.problem(path, f"{text} is the {which} address of {net}, not a host address", f"did you mean {suggestion}?")
+                    yield doc.problem(
+                        path,
+                        f"{text} is the {which} address of {net}, not a host address",
+                        f"did you mean {suggestion}?",
+                    )
                     continue
                 own.append(addr)
                 for other_owner, other, other_path in placed:
@@ -498,14 +588,21 @@ def _address_checks(doc: Document, uplinks, bridges, daemons) -> Iterator[Proble
                             yield doc.problem(path, f"address {addr.ip} is given twice on {owner}")
                         continue
                     if other.network.overlaps(addr.network):
-                        yield doc.problem(path, f"{text} on {owner} overlaps {other} on {other_owner} ({json_path(other_path)})",
-                                          "each interface needs its own subnet; overlapping subnets make routing ambiguous")
+                        yield doc.problem(
+                            path,
+                            f"{text} on {owner} overlaps {other} on {other_owner} ({json_path(other_path)})",
+                            "each interface needs its own subnet; overlapping subnets make routing ambiguous",
+                        )
                 placed.append((owner, addr, path))
             if key == "uplinks":
                 yield from _gateway_checks(doc, i, item, own)
                 for sub, text in _strings(item.get("dns")):
                     if _ip(text) is None:
-                        yield doc.problem(("uplinks", i, "dns") + sub, f"invalid IP address {text!r}", "write a bare address, e.g. 192.0.2.53")
+                        yield doc.problem(
+                            ("uplinks", i, "dns") + sub,
+                            f"invalid IP address {text!r}",
+                            "write a bare address, e.g. 192.0.2.53",
+                        )
     # dockerd's own bridge subnet (bip) must not collide with the host's networks
     for i, dm in daemons:
         settings = dm.get("settings")
@@ -514,9 +611,11 @@ def _address_checks(doc: Document, uplinks, bridges, daemons) -> Iterator[Proble
         if isinstance(bip, str) and (addr := _iface(bip)) is not None and not isinstance(dm.get("bridge"), str):
             for other_owner, other, other_path in placed:
                 if other.version == addr.version and other.network.overlaps(addr.network):
-                    yield doc.problem(("docker", "daemons", i, "settings", "bip"),
-                                      f"docker bridge subnet {bip} overlaps {other} on {other_owner} ({json_path(other_path)})",
-                                      "pick a bip outside every host subnet")
+                    yield doc.problem(
+                        ("docker", "daemons", i, "settings", "bip"),
+                        f"docker bridge subnet {bip} overlaps {other} on {other_owner} ({json_path(other_path)})",
+                        "pick a bip outside every host subnet",
+                    )
         # and the pools its networks are cut from must not shadow them either
         pools = settings.get("default-address-pools") if isinstance(settings, dict) else None
         for j, pool in enumerate(pools if isinstance(pools, list) else []):
@@ -524,9 +623,11 @@ def _address_checks(doc: Document, uplinks, bridges, daemons) -> Iterator[Proble
             if isinstance(base, str) and (addr := _iface(base)) is not None:
                 for other_owner, other, other_path in placed:
                     if other.version == addr.version and other.network.overlaps(addr.network):
-                        yield doc.problem(("docker", "daemons", i, "settings", "default-address-pools", j, "base"),
-                                          f"address pool {base} overlaps {other} on {other_owner} ({json_path(other_path)})",
-                                          "docker networks cut from it would shadow that subnet; pick a base outside every host subnet")
+                        yield doc.problem(
+                            ("docker", "daemons", i, "settings", "default-address-pools", j, "base"),
+                            f"address pool {base} overlaps {other} on {other_owner} ({json_path(other_path)})",
+                            "docker networks cut from it would shadow that subnet; pick a base outside every host subnet",
+                        )
                         break
 
 
@@ -544,8 +645,11 @@ def _gateway_checks(doc: Document, i: int, up: dict, own: list) -> Iterator[Prob
             yield doc.problem(path, f"invalid IP address {text!r}", "write a bare address, e.g. 192.0.2.1")
             continue
         if gw.version in families:
-            yield doc.problem(path, f"a second IPv{gw.version} gateway (first at {json_path(families[gw.version])})",
-                              "give at most one gateway per address family")
+            yield doc.problem(
+                path,
+                f"a second IPv{gw.version} gateway (first at {json_path(families[gw.version])})",
+                "give at most one gateway per address family",
+            )
             continue
         families[gw.version] = path
         if gw.version == 6 and gw.is_link_local:
@@ -554,22 +658,30 @@ def _gateway_checks(doc: Document, i: int, up: dict, own: list) -> Iterator[Prob
         if same:
             if not any(gw in a.network for a in same):
                 nets = ", ".join(str(a) for a in same)
-                yield doc.problem(path, f"gateway {gw} is outside every IPv{gw.version} address of uplink {up.get('name')!r} ({nets})",
-                                  "the gateway must be on a directly connected subnet")
+                yield doc.problem(
+                    path,
+                    f"gateway {gw} is outside every IPv{gw.version} address of uplink {up.get('name')!r} ({nets})",
+                    "the gateway must be on a directly connected subnet",
+                )
             elif any(gw == a.ip for a in same):
                 yield doc.problem(path, f"gateway {gw} is the uplink's own address")
         elif gw.version not in dhcp_families:
-            yield doc.problem(path, f"gateway {gw} is unreachable: uplink {up.get('name')!r} has no IPv{gw.version} address and no DHCP for it",
-                              f"add an IPv{gw.version} address on the gateway's subnet, or enable dhcp")
+            yield doc.problem(
+                path,
+                f"gateway {gw} is unreachable: uplink {up.get('name')!r} has no IPv{gw.version} address and no DHCP for it",
+                f"add an IPv{gw.version} address on the gateway's subnet, or enable dhcp",
+            )
 
 
 # ------------------------------------------------------------------- docker daemons
 MAIN_DAEMON = "docker"
 _MAIN_SOCKET = "/run/docker.sock"  # the packaged docker.socket (-H fd://), /var/run spelled /run
 # dockerd's defaults for the main daemon's state; extra daemons default to NAME-suffixed ones
-_STATE_KEYS = {"data-root": ("/var/lib/docker", "/var/lib/docker-{}"),
-               "exec-root": ("/var/run/docker", "/var/run/docker-{}"),
-               "pidfile": ("/var/run/docker.pid", "/var/run/docker-{}.pid")}
+_STATE_KEYS = {
+    "data-root": ("/var/lib/docker", "/var/lib/docker-{}"),
+    "exec-root": ("/var/run/docker", "/var/run/docker-{}"),
+    "pidfile": ("/var/run/docker.pid", "/var/run/docker-{}.pid"),
+}
 # daemon.json keys dockerd (20.10 and later) does not apply although they are flag names:
 # the flag check lets them through, the JSON field has another name. -> hint
 _IGNORED_KEYS = {
@@ -594,24 +706,30 @@ def _typed_settings() -> frozenset:
 def _socket(host: str) -> str:
     """A comparable form of a socket URL: unix:// dropped, /var/run spelled /run."""
     path = host.removeprefix("unix://")
-    return "/run/" + path[len("/var/run/"):] if path.startswith("/var/run/") else path
+    return "/run/" + path[len("/var/run/") :] if path.startswith("/var/run/") else path
 
 
 def _state_path(path: str) -> str:
     path = path.rstrip("/") or "/"
-    return "/run/" + path[len("/var/run/"):] if path.startswith("/var/run/") else path
+    return "/run/" + path[len("/var/run/") :] if path.startswith("/var/run/") else path
 
 
 def _network(doc: Document, path: tuple, text: str, version: int | None, what: str):
     """(network, problem): a CIDR that must name a network (no host bits) of ``version``."""
     addr = _iface(text)
     if addr is None:
-        return None, doc.problem(path, f"invalid network {text!r}", "write a network with its prefix length, e.g. 10.200.0.0/16")
+        return None, doc.problem(
+            path, f"invalid network {text!r}", "write a network with its prefix length, e.g. 10.200.0.0/16"
+        )
     if version is not None and addr.version != version:
         example = "172.17.1.0/24" if version == 4 else "2001:db8:1::/64"
-        return None, doc.problem(path, f"{what} {text} is not an IPv{version} network", f"write an IPv{version} network, e.g. {example}")
+        return None, doc.problem(
+            path, f"{what} {text} is not an IPv{version} network", f"write an IPv{version} network, e.g. {example}"
+        )
     if addr.ip != addr.network.network_address:
-        return None, doc.problem(path, f"{what} {text} has host bits set: it must be a network", f"did you mean {addr.network}?")
+        return None, doc.problem(
+            path, f"{what} {text} has host bits set: it must be a network", f"did you mean {addr.network}?"
+        )
     return addr.network, None
 
 
@@ -627,15 +745,26 @@ def _daemon_checks(doc: Document, daemons: list, bridges: list) -> Iterator[Prob
         ref = dm.get("bridge")
         if isinstance(ref, str):
             if ref not in by_name:
-                hint = _closest(ref, bridge_names) or ("define it under 'bridges'" if not bridge_names
-                                                      else f"known bridges: {', '.join(bridge_names)}")
-                yield doc.problem(base + ("bridge",), f"daemon {name!r} uses bridge {ref!r}, which is not defined in 'bridges'", hint)
+                hint = _closest(ref, bridge_names) or (
+                    "define it under 'bridges'" if not bridge_names else f"known bridges: {', '.join(bridge_names)}"
+                )
+                yield doc.problem(
+                    base + ("bridge",), f"daemon {name!r} uses bridge {ref!r}, which is not defined in 'bridges'", hint
+                )
             elif ref in attached:
-                yield doc.problem(base + ("bridge",), f"bridge {ref!r} is already used by {json_path(attached[ref])}",
-                                  "two dockerd instances cannot share one bridge; give each its own")
-            elif not any((a := _iface(t)) is not None and a.version == 4 for _, t in _strings(by_name[ref].get("addresses"))):
-                yield doc.problem(base + ("bridge",), f"bridge {ref!r} has no IPv4 address in 'bridges', so dockerd would put one of its own on it (172.17.0.1/16, the main daemon's subnet)",
-                                  "give the bridge an address, e.g. addresses: [\"10.24.0.1/24\"]")
+                yield doc.problem(
+                    base + ("bridge",),
+                    f"bridge {ref!r} is already used by {json_path(attached[ref])}",
+                    "two dockerd instances cannot share one bridge; give each its own",
+                )
+            elif not any(
+                (a := _iface(t)) is not None and a.version == 4 for _, t in _strings(by_name[ref].get("addresses"))
+            ):
+                yield doc.problem(
+                    base + ("bridge",),
+                    f"bridge {ref!r} has no IPv4 address in 'bridges', so dockerd would put one of its own on it (172.17.0.1/16, the main daemon's subnet)",
+                    'give the bridge an address, e.g. addresses: ["10.24.0.1/24"]',
+                )
             attached.setdefault(ref, base + ("bridge",))
         host = dm.get("host")
         if isinstance(host, str):
@@ -643,14 +772,23 @@ def _daemon_checks(doc: Document, daemons: list, bridges: list) -> Iterator[Prob
             if sock in hosts:
                 yield doc.problem(base + ("host",), f"socket {host!r} is already used by {json_path(hosts[sock])}")
             elif main and sock != _MAIN_SOCKET:
-                yield doc.problem(base + ("host",), f"the main daemon listens on the packaged docker.socket (docker.service passes -H fd://), not on {host!r}",
-                                  "drop 'host' from the main daemon; for another socket run an extra daemon")
+                yield doc.problem(
+                    base + ("host",),
+                    f"the main daemon listens on the packaged docker.socket (docker.service passes -H fd://), not on {host!r}",
+                    "drop 'host' from the main daemon; for another socket run an extra daemon",
+                )
             elif not main and sock == _MAIN_SOCKET:
-                yield doc.problem(base + ("host",), f"socket {host!r} belongs to the main daemon (the packaged docker.socket)",
-                                  f"use host: unix:///var/run/docker-{name}.sock")
+                yield doc.problem(
+                    base + ("host",),
+                    f"socket {host!r} belongs to the main daemon (the packaged docker.socket)",
+                    f"use host: unix:///var/run/docker-{name}.sock",
+                )
             elif not main and host.startswith("fd://"):
-                yield doc.problem(base + ("host",), f"{host!r} needs socket activation, and docker-{name}.service has no socket unit",
-                                  f"use host: unix:///var/run/docker-{name}.sock")
+                yield doc.problem(
+                    base + ("host",),
+                    f"{host!r} needs socket activation, and docker-{name}.service has no socket unit",
+                    f"use host: unix:///var/run/docker-{name}.sock",
+                )
             hosts.setdefault(sock, base + ("host",))
         settings = _mapping(dm, "settings")
         if isinstance(name, str) and not main:
@@ -659,15 +797,22 @@ def _daemon_checks(doc: Document, daemons: list, bridges: list) -> Iterator[Prob
             socket_hint = f"host: unix:///var/run/docker-{name}.sock"
             bridge_hint = "bridge: NAME of a bridge from 'bridges' (or settings.bridge: none)"
             if no_host and no_bridge:
-                yield doc.problem(base, f"extra daemon {name!r} needs its own 'host' socket and its own bridge (without one dockerd uses docker0, the main daemon's bridge)",
-                                  f"add {socket_hint} and {bridge_hint}")
+                yield doc.problem(
+                    base,
+                    f"extra daemon {name!r} needs its own 'host' socket and its own bridge (without one dockerd uses docker0, the main daemon's bridge)",
+                    f"add {socket_hint} and {bridge_hint}",
+                )
             elif no_host:
                 yield doc.problem(base, f"extra daemon {name!r} needs its own 'host' socket", f"add {socket_hint}")
             elif no_bridge:
-                yield doc.problem(base, f"extra daemon {name!r} needs its own bridge: without one dockerd uses docker0, the main daemon's bridge",
-                                  f"add {bridge_hint}")
-        yield from _settings_checks(doc, base + ("settings",), name, main, settings,
-                                    by_name.get(ref) if isinstance(ref, str) else None, ref)
+                yield doc.problem(
+                    base,
+                    f"extra daemon {name!r} needs its own bridge: without one dockerd uses docker0, the main daemon's bridge",
+                    f"add {bridge_hint}",
+                )
+        yield from _settings_checks(
+            doc, base + ("settings",), name, main, settings, by_name.get(ref) if isinstance(ref, str) else None, ref
+        )
     yield from _state_checks(doc, daemons)
     yield from _iptables_checks(doc, daemons)
 
@@ -678,12 +823,16 @@ def daemon_json_problems(doc: Document) -> list[tuple[Problem, bool]]:
     conflicts depends on the unit's real command line, which the doctor reads itself. Each
     problem comes with whether dockerd ignores the key (True) rather than refusing to start."""
     data = doc.data if isinstance(doc.data, dict) else {}
-    return [(p, " ignores " in f" {p.message} ")
-            for p in _settings_checks(doc, (), MAIN_DAEMON, True, data, None, None) if p.path[:1] != ("hosts",)]
+    return [
+        (p, " ignores " in f" {p.message} ")
+        for p in _settings_checks(doc, (), MAIN_DAEMON, True, data, None, None)
+        if p.path[:1] != ("hosts",)
+    ]
 
 
-def _settings_checks(doc: Document, sbase: tuple, name: Any, main: bool, s: dict, bridge: dict | None,
-                     ref: Any) -> Iterator[Problem]:
+def _settings_checks(
+    doc: Document, sbase: tuple, name: Any, main: bool, s: dict, bridge: dict | None, ref: Any
+) -> Iterator[Problem]:
     """The daemon.json keys of one daemon: spellings dockerd refuses or ignores, value
     rules the schema cannot express, and the combinations dockerd refuses."""
     typed = _typed_settings()
@@ -691,13 +840,26 @@ def _settings_checks(doc: Document, sbase: tuple, name: Any, main: bool, s: dict
         if not isinstance(key, str):
             continue
         if key in _IGNORED_KEYS:
-            yield doc.problem(sbase + (key,), f"dockerd accepts {key!r} in daemon.json (it is a flag name) but ignores it",
-                              _IGNORED_KEYS[key], key=True)
+            yield doc.problem(
+                sbase + (key,),
+                f"dockerd accepts {key!r} in daemon.json (it is a flag name) but ignores it",
+                _IGNORED_KEYS[key],
+                key=True,
+            )
         elif key in _REFUSED_KEYS:
-            yield doc.problem(sbase + (key,), f"dockerd refuses the daemon.json key {key!r} (\"don't match any configuration option\")",
-                              _REFUSED_KEYS[key], key=True)
+            yield doc.problem(
+                sbase + (key,),
+                f'dockerd refuses the daemon.json key {key!r} ("don\'t match any configuration option")',
+                _REFUSED_KEYS[key],
+                key=True,
+            )
         elif key not in typed and (spelled := key.lower().replace("_", "-")) in typed:
-            yield doc.problem(sbase + (key,), f"unknown daemon.json key {key!r}", f"did you mean {spelled!r}? dockerd refuses unknown keys", key=True)
+            yield doc.problem(
+                sbase + (key,),
+                f"unknown daemon.json key {key!r}",
+                f"did you mean {spelled!r}? dockerd refuses unknown keys",
+                key=True,
+            )
 
     def at(*path) -> tuple:
         return sbase + path
@@ -707,18 +869,30 @@ def _settings_checks(doc: Document, sbase: tuple, name: Any, main: bool, s: dict
 
     if "hosts" in s:
         if main:
-            yield doc.problem(at("hosts"), "the packaged docker.service starts dockerd with -H fd://, and dockerd refuses to start when daemon.json sets hosts too",
-                              "drop settings.hosts: the main daemon keeps the packaged docker.socket (for another socket, run an extra daemon)")
+            yield doc.problem(
+                at("hosts"),
+                "the packaged docker.service starts dockerd with -H fd://, and dockerd refuses to start when daemon.json sets hosts too",
+                "drop settings.hosts: the main daemon keeps the packaged docker.socket (for another socket, run an extra daemon)",
+            )
         else:
-            yield doc.problem(at("hosts"), f"netharden writes hosts for daemon {name!r} from its 'host' key",
-                              f"drop settings.hosts and set host: unix:///var/run/docker-{name}.sock")
+            yield doc.problem(
+                at("hosts"),
+                f"netharden writes hosts for daemon {name!r} from its 'host' key",
+                f"drop settings.hosts and set host: unix:///var/run/docker-{name}.sock",
+            )
     if sbridge is not None:
         if isinstance(ref, str):
-            yield doc.problem(at("bridge"), f"the bridge is set twice: by the daemon's 'bridge' key ({ref!r}) and by settings.bridge",
-                              "drop settings.bridge")
+            yield doc.problem(
+                at("bridge"),
+                f"the bridge is set twice: by the daemon's 'bridge' key ({ref!r}) and by settings.bridge",
+                "drop settings.bridge",
+            )
         elif not main and sbridge != "none":
-            yield doc.problem(at("bridge"), "extra daemons attach to a bridge from 'bridges' (MAC pinned, created before dockerd starts)",
-                              f"define {sbridge!r} under 'bridges' and set the daemon's bridge: {sbridge}, or use settings.bridge: none")
+            yield doc.problem(
+                at("bridge"),
+                "extra daemons attach to a bridge from 'bridges' (MAC pinned, created before dockerd starts)",
+                f"define {sbridge!r} under 'bridges' and set the daemon's bridge: {sbridge}, or use settings.bridge: none",
+            )
 
     # bip: the default bridge's own IPv4 address
     bip_net = None
@@ -726,21 +900,38 @@ def _settings_checks(doc: Document, sbase: tuple, name: Any, main: bool, s: dict
     if isinstance(bip, str):
         addr = _iface(bip)
         if addr is None:
-            yield doc.problem(at("bip"), f"invalid address {bip!r}", "write the bridge's own address with its prefix length, e.g. 172.17.0.1/16")
+            yield doc.problem(
+                at("bip"),
+                f"invalid address {bip!r}",
+                "write the bridge's own address with its prefix length, e.g. 172.17.0.1/16",
+            )
         elif addr.version != 4:
-            yield doc.problem(at("bip"), f"bip {bip} is not an IPv4 address", "bip is the bridge's IPv4 address; IPv6 goes in fixed-cidr-v6")
+            yield doc.problem(
+                at("bip"),
+                f"bip {bip} is not an IPv4 address",
+                "bip is the bridge's IPv4 address; IPv6 goes in fixed-cidr-v6",
+            )
         elif addr.network.prefixlen < 31 and addr.ip in (addr.network.network_address, addr.network.broadcast_address):
             which = "network" if addr.ip == addr.network.network_address else "broadcast"
-            yield doc.problem(at("bip"), f"bip {bip} is the {which} address of {addr.network}; dockerd needs the bridge's own address",
-                              f"did you mean {addr.network.network_address + 1}/{addr.network.prefixlen}?")
+            yield doc.problem(
+                at("bip"),
+                f"bip {bip} is the {which} address of {addr.network}; dockerd needs the bridge's own address",
+                f"did you mean {addr.network.network_address + 1}/{addr.network.prefixlen}?",
+            )
         else:
             bip_net = addr.network
         if isinstance(ref, str):
-            yield doc.problem(at("bip"), f"daemon {name!r} is attached to bridge {ref!r}, whose addresses come from 'bridges'; dockerd refuses bip together with a bridge",
-                              f"drop bip and set the address in the addresses of bridge {ref!r}")
+            yield doc.problem(
+                at("bip"),
+                f"daemon {name!r} is attached to bridge {ref!r}, whose addresses come from 'bridges'; dockerd refuses bip together with a bridge",
+                f"drop bip and set the address in the addresses of bridge {ref!r}",
+            )
         elif sbridge is not None:
-            yield doc.problem(at("bip"), "dockerd refuses bip together with bridge (\"You specified -b & --bip, mutually exclusive options\")",
-                              "drop bip or settings.bridge")
+            yield doc.problem(
+                at("bip"),
+                'dockerd refuses bip together with bridge ("You specified -b & --bip, mutually exclusive options")',
+                "drop bip or settings.bridge",
+            )
 
     # fixed-cidr: an IPv4 network inside the bridge's subnet
     fixed = s.get("fixed-cidr")
@@ -749,13 +940,24 @@ def _settings_checks(doc: Document, sbase: tuple, name: Any, main: bool, s: dict
         if problem:
             yield problem
         elif bridge is not None:  # the netharden bridge's subnets, whatever bip says (bip is refused there)
-            subnets = [a.network for _, t in _strings(bridge.get("addresses")) if (a := _iface(t)) is not None and a.version == 4]
+            subnets = [
+                a.network
+                for _, t in _strings(bridge.get("addresses"))
+                if (a := _iface(t)) is not None and a.version == 4
+            ]
             if subnets and not any(net.subnet_of(n) for n in subnets):
                 shown = ", ".join(map(str, subnets))
-                yield doc.problem(at("fixed-cidr"), f"fixed-cidr {fixed} is outside the IPv4 subnets of bridge {ref!r} ({shown})",
-                                  f"pick a network inside {subnets[0]}")
+                yield doc.problem(
+                    at("fixed-cidr"),
+                    f"fixed-cidr {fixed} is outside the IPv4 subnets of bridge {ref!r} ({shown})",
+                    f"pick a network inside {subnets[0]}",
+                )
         elif bip_net is not None and not net.subnet_of(bip_net):
-            yield doc.problem(at("fixed-cidr"), f"fixed-cidr {fixed} is outside bip {bip} ({bip_net})", f"pick a network inside {bip_net}")
+            yield doc.problem(
+                at("fixed-cidr"),
+                f"fixed-cidr {fixed} is outside bip {bip} ({bip_net})",
+                f"pick a network inside {bip_net}",
+            )
 
     # IPv6: fixed-cidr-v6 and ipv6 go together (dockerd 20.10 refuses ipv6 without it and ignores it without ipv6)
     fixed6 = s.get("fixed-cidr-v6")
@@ -764,22 +966,38 @@ def _settings_checks(doc: Document, sbase: tuple, name: Any, main: bool, s: dict
         if problem:
             yield problem
         if s.get("ipv6") is not True:
-            yield doc.problem(at("fixed-cidr-v6"), "dockerd ignores fixed-cidr-v6 without ipv6: true", "add ipv6: true or drop fixed-cidr-v6")
+            yield doc.problem(
+                at("fixed-cidr-v6"),
+                "dockerd ignores fixed-cidr-v6 without ipv6: true",
+                "add ipv6: true or drop fixed-cidr-v6",
+            )
     if s.get("ipv6") is True and "fixed-cidr-v6" not in s:
-        yield doc.problem(at("ipv6"), "dockerd refuses to start with ipv6: true and no fixed-cidr-v6 (\"IPv6 is enabled for the default bridge, but no subnet is configured\")",
-                          "add fixed-cidr-v6, e.g. a /64 of the host's IPv6 prefix")
+        yield doc.problem(
+            at("ipv6"),
+            'dockerd refuses to start with ipv6: true and no fixed-cidr-v6 ("IPv6 is enabled for the default bridge, but no subnet is configured")',
+            "add fixed-cidr-v6, e.g. a /64 of the host's IPv6 prefix",
+        )
     if s.get("ip6tables") is True and s.get("experimental") is not True:
-        yield doc.problem(at("ip6tables"), "dockerd before 27.0 (20.10 on Debian 12) refuses ip6tables without experimental: true",
-                          "add experimental: true, or drop ip6tables")
+        yield doc.problem(
+            at("ip6tables"),
+            "dockerd before 27.0 (20.10 on Debian 12) refuses ip6tables without experimental: true",
+            "add experimental: true, or drop ip6tables",
+        )
 
     # what needs iptables
     why_off = "" if isinstance(s.get("iptables"), bool) else " (iptables: false is the default for extra daemons)"
     if s.get("icc") is False and not iptables:
-        yield doc.problem(at("icc"), f"dockerd refuses icc: false with iptables off{why_off}: icc: false works through iptables",
-                          "set iptables: true on this daemon (and false on the others) or drop icc")
+        yield doc.problem(
+            at("icc"),
+            f"dockerd refuses icc: false with iptables off{why_off}: icc: false works through iptables",
+            "set iptables: true on this daemon (and false on the others) or drop icc",
+        )
     if s.get("ip-masq") is True and not iptables:
-        yield doc.problem(at("ip-masq"), f"dockerd ignores ip-masq with iptables off{why_off}",
-                          "masquerade the bridge's subnet on the host instead, or drop ip-masq")
+        yield doc.problem(
+            at("ip-masq"),
+            f"dockerd ignores ip-masq with iptables off{why_off}",
+            "masquerade the bridge's subnet on the host instead, or drop ip-masq",
+        )
 
     # default-address-pools: networks, subnet sizes within them, IPv4 first
     pools = s.get("default-address-pools")
@@ -792,12 +1010,18 @@ def _settings_checks(doc: Document, sbase: tuple, name: Any, main: bool, s: dict
                 yield problem
                 continue
             if j == 0 and net.version != 4:
-                yield doc.problem(at("default-address-pools", j, "base"), f"the first pool {net} is IPv6, but dockerd takes IPv4 subnets from the first pool",
-                                  "list an IPv4 pool first")
+                yield doc.problem(
+                    at("default-address-pools", j, "base"),
+                    f"the first pool {net} is IPv6, but dockerd takes IPv4 subnets from the first pool",
+                    "list an IPv4 pool first",
+                )
             size = pool.get("size")
             if isinstance(size, int) and not isinstance(size, bool) and not net.prefixlen <= size <= net.max_prefixlen:
-                yield doc.problem(at("default-address-pools", j, "size"), f"pool size {size} does not fit base {net}: size is the prefix length of each subnet cut from it",
-                                  f"use a size from {net.prefixlen} to {net.max_prefixlen}")
+                yield doc.problem(
+                    at("default-address-pools", j, "size"),
+                    f"pool size {size} does not fit base {net}: size is the prefix length of each subnet cut from it",
+                    f"use a size from {net.prefixlen} to {net.max_prefixlen}",
+                )
 
     for sub, text in _strings(s.get("dns")) if isinstance(s.get("dns"), list) else []:
         if _ip(text) is None:
@@ -824,8 +1048,11 @@ def _state_checks(doc: Document, daemons: list) -> Iterator[Problem]:
                     at = here or other_path
                     if at is None:
                         continue
-                    yield doc.problem(at, f"{key} {explicit or default} of daemon {dm['name']!r} collides with {other} of {label}",
-                                      f"every dockerd needs its own {key}")
+                    yield doc.problem(
+                        at,
+                        f"{key} {explicit or default} of daemon {dm['name']!r} collides with {other} of {label}",
+                        f"every dockerd needs its own {key}",
+                    )
                     break
             placed.append((value, f"daemon {dm['name']!r}", here))
 
@@ -844,6 +1071,8 @@ def _iptables_checks(doc: Document, daemons: list) -> Iterator[Problem]:
     owner = next((m for m in managers if not m[2]), managers[0])
     for i, name, explicit in managers:
         if (i, name, explicit) != owner and explicit:
-            yield doc.problem(("docker", "daemons", i, "settings", "iptables"),
-                              f"daemon {name!r} and daemon {owner[1]!r} both manage iptables: every dockerd flushes the DOCKER chains when it starts, so restarting one drops the other's rules",
-                              "keep iptables on one daemon and set iptables: false on the others (the default for extra daemons)")
+            yield doc.problem(
+                ("docker", "daemons", i, "settings", "iptables"),
+                f"daemon {name!r} and daemon {owner[1]!r} both manage iptables: every dockerd flushes the DOCKER chains when it starts, so restarting one drops the other's rules",
+                "keep iptables on one daemon and set iptables: false on the others (the default for extra daemons)",
+            )

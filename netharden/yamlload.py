@@ -24,6 +24,7 @@ one sequence as ``marshal`` bytes, each packed as soon as it is complete: a flee
 hosts, which as objects would be held by the process that reads them and by every
 worker forked from it (docs/performance.md has the figures).
 """
+
 from __future__ import annotations
 
 import marshal
@@ -43,6 +44,7 @@ _STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.o
 try:  # libyaml parses events several times faster
     from yaml.cyaml import CParser as _EventParser  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
+
     class _EventParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
         def __init__(self, stream):
             yaml.reader.Reader.__init__(self, stream)
@@ -53,24 +55,37 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 @dataclass(frozen=True)
 class Limits:
     """What one file may hold, and the words its messages use."""
-    what: str                 # "profile" | "fleet"
+
+    what: str  # "profile" | "fleet"
     bytes: int
-    nodes: int                # nodes after alias expansion ...
-    expansion: int            # ... plus this many per event of the file
+    nodes: int  # nodes after alias expansion ...
+    expansion: int  # ... plus this many per event of the file
     depth: int
     empty_hint: str
     mapping_hint: str
     too_big_hint: str
 
 
-PROFILE = Limits("profile", 1024 * 1024, 20_000, 0, 64,
-                 "a profile needs at least apiVersion, kind and metadata.name",
-                 "a profile starts with 'apiVersion: netharden/v1'",
-                 "a host profile is a few KiB; split a fleet into one profile per host")
-FLEET = Limits("fleet", 64 * 1024 * 1024, 20_000, 20, 64 + 4,   # hosts[i].profile above a profile's 64 levels
-               "a fleet needs apiVersion, kind: Fleet and hosts",
-               "a fleet starts with 'apiVersion: netharden/v1'",
-               "split the fleet into several files or use a directory of host profiles")
+PROFILE = Limits(
+    "profile",
+    1024 * 1024,
+    20_000,
+    0,
+    64,
+    "a profile needs at least apiVersion, kind and metadata.name",
+    "a profile starts with 'apiVersion: netharden/v1'",
+    "a host profile is a few KiB; split a fleet into one profile per host",
+)
+FLEET = Limits(
+    "fleet",
+    64 * 1024 * 1024,
+    20_000,
+    20,
+    64 + 4,  # hosts[i].profile above a profile's 64 levels
+    "a fleet needs apiVersion, kind: Fleet and hosts",
+    "a fleet starts with 'apiVersion: netharden/v1'",
+    "split the fleet into several files or use a directory of host profiles",
+)
 MAX_BYTES, MAX_NODES, MAX_DEPTH = PROFILE.bytes, PROFILE.nodes, PROFILE.depth
 
 
@@ -82,9 +97,11 @@ _Core12Resolver.yaml_implicit_resolvers = {}
 for _tag, _regexp, _first in (
     ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    ("tag:yaml.org,2002:float",
-     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-     "-+0123456789."),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
     ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
 ):
     _Core12Resolver.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
@@ -97,7 +114,7 @@ class Document:
 
     file: str
     data: Any
-    positions: dict = field(default_factory=dict)      # path -> (line, col) of the value
+    positions: dict = field(default_factory=dict)  # path -> (line, col) of the value
     key_positions: dict = field(default_factory=dict)  # path -> (line, col) of the mapping key
 
     def position(self, path: tuple, *, key: bool = False) -> tuple[int, int]:
@@ -128,7 +145,7 @@ def syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str, what: str) -
         if cm and (cm.line, cm.column) != (line - 1, col - 1):
             hint = f"{exc.context} that starts at line {cm.line + 1}, column {cm.column + 1}"
     lines = text.splitlines()
-    if line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
+    if line <= len(lines) and lines[line - 1][col - 1 : col] == "\t":
         hint = "YAML indentation uses spaces, not tabs"
     return Problem(file, line, col, (), f"YAML syntax error: {problem}", hint)
 
@@ -173,20 +190,31 @@ def decode(raw: bytes, file: str) -> str:
         line = text.count("\n", 0, i) + 1
         col = i - (text.rfind("\n", 0, i) + 1) + 1
         what = "a NUL byte: not a text file" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
-        raise ProfileError([Problem(file, line, col, (), f"file contains {what}",
-                                    "YAML text may not contain control characters; write escapes such as \"\\t\" in a double-quoted string")])
+        raise ProfileError(
+            [
+                Problem(
+                    file,
+                    line,
+                    col,
+                    (),
+                    f"file contains {what}",
+                    'YAML text may not contain control characters; write escapes such as "\\t" in a double-quoted string',
+                )
+            ]
+        )
     return text
 
 
 class _Open:
     """A collection being built: its value, path, pending key, anchor, size and height."""
+
     __slots__ = ("anchor", "height", "key", "path", "size", "value")
 
     def __init__(self, value, path, anchor):
         self.value, self.path, self.key, self.anchor, self.size, self.height = value, path, None, anchor, 1, 1
 
 
-_SKIP = object()   # the key of a mapping entry that is reported and left out
+_SKIP = object()  # the key of a mapping entry that is reported and left out
 
 
 def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tuple | None) -> Any:
@@ -196,7 +224,7 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
     pos, keypos = doc.positions, doc.key_positions
     problems: list[Problem] = []
     plain = f"a {limits.what} holds only strings, numbers, booleans, null, lists and mappings"
-    anchors: dict[str, tuple[Any, int, int]] = {}     # closed anchor -> (value, size, height)
+    anchors: dict[str, tuple[Any, int, int]] = {}  # closed anchor -> (value, size, height)
     opened: set[str] = set()
     stack: list[_Open] = []
     events = nodes = documents = 0
@@ -233,8 +261,12 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
             if cls is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
-                    too_big(ev.start_mark, (), "YAML syntax error: the file holds more than one YAML document",
-                            f"put one {limits.what} in each file")
+                    too_big(
+                        ev.start_mark,
+                        (),
+                        "YAML syntax error: the file holds more than one YAML document",
+                        f"put one {limits.what} in each file",
+                    )
                 continue
             if cls is yaml.StreamStartEvent or cls is yaml.StreamEndEvent or cls is yaml.DocumentEndEvent:
                 continue
@@ -252,8 +284,12 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
                 path: tuple = top.path + (key,)
                 if key in top.value:
                     first = keypos.get(path, (0, 0))
-                    fail(mark, path, f"duplicate key {key!r}" + (f" (first defined at line {first[0]})" if positions else ""),
-                         "YAML keeps only one of them; remove or merge the duplicate")
+                    fail(
+                        mark,
+                        path,
+                        f"duplicate key {key!r}" + (f" (first defined at line {first[0]})" if positions else ""),
+                        "YAML keeps only one of them; remove or merge the duplicate",
+                    )
                     top.key = _SKIP
                     continue
                 top.key = key
@@ -282,13 +318,17 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
                     value, size, height = None, 1, 0
                 elif ev.anchor in anchors:
                     value, size, height = anchors[ev.anchor]
-                else:   # libyaml does not check aliases: one before its anchor, or a name never anchored
+                else:  # libyaml does not check aliases: one before its anchor, or a name never anchored
                     fail(mark, path, f"undefined alias {ev.anchor!r}", "define the anchor (&name) before the alias")
                     value, size, height = None, 1, 0
                 nodes += size
                 if nodes > limits.nodes + limits.expansion * events:
-                    too_big(mark, path, f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
-                            f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb")
+                    too_big(
+                        mark,
+                        path,
+                        f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
+                        f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb",
+                    )
                 if len(path) + height > limits.depth:
                     too_big(mark, path, f"nesting deeper than {limits.depth} levels")
                 attach(value, size, height)
@@ -297,8 +337,12 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
             if len(path) > limits.depth:
                 too_big(mark, path, f"nesting deeper than {limits.depth} levels")
             if nodes > limits.nodes + limits.expansion * events:
-                too_big(mark, path, f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
-                        f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb")
+                too_big(
+                    mark,
+                    path,
+                    f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
+                    f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb",
+                )
             tag = ev.tag
             if cls is yaml.ScalarEvent:
                 if tag is None or tag == "!":
@@ -342,12 +386,19 @@ def _skip_collection(parser) -> None:
 
 
 def _too_big(file: str, size: int, limits: Limits) -> ProfileError:
-    return ProfileError([Problem(file, 1, 1, (), f"file is {size} bytes, over the limit of {limits.bytes}",
-                                 limits.too_big_hint)])
+    return ProfileError(
+        [Problem(file, 1, 1, (), f"file is {size} bytes, over the limit of {limits.bytes}", limits.too_big_hint)]
+    )
 
 
-def load_text(text: str | bytes, file: str = "<profile>", *, limits: Limits = PROFILE,
-              positions: bool = True, pack: tuple | None = None) -> Document:
+def load_text(
+    text: str | bytes,
+    file: str = "<profile>",
+    *,
+    limits: Limits = PROFILE,
+    positions: bool = True,
+    pack: tuple | None = None,
+) -> Document:
     """Parse ``text`` into a Document whose data is a mapping. Raises ProfileError listing
     every problem."""
     raw = text.encode("utf-8") if isinstance(text, str) else text
@@ -357,14 +408,20 @@ def load_text(text: str | bytes, file: str = "<profile>", *, limits: Limits = PR
     doc = Document(file=file, data=None, positions={(): (1, 1)})
     doc.data = _parse(decoded, doc, limits, positions, pack)
     if not isinstance(doc.data, dict):
-        kind = "a list" if isinstance(doc.data, list) else {
-            str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(type(doc.data), "null")
-        raise ProfileError([Problem(file, 1, 1, (), f"the document is {kind}, expected a mapping", limits.mapping_hint)])
+        kind = (
+            "a list"
+            if isinstance(doc.data, list)
+            else {str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(type(doc.data), "null")
+        )
+        raise ProfileError(
+            [Problem(file, 1, 1, (), f"the document is {kind}, expected a mapping", limits.mapping_hint)]
+        )
     return doc
 
 
-def load_file(path: str | Path, *, limits: Limits = PROFILE, positions: bool = True,
-              pack: tuple | None = None) -> Document:
+def load_file(
+    path: str | Path, *, limits: Limits = PROFILE, positions: bool = True, pack: tuple | None = None
+) -> Document:
     """Read and parse a file; unreadable files are reported as problems."""
     p = Path(path)
     name = str(path)

@@ -12,6 +12,7 @@ the current network namespace (``ip -json -details link``, ``/sys/class/net``). 
 suite builds an unhealthy "host" per check (a network namespace plus a scratch root, run
 with ``ip netns exec``) and a healthy one (the tree netharden renders).
 """
+
 from __future__ import annotations
 
 from .host import Host

@@ -3,6 +3,7 @@ image or a rendered tree otherwise) and, on a live host, the interfaces of the c
 network namespace. Read-only; an optional overlay (a Plan's files and links) lets the runner
 ask "what if this profile were applied" without writing anything.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,16 +22,17 @@ Entry = tuple[str, str]
 @dataclass(frozen=True)
 class Iface:
     """One interface as networkd and udev see it."""
+
     name: str
     ifindex: int
-    kind: str | None         # rtnetlink IFLA_INFO_KIND (networkd's Kind=); None for physical NICs
-    driver: str | None       # networkd's Driver= (ethtool's driver; for virtual devices their kind)
-    type: str                # networkd's Type=: udev DEVTYPE, else the link type ("ether", "loopback", "none")
+    kind: str | None  # rtnetlink IFLA_INFO_KIND (networkd's Kind=); None for physical NICs
+    driver: str | None  # networkd's Driver= (ethtool's driver; for virtual devices their kind)
+    type: str  # networkd's Type=: udev DEVTYPE, else the link type ("ether", "loopback", "none")
     mac: str | None
     master: str | None
     admin_up: bool
     operstate: str
-    addr_assign_type: int | None   # /sys/class/net/IF/addr_assign_type: 0 perm, 1 random, 2 stolen, 3 set
+    addr_assign_type: int | None  # /sys/class/net/IF/addr_assign_type: 0 perm, 1 random, 2 stolen, 3 set
 
     @property
     def virtual(self) -> bool:
@@ -41,8 +43,7 @@ class Host:
     """Files under ``root`` (plus an optional overlay) and, with ``live``, the interfaces of
     the network namespace this process runs in."""
 
-    def __init__(self, root: str | os.PathLike = "/", live: bool = True,
-                 overlay: dict[str, Entry] | None = None):
+    def __init__(self, root: str | os.PathLike = "/", live: bool = True, overlay: dict[str, Entry] | None = None):
         self.root = Path(root)
         self.live = live
         self.overlay = dict(overlay or {})
@@ -60,7 +61,7 @@ class Host:
         return self.root / path.lstrip("/")
 
     def kind(self, path: str) -> str | None:
-        """"file", "link", "dir", "other" or None (absent) for a target path."""
+        """ "file", "link", "dir", "other" or None (absent) for a target path."""
         if path in self.overlay:
             return self.overlay[path][0]
         if any(p.startswith(path.rstrip("/") + "/") for p in self.overlay):
@@ -129,7 +130,7 @@ class Host:
         prefix = path.rstrip("/") + "/"
         for p in self.overlay:
             if p.startswith(prefix):
-                names.add(p[len(prefix):].split("/", 1)[0])
+                names.add(p[len(prefix) :].split("/", 1)[0])
         return sorted(names)
 
     def display(self, path: str) -> str:
@@ -148,7 +149,9 @@ class Host:
         ip = shutil.which("ip")
         if ip is None:
             raise RuntimeError("ip (iproute2) is not installed")
-        out = subprocess.run([ip, "-json", "-details", "link", "show"], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [ip, "-json", "-details", "link", "show"], capture_output=True, text=True, check=True
+        ).stdout
         result = []
         for link in json.loads(out or "[]"):
             name = link["ifname"]
@@ -170,10 +173,20 @@ class Host:
                 assign = int((sys_dir / "addr_assign_type").read_text().strip())
             except (OSError, ValueError):
                 assign = None
-            result.append(Iface(name=name, ifindex=int(link.get("ifindex", 0)), kind=kind, driver=driver,
-                                type=devtype or link.get("link_type", "ether"), mac=link.get("address"),
-                                master=link.get("master"), admin_up="UP" in link.get("flags", []),
-                                operstate=link.get("operstate", "UNKNOWN"), addr_assign_type=assign))
+            result.append(
+                Iface(
+                    name=name,
+                    ifindex=int(link.get("ifindex", 0)),
+                    kind=kind,
+                    driver=driver,
+                    type=devtype or link.get("link_type", "ether"),
+                    mac=link.get("address"),
+                    master=link.get("master"),
+                    admin_up="UP" in link.get("flags", []),
+                    operstate=link.get("operstate", "UNKNOWN"),
+                    addr_assign_type=assign,
+                )
+            )
         return sorted(result, key=lambda i: i.name)
 
     def ports(self, bridge: str) -> list[str]:
@@ -190,8 +203,12 @@ class Host:
                 m = re.match(r"systemd (\d+)", proc.stdout)
                 if m:
                     return int(m.group(1))
-        for d in ("/usr/lib/systemd", "/lib/systemd", "/usr/lib/x86_64-linux-gnu/systemd",
-                  "/usr/lib/aarch64-linux-gnu/systemd"):
+        for d in (
+            "/usr/lib/systemd",
+            "/lib/systemd",
+            "/usr/lib/x86_64-linux-gnu/systemd",
+            "/usr/lib/aarch64-linux-gnu/systemd",
+        ):
             for name in self.listdir(d):
                 m = re.match(r"libsystemd-shared-(\d+)", name)
                 if m:

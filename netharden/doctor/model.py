@@ -1,4 +1,5 @@
 """Findings and the report of one doctor run."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ class Finding:
     says what is wrong with it (and what it catches or breaks now, where known).
     ``check``, ``severity``, ``incident`` and ``hint`` are filled in from the check by the runner
     unless the check sets them (a check may lower or raise the severity of one finding)."""
+
     subject: str
     message: str
     check: str = ""
@@ -29,8 +31,14 @@ class Finding:
     profile_note: str = ""
 
     def to_dict(self) -> dict:
-        out: dict[str, object] = {"check": self.check, "severity": self.severity, "incident": self.incident,
-               "subject": self.subject, "message": self.message, "hint": self.hint}
+        out: dict[str, object] = {
+            "check": self.check,
+            "severity": self.severity,
+            "incident": self.incident,
+            "subject": self.subject,
+            "message": self.message,
+            "hint": self.hint,
+        }
         if self.fixed_by_profile is not None:
             out["fixed_by_profile"] = self.fixed_by_profile
             out["profile_note"] = self.profile_note
@@ -40,6 +48,7 @@ class Finding:
 @dataclass
 class CheckRun:
     """What one check did: its findings, or why it did not run (``skipped``)."""
+
     id: str
     title: str
     severity: str
@@ -50,9 +59,16 @@ class CheckRun:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "severity": self.severity, "incident": self.incident,
-                "hint": self.hint, "skipped": self.skipped, "error": self.error,
-                "findings": [f.to_dict() for f in self.findings]}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity,
+            "incident": self.incident,
+            "hint": self.hint,
+            "skipped": self.skipped,
+            "error": self.error,
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
 
 @dataclass
@@ -80,5 +96,12 @@ class Report:
 
     def to_dict(self) -> dict:
         counts = {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES}
-        return {"apiVersion": "netharden/v1", "kind": "DoctorReport", "root": self.root, "live": self.live,
-                "profile": self.profile, "summary": counts, "checks": [c.to_dict() for c in self.checks]}
+        return {
+            "apiVersion": "netharden/v1",
+            "kind": "DoctorReport",
+            "root": self.root,
+            "live": self.live,
+            "profile": self.profile,
+            "summary": counts,
+            "checks": [c.to_dict() for c in self.checks],
+        }

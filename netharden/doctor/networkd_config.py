@@ -56,6 +56,7 @@ networkd.conf: /etc/systemd/networkd.conf (later systemd also read /run, /usr/lo
 /etc, /run, /usr/local/lib, /usr/lib (shadowed by name, applied in name order).
 [Network] ManageForeignRoutes= (246) and ManageForeignRoutingPolicyRules= (249) default to yes.
 """
+
 from __future__ import annotations
 
 import re
@@ -65,22 +66,43 @@ from functools import lru_cache
 
 from .host import Host, Iface
 
-NETWORK_DIRS = ("/etc/systemd/network", "/run/systemd/network", "/usr/local/lib/systemd/network",
-                "/usr/lib/systemd/network", "/lib/systemd/network")
+NETWORK_DIRS = (
+    "/etc/systemd/network",
+    "/run/systemd/network",
+    "/usr/local/lib/systemd/network",
+    "/usr/lib/systemd/network",
+    "/lib/systemd/network",
+)
 NETWORKD_CONF = "/etc/systemd/networkd.conf"
-NETWORKD_CONF_MAIN = (NETWORKD_CONF, "/run/systemd/networkd.conf", "/usr/local/lib/systemd/networkd.conf",
-                      "/usr/lib/systemd/networkd.conf")
-NETWORKD_CONF_DIRS = ("/etc/systemd/networkd.conf.d", "/run/systemd/networkd.conf.d",
-                      "/usr/local/lib/systemd/networkd.conf.d", "/usr/lib/systemd/networkd.conf.d")
+NETWORKD_CONF_MAIN = (
+    NETWORKD_CONF,
+    "/run/systemd/networkd.conf",
+    "/usr/local/lib/systemd/networkd.conf",
+    "/usr/lib/systemd/networkd.conf",
+)
+NETWORKD_CONF_DIRS = (
+    "/etc/systemd/networkd.conf.d",
+    "/run/systemd/networkd.conf.d",
+    "/usr/local/lib/systemd/networkd.conf.d",
+    "/usr/lib/systemd/networkd.conf.d",
+)
 
-HOST_CONDITIONS = ("Host", "Virtualization", "KernelCommandLine", "KernelVersion", "Architecture",
-                   "Credential", "Firmware")
+HOST_CONDITIONS = (
+    "Host",
+    "Virtualization",
+    "KernelCommandLine",
+    "KernelVersion",
+    "Architecture",
+    "Credential",
+    "Firmware",
+)
 # list-valued interface conditions per file type (the [Match] keys of networkd-network-gperf.gperf
 # and link-config-gperf.gperf, 252)
-_GLOB_KEYS = {".network": ("Name", "Kind", "Driver", "Type", "Path", "WLANInterfaceType", "SSID"),
-              ".link": ("OriginalName", "Kind", "Driver", "Type", "Path")}
-_MAC_KEYS = {".network": ("MACAddress", "PermanentMACAddress", "BSSID"),
-             ".link": ("MACAddress", "PermanentMACAddress")}
+_GLOB_KEYS = {
+    ".network": ("Name", "Kind", "Driver", "Type", "Path", "WLANInterfaceType", "SSID"),
+    ".link": ("OriginalName", "Kind", "Driver", "Type", "Path"),
+}
+_MAC_KEYS = {".network": ("MACAddress", "PermanentMACAddress", "BSSID"), ".link": ("MACAddress", "PermanentMACAddress")}
 # first systemd version that knows a [Match] key (older ones ignore it as unknown)
 KEY_SINCE = {"Kind": 251, "PermanentMACAddress": 245, "Firmware": 249, "Credential": 252}
 EMPTY_MATCH_IGNORED_SINCE = 245
@@ -101,7 +123,7 @@ def parse_boolean(value: str) -> bool | None:
 # --------------------------------------------------------------------------- INI
 
 
-_LINE_END = re.compile(r"\r\n|\r|\n|\0")     # read_line(): any of these ends a line
+_LINE_END = re.compile(r"\r\n|\r|\n|\0")  # read_line(): any of these ends a line
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,7 @@ class Assignment:
     """One assignment as :func:`parse_ini_located` read it, and where: ``text[start:end]`` are the
     lines it was read from, line ends included (a continued assignment spans several, with the
     comment lines between them); ``header`` is the offset just after its section header's line."""
+
     section: str
     key: str
     value: str
@@ -140,7 +163,7 @@ def parse_ini_located(text: str) -> list[Assignment] | None:
             section, header = line[1:-1], end
             continue
         if section is None or "=" not in line:
-            continue        # outside a section, or no "=": the line is ignored
+            continue  # outside a section, or no "=": the line is ignored
         key, _, value = line.partition("=")
         key = key.strip(_BLANKS)
         if key:
@@ -152,7 +175,7 @@ def _physical_lines(text: str) -> Iterator[tuple[str, int, int]]:
     """(line, start, end) of each line; ``end`` is after its line end."""
     start = 0
     for m in _LINE_END.finditer(text):
-        yield text[start:m.start()], start, m.end()
+        yield text[start : m.start()], start, m.end()
         start = m.end()
     if start < len(text):
         yield text[start:], start, len(text)
@@ -166,7 +189,7 @@ def _logical_lines(text: str) -> Iterator[tuple[str, int, int]]:
         if number == 0 and raw.startswith("\ufeff"):
             raw = raw[1:]
         if raw.strip(_BLANKS)[:1] in ("#", ";"):
-            continue       # a comment line neither starts nor ends a continuation (measured on 252)
+            continue  # a comment line neither starts nor ends a continuation (measured on 252)
         if continuation is None:
             start, line = begin, raw
         else:
@@ -238,9 +261,20 @@ def ifname_valid(word: str, alternative: bool) -> bool:
     return all(32 < ord(c) < 127 and c not in ":/%" for c in word)
 
 
-_CLASSES = {"alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
-            "space": r" \t\n\r\f\v", "xdigit": "0-9A-Fa-f", "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
-            "blank": r" \t", "cntrl": r"\x00-\x1f\x7f", "print": r"\x20-\x7e", "graph": r"\x21-\x7e"}
+_CLASSES = {
+    "alpha": "a-zA-Z",
+    "digit": "0-9",
+    "alnum": "a-zA-Z0-9",
+    "upper": "A-Z",
+    "lower": "a-z",
+    "space": r" \t\n\r\f\v",
+    "xdigit": "0-9A-Fa-f",
+    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
+    "blank": r" \t",
+    "cntrl": r"\x00-\x1f\x7f",
+    "print": r"\x20-\x7e",
+    "graph": r"\x21-\x7e",
+}
 
 
 @lru_cache(maxsize=4096)
@@ -289,8 +323,8 @@ def _bracket(pattern: str, start: int) -> tuple[str, int] | None:
         first = False
         if c == "[" and pattern.startswith("[:", i):
             end = pattern.find(":]", i + 2)
-            if end != -1 and pattern[i + 2:end] in _CLASSES:
-                items.append(_CLASSES[pattern[i + 2:end]])
+            if end != -1 and pattern[i + 2 : end] in _CLASSES:
+                items.append(_CLASSES[pattern[i + 2 : end]])
                 i = end + 2
                 continue
         if c == "\\" and i + 1 < n:
@@ -330,7 +364,9 @@ def strv_matches(patterns: tuple[str, ...], string: str | None) -> bool:
     return match if has_positive else True
 
 
-_MAC_RE = re.compile(r"^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$")
+_MAC_RE = re.compile(
+    r"^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$"
+)
 _MAC_DOTS = re.compile(r"^([0-9a-f]{4})\.([0-9a-f]{4})\.([0-9a-f]{4})$")
 
 
@@ -344,7 +380,7 @@ def normalize_mac(text: str | None) -> str | None:
     m = _MAC_DOTS.match(t)
     if m:
         h = "".join(m.groups())
-        return ":".join(h[i:i + 2] for i in range(0, 12, 2))
+        return ":".join(h[i : i + 2] for i in range(0, 12, 2))
     return None
 
 
@@ -355,6 +391,7 @@ def normalize_mac(text: str | None) -> str | None:
 class Device:
     """What a [Match] is tested against: an interface as networkd/udev see it (a live
     :class:`Iface` or a representative). ``None``: the attribute does not exist."""
+
     name: str
     kind: str | None
     driver: str | None
@@ -370,8 +407,17 @@ class Device:
         props = [("INTERFACE", iface.name), ("SUBSYSTEM", "net"), ("IFINDEX", str(iface.ifindex))]
         if iface.type not in ("ether", "none", "loopback"):
             props.append(("DEVTYPE", iface.type))
-        return cls(iface.name, iface.kind, iface.driver, iface.type, normalize_mac(iface.mac), None, None,
-                   tuple(props), f"{iface.kind or 'physical'} (live)")
+        return cls(
+            iface.name,
+            iface.kind,
+            iface.driver,
+            iface.type,
+            normalize_mac(iface.mac),
+            None,
+            None,
+            tuple(props),
+            f"{iface.kind or 'physical'} (live)",
+        )
 
     @property
     def loopback(self) -> bool:
@@ -385,8 +431,9 @@ def _rep(name: str, kind: str, type_: str, description: str, driver=_OWN_DRIVER)
     props = [("INTERFACE", name), ("SUBSYSTEM", "net")]
     if type_ not in ("ether", "none", "tunnel"):
         props.append(("DEVTYPE", type_))
-    return Device(name, kind, kind if driver is _OWN_DRIVER else driver, type_, None, None, None, tuple(props),
-                  description)
+    return Device(
+        name, kind, kind if driver is _OWN_DRIVER else driver, type_, None, None, None, tuple(props), description
+    )
 
 
 # Representative virtual interfaces of container runtimes and CNI plugins, with the kind, driver
@@ -420,12 +467,39 @@ REPRESENTATIVES: tuple[Device, ...] = (
 )
 # plain NICs: a file that matches these as well is a catch-all, not one aimed at containers
 PHYSICAL: tuple[Device, ...] = (
-    Device("eth0", None, "e1000", "ether", "52:54:00:00:00:01", "52:54:00:00:00:01", "pci-0000:00:03.0",
-           (("INTERFACE", "eth0"), ("SUBSYSTEM", "net"), ("ID_NET_DRIVER", "e1000")), "NIC"),
-    Device("ens3", None, "virtio_net", "ether", "52:54:00:00:00:02", "52:54:00:00:00:02", "pci-0000:00:04.0",
-           (("INTERFACE", "ens3"), ("SUBSYSTEM", "net"), ("ID_NET_DRIVER", "virtio_net")), "NIC"),
-    Device("enp3s0", None, "igb", "ether", "52:54:00:00:00:03", "52:54:00:00:00:03", "pci-0000:03:00.0",
-           (("INTERFACE", "enp3s0"), ("SUBSYSTEM", "net"), ("ID_NET_DRIVER", "igb")), "NIC"),
+    Device(
+        "eth0",
+        None,
+        "e1000",
+        "ether",
+        "52:54:00:00:00:01",
+        "52:54:00:00:00:01",
+        "pci-0000:00:03.0",
+        (("INTERFACE", "eth0"), ("SUBSYSTEM", "net"), ("ID_NET_DRIVER", "e1000")),
+        "NIC",
+    ),
+    Device(
+        "ens3",
+        None,
+        "virtio_net",
+        "ether",
+        "52:54:00:00:00:02",
+        "52:54:00:00:00:02",
+        "pci-0000:00:04.0",
+        (("INTERFACE", "ens3"), ("SUBSYSTEM", "net"), ("ID_NET_DRIVER", "virtio_net")),
+        "NIC",
+    ),
+    Device(
+        "enp3s0",
+        None,
+        "igb",
+        "ether",
+        "52:54:00:00:00:03",
+        "52:54:00:00:00:03",
+        "pci-0000:03:00.0",
+        (("INTERFACE", "enp3s0"), ("SUBSYSTEM", "net"), ("ID_NET_DRIVER", "igb")),
+        "NIC",
+    ),
 )
 
 
@@ -435,6 +509,7 @@ PHYSICAL: tuple[Device, ...] = (
 @dataclass
 class Match:
     """The [Match] of one file after all its assignments (file, then drop-ins)."""
+
     suffix: str
     globs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     macs: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -516,7 +591,7 @@ def build_match(suffix: str, assignments: list[tuple[str, str, str]], version: i
         if section != "Match":
             continue
         if version is not None and version < KEY_SINCE.get(key, 0):
-            continue       # this networkd does not know the key: "Unknown key", ignored
+            continue  # this networkd does not know the key: "Unknown key", ignored
         if key in glob_keys:
             if value == "":
                 lists[key] = []
@@ -566,6 +641,7 @@ class ConfFile:
     """One file as networkd loads it: ``path`` the winning file of its name; ``masked`` (skipped,
     hides lower files); ``refused`` (not loaded: invalid syntax); ``ignored`` (loaded and dropped:
     no [Match] conditions on networkd >= 245); ``shadowed``: lower files of the same name."""
+
     name: str
     path: str
     masked: bool = False
@@ -666,7 +742,7 @@ def load_files(host: Host, suffix: str, version: int | None = None) -> list[Conf
 def host_version(host: Host) -> int | None:
     try:
         return host.systemd_version
-    except Exception:       # an unreadable image: unknown, judged as modern
+    except Exception:  # an unreadable image: unknown, judged as modern
         return None
 
 
@@ -708,7 +784,7 @@ def literally_named(cf: ConfFile, name: str) -> bool:
 @dataclass(frozen=True)
 class Setting:
     value: bool
-    source: str | None       # the file that set it last, None: the default
+    source: str | None  # the file that set it last, None: the default
 
 
 def networkd_conf(host: Host) -> dict[str, Setting]:

@@ -1,4 +1,5 @@
 """The doctor's output: one block per finding (like a linter), a summary line, or JSON."""
+
 from __future__ import annotations
 
 import json
@@ -19,12 +20,16 @@ def text(report: Report, out: TextIO = sys.stdout, colour: bool = False, summary
     print(f"netharden doctor: {where}" + (f", profile {report.profile}" if report.profile else ""), file=out)
     for run in report.checks:
         for f in run.findings:
-            print(f"{paint(COLOURS[f.severity], f.severity)} {paint(BOLD, f.check)}: {f.subject}: {f.message}", file=out)
+            print(
+                f"{paint(COLOURS[f.severity], f.severity)} {paint(BOLD, f.check)}: {f.subject}: {f.message}", file=out
+            )
             print(f"    fix: {f.hint} ({f.incident})", file=out)
             if f.fixed_by_profile is not None:
                 verdict = "fixes it" if f.fixed_by_profile else "does not fix it"
-                print(f"    profile {report.profile}: {verdict}" + (f": {f.profile_note}" if f.profile_note else ""),
-                      file=out)
+                print(
+                    f"    profile {report.profile}: {verdict}" + (f": {f.profile_note}" if f.profile_note else ""),
+                    file=out,
+                )
         if run.error:
             print(f"{paint(COLOURS['error'], 'error')} {paint(BOLD, run.id)}: the check failed: {run.error}", file=out)
     if summary:

@@ -1,4 +1,5 @@
 """Run the checks against a Host, and with a profile say which findings applying it fixes."""
+
 from __future__ import annotations
 
 from .host import Host
@@ -8,8 +9,13 @@ from .model import CheckRun, Finding, Report
 def _complete(check, finding: Finding) -> Finding:
     from dataclasses import replace
 
-    return replace(finding, check=check.ID, severity=finding.severity or check.SEVERITY,
-                   incident=finding.incident or check.INCIDENT, hint=finding.hint or check.HINT)
+    return replace(
+        finding,
+        check=check.ID,
+        severity=finding.severity or check.SEVERITY,
+        incident=finding.incident or check.INCIDENT,
+        hint=finding.hint or check.HINT,
+    )
 
 
 def _run_one(check, host: Host) -> CheckRun:
@@ -60,8 +66,11 @@ def run(host: Host, only: list[str] | None = None, profile=None) -> Report:
                     fixed, note = False, f"could not check with the profile applied: {after.error}"
                 elif f.subject in remaining_subjects:
                     fixed = False
-                    note = "still found with the profile's files in place" if (f.subject, f.message) in remaining \
+                    note = (
+                        "still found with the profile's files in place"
+                        if (f.subject, f.message) in remaining
                         else "still found (differently) with the profile's files in place"
+                    )
                 else:
                     fixed, note = True, "gone with the profile's files in place"
                 marked.append(replace(f, fixed_by_profile=fixed, profile_note=note))

@@ -10,6 +10,7 @@ never leaves a partial file or directory behind.
 
 Adding a format is one module and one line in EMITTERS.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -51,7 +52,9 @@ def options_for(emitter: ModuleType, fmt: str, given: dict[str, str | None]) -> 
         flag = OPTION_FLAGS.get(name, name)
         if name not in known:
             takers = [f for f in sorted(EMITTERS) if name in getattr(get(f), "OPTIONS", {})]
-            raise UsageError(f"{flag} does not apply to --format {fmt}" + (f" (only to {', '.join(takers)})" if takers else ""))
+            raise UsageError(
+                f"{flag} does not apply to --format {fmt}" + (f" (only to {', '.join(takers)})" if takers else "")
+            )
         choices = known[name][0]
         if value not in choices:
             raise UsageError(f"{flag} {value!r} is not one of: {', '.join(choices)}")
@@ -59,8 +62,9 @@ def options_for(emitter: ModuleType, fmt: str, given: dict[str, str | None]) -> 
     return chosen
 
 
-def emit(plan: Plan, fmt: str = "tree", out: str | Path | None = None, *, force: bool = False,
-         **options: str | None) -> bytes | None:
+def emit(
+    plan: Plan, fmt: str = "tree", out: str | Path | None = None, *, force: bool = False, **options: str | None
+) -> bytes | None:
     """Emit ``plan`` in format ``fmt``. Directory formats need ``out``; stream formats
     return their bytes when ``out`` is None, else write ``out`` atomically. ``options``
     are the format's own (``ignition_version``, ``variant``)."""

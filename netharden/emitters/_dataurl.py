@@ -21,6 +21,7 @@ would make "same Plan, same bytes" depend on the machine that renders.
 The choice needs only lengths (``percent_length`` counts the bytes outside the unreserved
 set with ``bytes.translate``), so only the shorter encoding is computed.
 """
+
 from __future__ import annotations
 
 import base64

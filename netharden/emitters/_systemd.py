@@ -7,6 +7,7 @@ nothing about networking.
 An empty unit file or drop-in stays a plain file: Ignition and coreos-cloudinit both
 skip a unit or drop-in whose contents are empty, so only a file entry writes it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,14 +16,25 @@ from functools import lru_cache
 from ..plan_model import File, Plan
 from ..targets import UNIT_DIR
 
-UNIT_SUFFIXES = (".service", ".socket", ".timer", ".path", ".target", ".mount", ".automount", ".swap", ".slice", ".scope")
+UNIT_SUFFIXES = (
+    ".service",
+    ".socket",
+    ".timer",
+    ".path",
+    ".target",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".slice",
+    ".scope",
+)
 
 
 @dataclass(frozen=True)
 class SystemdUnit:
     name: str
-    contents: str | None = None          # None: only drop-ins (a unit the OS ships)
-    dropins: tuple[tuple[str, str], ...] = ()   # (file name, contents), sorted
+    contents: str | None = None  # None: only drop-ins (a unit the OS ships)
+    dropins: tuple[tuple[str, str], ...] = ()  # (file name, contents), sorted
     enabled: bool | None = None
     masked: bool = False
 
@@ -37,8 +49,12 @@ def placement(path: str, mode: int, empty: bool) -> tuple[str, str] | None:
     if directory == UNIT_DIR and base.endswith(UNIT_SUFFIXES):
         return base, ""
     parent, _, dropin_dir = directory.rpartition("/")
-    if parent == UNIT_DIR and dropin_dir.endswith(".d") and dropin_dir[:-2].endswith(UNIT_SUFFIXES) \
-            and base.endswith(".conf"):
+    if (
+        parent == UNIT_DIR
+        and dropin_dir.endswith(".d")
+        and dropin_dir[:-2].endswith(UNIT_SUFFIXES)
+        and base.endswith(".conf")
+    ):
         return dropin_dir[:-2], base
     return None
 
@@ -61,5 +77,6 @@ def split_units(plan: Plan) -> tuple[list[SystemdUnit], list[File]]:
             contents[name] = f.content
     state = {u.name: (u.enabled, u.masked) for u in plan.units}
     names = sorted(set(contents) | set(state))
-    return [SystemdUnit(n, contents.get(n), tuple(sorted(dropins.get(n, ()))), *state.get(n, (None, False)))
-            for n in names], rest
+    return [
+        SystemdUnit(n, contents.get(n), tuple(sorted(dropins.get(n, ()))), *state.get(n, (None, False))) for n in names
+    ], rest

@@ -47,6 +47,7 @@ The forms:
   does not end in a blank (invisible), else ``quoted``. So a profile name or a note can
   neither end the comment nor break the document, and nothing of it is lost.
 """
+
 from __future__ import annotations
 
 import re
@@ -84,8 +85,12 @@ def scalar(text: str) -> str:
 def block_ok(text: str) -> bool:
     """Whether ``block(text, ...)`` reads back as exactly ``text``, every character visible."""
     body = text.rstrip("\n")
-    return (body != "" and not _NOT_IN_BLOCK.search(body) and not _BLANK_AT_LINE_END.search(body)
-            and not body.lstrip("\n").startswith(" "))
+    return (
+        body != ""
+        and not _NOT_IN_BLOCK.search(body)
+        and not _BLANK_AT_LINE_END.search(body)
+        and not body.lstrip("\n").startswith(" ")
+    )
 
 
 def block(text: str, indent: int) -> str:

@@ -27,6 +27,7 @@ The tests parse the output back (PyYAML, pure and libyaml) and compare every fil
 and unit with the Ignition output, whose application by the real Ignition binary is
 tested.
 """
+
 from __future__ import annotations
 
 from ..plan_model import GENERATED, Plan
@@ -43,8 +44,10 @@ OPTIONS = {
 
 # (variant, Ignition spec) -> Butane spec version
 BUTANE_VERSIONS = {
-    ("flatcar", "3.3.0"): "1.0.0", ("flatcar", "3.4.0"): "1.1.0",
-    ("fcos", "3.3.0"): "1.4.0", ("fcos", "3.4.0"): "1.5.0",
+    ("flatcar", "3.3.0"): "1.0.0",
+    ("flatcar", "3.4.0"): "1.1.0",
+    ("fcos", "3.3.0"): "1.4.0",
+    ("fcos", "3.4.0"): "1.5.0",
 }
 
 
@@ -68,18 +71,22 @@ def render(plan: Plan, ignition_version: str = "3.3.0", variant: str = "flatcar"
     if files:
         out.append("  files:")
         for f in files:
-            out += [f"    - path: {quote(f.path)}",
-                    f"      mode: {f.mode}  # {f.mode:04o}",
-                    "      overwrite: true",
-                    "      contents:",
-                    "        inline:" + scalar(f.content, 10)]
+            out += [
+                f"    - path: {quote(f.path)}",
+                f"      mode: {f.mode}  # {f.mode:04o}",
+                "      overwrite: true",
+                "      contents:",
+                "        inline:" + scalar(f.content, 10),
+            ]
     if links:
         out.append("  links:")
         for link in links:
-            out += [f"    - path: {quote(link.path)}",
-                    f"      target: {quote(link.target)}",
-                    "      hard: false",
-                    "      overwrite: true"]
+            out += [
+                f"    - path: {quote(link.path)}",
+                f"      target: {quote(link.target)}",
+                "      hard: false",
+                "      overwrite: true",
+            ]
     if units:
         out += ["systemd:", "  units:"]
         for u in units:
@@ -93,6 +100,5 @@ def render(plan: Plan, ignition_version: str = "3.3.0", variant: str = "flatcar"
             if u.dropins:
                 out.append("      dropins:")
                 for name, contents in u.dropins:
-                    out += [f"        - name: {quote(name)}",
-                            "          contents:" + scalar(contents, 12)]
+                    out += [f"        - name: {quote(name)}", "          contents:" + scalar(contents, 12)]
     return ("\n".join(out) + "\n").encode("utf-8")

@@ -61,6 +61,7 @@ boot). So a service already running when write_files runs (networkd: networkd.co
 dockerd whose unit is not ordered after network-online.target) keeps its old settings
 until then.
 """
+
 from __future__ import annotations
 
 import base64
@@ -101,9 +102,11 @@ def runcmd(plan: Plan) -> list[list[str]]:
         cmds.append(["mkdir", "-p", parent])
     cmds += [["ln", "-sfn", link.target, link.path] for link in links]
     units = sorted(plan.units, key=lambda u: u.name)
-    for verb, chosen in (("enable", [u.name for u in units if u.enabled and not u.masked]),
-                         ("disable", [u.name for u in units if u.enabled is False and not u.masked]),
-                         ("mask", [u.name for u in units if u.masked])):
+    for verb, chosen in (
+        ("enable", [u.name for u in units if u.enabled and not u.masked]),
+        ("disable", [u.name for u in units if u.enabled is False and not u.masked]),
+        ("mask", [u.name for u in units if u.masked]),
+    ):
         if chosen:
             cmds.append(["systemctl", verb, *chosen])
     cmds += [list(a.argv) for a in plan.actions if not a.disruptive]
@@ -112,11 +115,13 @@ def runcmd(plan: Plan) -> list[list[str]]:
 
 def render(plan: Plan) -> bytes:
     plan = plan.sorted()
-    out = ["#cloud-config",
-           _comment(GENERATED),
-           _comment(f"Host {plan.profile}."),
-           _comment("cloud-init writes the files at first boot (init stage); runcmd (final stage) creates the masks,"),
-           _comment("enables the units and runs the post-apply actions: until then networkd runs with the image's files.")]
+    out = [
+        "#cloud-config",
+        _comment(GENERATED),
+        _comment(f"Host {plan.profile}."),
+        _comment("cloud-init writes the files at first boot (init stage); runcmd (final stage) creates the masks,"),
+        _comment("enables the units and runs the post-apply actions: until then networkd runs with the image's files."),
+    ]
     for note in plan.notes:
         out.append(_comment(f"Note: {note}"))
     skipped = [a for a in plan.actions if a.disruptive]
@@ -129,8 +134,12 @@ def render(plan: Plan) -> bytes:
     if plan.files:
         out.append("write_files:")
         for f in plan.files:
-            out += [f"- path: {scalar(f.path)}", f"  owner: {scalar(OWNER)}",
-                    f"  permissions: '{f.mode:04o}'", *_content(f.content)]
+            out += [
+                f"- path: {scalar(f.path)}",
+                f"  owner: {scalar(OWNER)}",
+                f"  permissions: '{f.mode:04o}'",
+                *_content(f.content),
+            ]
     cmds = runcmd(plan)
     if cmds:
         out.append("runcmd:")

@@ -75,6 +75,7 @@ every string is double-quoted (``quoted``) or a literal block (``block``), and t
 profile name, notes and pending actions stand in the comments as ``comment_text`` writes
 them. Output is deterministic: units and files in a stable order, no timestamps.
 """
+
 from __future__ import annotations
 
 import base64
@@ -101,13 +102,14 @@ SYSCTL_DIR = "/etc/sysctl.d/"
 @dataclass
 class CoreosUnit:
     """One ``coreos.units`` entry."""
+
     name: str
     content: str | None = None
     dropins: list[tuple[str, str]] = field(default_factory=list)
     enable: bool = False
     mask: bool = False
     command: str | None = None
-    order: int = -1           # position of its command among the Plan's actions
+    order: int = -1  # position of its command among the Plan's actions
 
 
 def _refuse(message: str) -> UsageError:
@@ -133,7 +135,7 @@ def layout(plan: Plan) -> tuple[list[CoreosUnit], list[File], list[Action]]:
         if su.masked and su.contents is not None:
             raise _refuse(f"{su.name}: masked and written at the same time")
         unit = CoreosUnit(su.name, enable=bool(su.enabled), mask=su.masked)
-        unit.content = su.contents   # empty units stay files (split_units): processUnits skips them
+        unit.content = su.contents  # empty units stay files (split_units): processUnits skips them
         unit.dropins.extend(su.dropins)
         units[su.name] = unit
     for f in rest:
@@ -145,18 +147,23 @@ def layout(plan: Plan) -> tuple[list[CoreosUnit], list[File], list[Action]]:
     for link in p.links:
         directory, _, base = link.path.rpartition("/")
         is_mask = link.target == "/dev/null" and (
-            (directory == NETWORK_DIR and _is_network(base)) or (directory == UNIT_DIR and base.endswith(UNIT_SUFFIXES)))
+            (directory == NETWORK_DIR and _is_network(base)) or (directory == UNIT_DIR and base.endswith(UNIT_SUFFIXES))
+        )
         if not is_mask:
-            raise _refuse(f"{link.path} -> {link.target}: coreos-cloudinit can only make unit masks (-> /dev/null "
-                          f"in {UNIT_DIR} or {NETWORK_DIR})")
+            raise _refuse(
+                f"{link.path} -> {link.target}: coreos-cloudinit can only make unit masks (-> /dev/null "
+                f"in {UNIT_DIR} or {NETWORK_DIR})"
+            )
         unit = units.setdefault(base, CoreosUnit(base))
         if unit.content is not None:
             raise _refuse(f"{base}: masked and written at the same time")
         unit.mask = True
     for f in files:
         if posixpath.dirname(f.path).startswith("/usr"):
-            raise _refuse(f"{f.path}: /usr is read-only on Container Linux and coreos-cloudinit's validator rejects "
-                          f"files under /usr; render a profile whose platform.os is coreos or flatcar")
+            raise _refuse(
+                f"{f.path}: /usr is read-only on Container Linux and coreos-cloudinit's validator rejects "
+                f"files under /usr; render a profile whose platform.os is coreos or flatcar"
+            )
     pending = _map_actions(p, units)
     kept = [u for u in units.values() if u.content is not None or u.dropins or u.enable or u.mask or u.command]
     ordered = sorted(kept, key=lambda u: (u.command is not None, u.order, u.name))
@@ -171,16 +178,22 @@ def _map_actions(p: Plan, units: dict[str, CoreosUnit]) -> list[Action]:
     pending: list[Action] = []
     for order, action in enumerate(p.actions):
         argv = action.argv
-        if restarts_networkd and (argv == ("networkctl", "reload") or (
-                len(argv) == 3 and argv[0] == "systemctl" and argv[2] == NETWORKD and argv[1] != "stop")):
-            continue          # coreos-cloudinit restarts networkd anyway
+        if restarts_networkd and (
+            argv == ("networkctl", "reload")
+            or (len(argv) == 3 and argv[0] == "systemctl" and argv[2] == NETWORKD and argv[1] != "stop")
+        ):
+            continue  # coreos-cloudinit restarts networkd anyway
         if action.disruptive:
             pending.append(action)
             continue
         if argv == ("systemctl", "daemon-reload") and reloads:
             continue
-        if len(argv) == 3 and argv[:2] == ("sysctl", "-p") and argv[2].startswith(SYSCTL_DIR) \
-                and "/" not in argv[2][len(SYSCTL_DIR):]:
+        if (
+            len(argv) == 3
+            and argv[:2] == ("sysctl", "-p")
+            and argv[2].startswith(SYSCTL_DIR)
+            and "/" not in argv[2][len(SYSCTL_DIR) :]
+        ):
             verb, name = "restart", "systemd-sysctl.service"
         elif len(argv) == 3 and argv[0] == "systemctl" and argv[1] in COMMANDS and argv[2].endswith(UNIT_SUFFIXES):
             verb, name = argv[1], argv[2]
@@ -196,11 +209,15 @@ def _map_actions(p: Plan, units: dict[str, CoreosUnit]) -> list[Action]:
 
 def render(plan: Plan) -> bytes:
     units, files, pending = layout(plan)
-    out = ["#cloud-config",
-           f"# {GENERATED}",
-           f"# Host {_comment(plan.profile)} (systemd {plan.systemd}) for coreos-cloudinit."]
+    out = [
+        "#cloud-config",
+        f"# {GENERATED}",
+        f"# Host {_comment(plan.profile)} (systemd {plan.systemd}) for coreos-cloudinit.",
+    ]
     if any(_is_network(u.name) for u in units):
-        out.append("# coreos-cloudinit restarts systemd-networkd itself, at every run, after placing the network units.")
+        out.append(
+            "# coreos-cloudinit restarts systemd-networkd itself, at every run, after placing the network units."
+        )
     if pending:
         out.append("# Not run (disruptive: run them when the workloads can take it):")
         out += [f"#   {_comment(' '.join(a.argv))}" for a in pending]

@@ -50,6 +50,7 @@ Newer Ignition releases also reject, in every 3.x spec, a ``storage`` path that 
 unit or drop-in ("path conflicts with systemd unit or dropin"); 2.14 does not check it, so
 the tests check that no path is written twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,6 +63,8 @@ from ._systemd import SystemdUnit, split_units
 
 KIND = "stream"
 OPTIONS = {"ignition_version": (("3.3.0", "3.4.0"), "3.3.0")}
+
+
 def _dumps(value: object) -> str:
     """Compact, sorted JSON with UTF-8 kept: the form of the whole document and of each part."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -94,8 +97,12 @@ def config(plan: Plan, ignition_version: str = "3.3.0") -> dict:
 
 
 def _file(f: File) -> dict:
-    return {"path": f.path, "mode": f.mode, "overwrite": True,
-            "contents": {"source": _dataurl.encode(f.content.encode("utf-8"))}}
+    return {
+        "path": f.path,
+        "mode": f.mode,
+        "overwrite": True,
+        "contents": {"source": _dataurl.encode(f.content.encode("utf-8"))},
+    }
 
 
 def _link(x: Link) -> dict:

@@ -29,6 +29,7 @@ Decisions:
 ``loads()`` is the reverse for Python consumers: it validates a document against the
 schema and rebuilds the Plan (equal to ``plan.sorted()`` of the one rendered).
 """
+
 from __future__ import annotations
 
 import json
@@ -76,17 +77,29 @@ def loads(data: bytes | str) -> Plan:
     if found:
         raise UsageError("not a valid plan document:\n  " + "\n  ".join(found))
     return Plan(
-        doc["profile"], doc["systemd"],
+        doc["profile"],
+        doc["systemd"],
         files=[File(f["path"], f["content"], int(f["mode"], 8), tuple(f["guards"]), f["why"]) for f in doc["files"]],
         links=[Link(x["path"], x["target"], tuple(x["guards"]), x["why"]) for x in doc["links"]],
-        units=[Unit(u["name"], u["enabled"], u["masked"], tuple(u["guards"]), u["why"], tuple(u["wanted_by"]))
-               for u in doc["units"]],
+        units=[
+            Unit(u["name"], u["enabled"], u["masked"], tuple(u["guards"]), u["why"], tuple(u["wanted_by"]))
+            for u in doc["units"]
+        ],
         actions=[_action(a) for a in doc["actions"]],
         notes=list(doc["notes"]),
     )
 
 
 def _action(a: dict) -> Action:
-    return Action(a["id"], tuple(a["argv"]), a["why"], a["phase"], a["disruptive"], triggers=tuple(a["triggers"]),
-                  unit=a["unit"], ensure_started=a["ensure_started"], allow=a["allow"],
-                  sysctls=tuple((s["key"], s["value"]) for s in a["sysctls"]))
+    return Action(
+        a["id"],
+        tuple(a["argv"]),
+        a["why"],
+        a["phase"],
+        a["disruptive"],
+        triggers=tuple(a["triggers"]),
+        unit=a["unit"],
+        ensure_started=a["ensure_started"],
+        allow=a["allow"],
+        sysctls=tuple((s["key"], s["value"]) for s in a["sysctls"]),
+    )

@@ -4,6 +4,7 @@ Files get their Plan mode, directories 0755, masks are real symlinks to /dev/nul
 Nothing else is written (no manifest, no timestamps inside files), so the tree is
 byte-for-byte what every other emitter must reproduce on a host.
 """
+
 from __future__ import annotations
 
 import os

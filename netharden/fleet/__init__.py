@@ -5,6 +5,7 @@ a directory of host profiles), the merge rules and host documents with positions
 ``check``: validation with shared subtrees checked once; ``run``: parallel rendering
 into one atomically written directory, progress and summary.
 """
+
 from __future__ import annotations
 
 import re

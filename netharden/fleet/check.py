@@ -22,6 +22,7 @@ run, on a Document with positions, to produce the exact messages:
 - The semantic rules run on every host (they relate keys to each other: bridges,
   subnets, daemons): ``validate._semantic_problems``.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,13 +44,22 @@ def _setup():
         fast = validate._precompiled_check()
         is_valid = fast if fast is not None else validate._validator().is_valid
         schema = json.loads(validate.schema_text())
-        simple = (set(schema) - {"$schema", "$id", "title", "description", "$defs"}
-                  <= {"type", "required", "additionalProperties", "properties"}
-                  and schema.get("additionalProperties") is False and schema.get("type") == "object"
-                  and is_valid(_BASE))
+        simple = (
+            set(schema) - {"$schema", "$id", "title", "description", "$defs"}
+            <= {"type", "required", "additionalProperties", "properties"}
+            and schema.get("additionalProperties") is False
+            and schema.get("type") == "object"
+            and is_valid(_BASE)
+        )
         verdict = getattr(fast, "verdict", None)  # fastjsonschema's, or None where jsonschema must decide
-        _state.update(is_valid=is_valid, fast=verdict is not None, verdict=verdict, simple=simple,
-                      props=set(schema.get("properties", {})), required=tuple(schema.get("required", ())))
+        _state.update(
+            is_valid=is_valid,
+            fast=verdict is not None,
+            verdict=verdict,
+            simple=simple,
+            props=set(schema.get("properties", {})),
+            required=tuple(schema.get("required", ())),
+        )
     return _state
 
 

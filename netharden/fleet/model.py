@@ -31,6 +31,7 @@ read again with positions, unpacked, only when a problem must be reported. The f
 schema checks ``hosts`` item by item (tests/test_fleet.py asserts that of the schema),
 so the packed file is checked one entry at a time.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,19 +52,19 @@ _MISSING = object()
 @dataclass
 class Host:
     name: str
-    index: int                       # position in the fleet (entry index, or sorted file order)
-    data: Any = None                 # merged profile (file form), None until loaded (directory form)
-    file: str = ""                   # where the host is defined
-    entry: tuple = ()                # JSON path of its entry in the fleet file (file form)
+    index: int  # position in the fleet (entry index, or sorted file order)
+    data: Any = None  # merged profile (file form), None until loaded (directory form)
+    file: str = ""  # where the host is defined
+    entry: tuple = ()  # JSON path of its entry in the fleet file (file form)
 
 
 @dataclass
 class Fleet:
-    source: str                      # the fleet file or directory
-    kind: str                        # "file" | "directory"
+    source: str  # the fleet file or directory
+    kind: str  # "file" | "directory"
     hosts: list[Host] = field(default_factory=list)
     defaults: dict = field(default_factory=dict)
-    doc: Document | None = None      # the fleet file's document (file form; host entries packed until re-read)
+    doc: Document | None = None  # the fleet file's document (file form; host entries packed until re-read)
 
     def entry(self, index: int) -> Any:
         """The fleet file's entry of host ``index`` (file form)."""
@@ -87,9 +88,12 @@ def host_profile(defaults: dict, entry: dict) -> dict:
     """The HostProfile of one fleet entry (its data before validation)."""
     merged = merge(defaults, entry.get("profile") or {})
     metadata = merged.get("metadata")
-    return {"apiVersion": "netharden/v1", "kind": "HostProfile",
-            "metadata": {**(metadata if isinstance(metadata, dict) else {}), "name": entry["name"]},
-            **{k: v for k, v in merged.items() if k != "metadata"}}
+    return {
+        "apiVersion": "netharden/v1",
+        "kind": "HostProfile",
+        "metadata": {**(metadata if isinstance(metadata, dict) else {}), "name": entry["name"]},
+        **{k: v for k, v in merged.items() if k != "metadata"},
+    }
 
 
 @lru_cache(maxsize=1)
@@ -129,15 +133,20 @@ def load(source: str | Path) -> Fleet:
     else:
         wrong = _looks_wrong(doc.data)
     if wrong:
-        problems = fleet_schema_problems(_with_positions(path))   # read again with positions, only to report
+        problems = fleet_schema_problems(_with_positions(path))  # read again with positions, only to report
         if problems:
             raise ProfileError(problems)
     fleet.defaults = doc.data.get("defaults") or {}
     fleet.hosts = hosts = [Host(name, i, None, str(path), ("hosts", i)) for i, name in enumerate(names)]
     if len({h.name for h in hosts}) != len(hosts):
         fleet.doc = _with_positions(path)
-        raise ProfileError(duplicate_problems(hosts, lambda h: fleet.doc.position(h.entry + ("name",)),
-                                              lambda h, msg, hint: fleet.doc.problem(h.entry + ("name",), msg, hint)))
+        raise ProfileError(
+            duplicate_problems(
+                hosts,
+                lambda h: fleet.doc.position(h.entry + ("name",)),
+                lambda h, msg, hint: fleet.doc.problem(h.entry + ("name",), msg, hint),
+            )
+        )
     return fleet
 
 
@@ -154,8 +163,13 @@ def duplicate_problems(hosts: list[Host], position, problem) -> list[Problem]:
         if first is not host:
             line = position(first)[0]
             where = f"line {line}" if line else first.file
-            out.append(problem(host, f"duplicate host name {host.name!r} (first at {where})",
-                               "every host needs its own name: it is its output file name"))
+            out.append(
+                problem(
+                    host,
+                    f"duplicate host name {host.name!r} (first at {where})",
+                    "every host needs its own name: it is its output file name",
+                )
+            )
     return out
 
 
@@ -195,11 +209,22 @@ def _looks_wrong(data: dict) -> bool:
 
 
 def _load_directory(path: Path) -> Fleet:
-    files = sorted(p for p in path.iterdir()
-                   if p.suffix in PROFILE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    files = sorted(
+        p for p in path.iterdir() if p.suffix in PROFILE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
     if not files:
-        raise ProfileError([Problem(str(path), 0, 0, (), "the fleet directory holds no host profiles",
-                                    f"put one profile per host in it ({', '.join('*' + s for s in PROFILE_SUFFIXES)})")])
+        raise ProfileError(
+            [
+                Problem(
+                    str(path),
+                    0,
+                    0,
+                    (),
+                    "the fleet directory holds no host profiles",
+                    f"put one profile per host in it ({', '.join('*' + s for s in PROFILE_SUFFIXES)})",
+                )
+            ]
+        )
     # names come from metadata.name: read just that, cheaply, to find duplicates before rendering
     hosts = [Host("", i, None, str(p)) for i, p in enumerate(files)]
     return Fleet(str(path), "directory", hosts)
@@ -210,7 +235,7 @@ def entry_document(fleet: Fleet, host: Host, data: dict) -> Document:
     node taken from whichever part of the fleet file supplied it: the host's own entry
     or ``defaults``. Reads the fleet file again with positions when needed."""
     doc = fleet.doc
-    if doc is None or len(doc.positions) <= 1:   # read without positions: read it again, with them
+    if doc is None or len(doc.positions) <= 1:  # read without positions: read it again, with them
         doc = fleet.doc = _with_positions(fleet.source)
     fpos, fkeys = doc.positions, doc.key_positions
     entry = doc.data["hosts"][host.index]
@@ -242,8 +267,12 @@ def entry_document(fleet: Fleet, host: Host, data: dict) -> Document:
                 else:
                     walk(v, d[i], _MISSING, path + (i,))
 
-    walk({k: v for k, v in data.items() if k not in ("apiVersion", "kind")},
-         defaults if isinstance(defaults, dict) else {}, prof if isinstance(prof, dict) else {}, ())
+    walk(
+        {k: v for k, v in data.items() if k not in ("apiVersion", "kind")},
+        defaults if isinstance(defaults, dict) else {},
+        prof if isinstance(prof, dict) else {},
+        (),
+    )
     pos[()] = pos[("apiVersion",)] = pos[("kind",)] = fpos.get(ep, (0, 0))
     pos.setdefault(("metadata",), fpos.get(ep + ("name",), (0, 0)))
     pos[("metadata", "name")] = fpos.get(ep + ("name",), (0, 0))

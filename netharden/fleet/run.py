@@ -30,6 +30,7 @@
   a full collection walks the whole parsed fleet and finds nothing more
   (docs/performance.md).
 """
+
 from __future__ import annotations
 
 import gc
@@ -42,19 +43,24 @@ from pathlib import Path
 from ..problems import Problem, ProfileError, UsageError
 from .model import Fleet, cpu_count, duplicate_problems, entry_document, host_profile
 
-EXTENSIONS = {"ignition": ".ign", "butane": ".bu", "cloud-config": ".cloud-config.yaml",
-              "coreos-cloud-config": ".coreos-cloud-config.yaml", "plan": ".plan.json"}
+EXTENSIONS = {
+    "ignition": ".ign",
+    "butane": ".bu",
+    "cloud-config": ".cloud-config.yaml",
+    "coreos-cloud-config": ".coreos-cloud-config.yaml",
+    "plan": ".plan.json",
+}
 PARALLEL_MIN = 64
-STAGE_PREFIX = ".netharden-stage-"   # a worker's own directory inside the output (_stage)
+STAGE_PREFIX = ".netharden-stage-"  # a worker's own directory inside the output (_stage)
 
-_job: dict = {}   # what the forked workers inherit: fleet, format, options, temporary directory
+_job: dict = {}  # what the forked workers inherit: fleet, format, options, temporary directory
 
 
 @dataclass
 class Result:
     hosts: int = 0
     written: list[str] = field(default_factory=list)
-    bad: dict[str, list[Problem]] = field(default_factory=dict)   # host -> problems
+    bad: dict[str, list[Problem]] = field(default_factory=dict)  # host -> problems
     seconds: float = 0.0
     jobs: int = 1
 
@@ -116,7 +122,7 @@ def _emit(name: str, profile) -> None:
         os.fchmod(fd, 0o644)
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 
@@ -180,8 +186,17 @@ class Progress:
             self.stream.flush()
 
 
-def run(fleet: Fleet, fmt: str | None, out: str | Path | None, *, force: bool = False, keep_going: bool = False,
-        jobs: int | None = None, options: dict | None = None, progress_stream=None) -> Result:
+def run(
+    fleet: Fleet,
+    fmt: str | None,
+    out: str | Path | None,
+    *,
+    force: bool = False,
+    keep_going: bool = False,
+    jobs: int | None = None,
+    options: dict | None = None,
+    progress_stream=None,
+) -> Result:
     """Render (``fmt``) or only validate (``fmt`` None) every host. Raises ProfileError
     for fleet-level problems and for bad hosts unless ``keep_going``."""
     from .. import emitters
@@ -256,7 +271,7 @@ def _render_all(fleet: Fleet, workers: int, progress_stream) -> list:
 
             size = max(16, min(500, (n - 1) // (workers * 8) or 1))
             chunks = [range(s, min(n, s + size)) for s in range(1, n, size)]
-            gc.collect(1)   # the setup's young garbage; a full pass finds nothing more (docstring)
+            gc.collect(1)  # the setup's young garbage; a full pass finds nothing more (docstring)
             gc.freeze()
             _job["staged"] = _job.get("tmp") is not None
             try:
@@ -298,12 +313,20 @@ def _collect(fleet: Fleet, outcomes: list, result: Result) -> None:
         result.bad[label] = [_named(p, label) for p in problems]
     if fleet.kind == "directory":
         named = [h for h in fleet.hosts if h.name]
-        dup = duplicate_problems(named, lambda h: (0, 0),
-                                 lambda h, msg, hint: Problem(h.file, 0, 0, ("metadata", "name"), msg, hint))
+        dup = duplicate_problems(
+            named, lambda h: (0, 0), lambda h, msg, hint: Problem(h.file, 0, 0, ("metadata", "name"), msg, hint)
+        )
         if dup:
             raise ProfileError(dup)
 
 
 def _named(problem: Problem, host: str) -> Problem:
-    return Problem(problem.file, problem.line, problem.column, problem.path, f"host {host}: {problem.message}",
-                   problem.hint, problem.severity)
+    return Problem(
+        problem.file,
+        problem.line,
+        problem.column,
+        problem.path,
+        f"host {host}: {problem.message}",
+        problem.hint,
+        problem.severity,
+    )

@@ -79,7 +79,7 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
         data = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    rest = data[data.rfind(")") + 2:].split()
+    rest = data[data.rfind(")") + 2 :].split()
     return rest[0], int(rest[1])
 
 
@@ -232,8 +232,11 @@ def _owner_of(name: str) -> int | None:
 def _lab_pids(name: str, ino: int | None) -> list[int]:
     """Processes of lab ``name`` (its marker, or in its netns ``ino``), this one excepted."""
     me = os.getpid()
-    return [pid for pid in _proc_pids()
-            if pid != me and (_environ_marker(pid) == name or (ino is not None and _net_inode(pid) == ino))]
+    return [
+        pid
+        for pid in _proc_pids()
+        if pid != me and (_environ_marker(pid) == name or (ino is not None and _net_inode(pid) == ino))
+    ]
 
 
 def _kill_netns_processes(name: str, ino: int | None) -> None:

@@ -193,7 +193,7 @@ _VENDOR_DIRS = (
 _PRIO_RE = re.compile(r"^<(\d{1,3})>(.*)$")
 _LOG_WARNING = 4
 _PR_SET_PDEATHSIG = 1
-HOLDER_SCRIPT = "holder.sh"   # shipped beside this module (package data), run by /bin/sh -c
+HOLDER_SCRIPT = "holder.sh"  # shipped beside this module (package data), run by /bin/sh -c
 
 _DBUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -277,7 +277,9 @@ def _probe() -> str | None:
     try:
         r = subprocess.run(
             ["unshare", "--net", "--mount", "--pid", "--fork", "true"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"cannot create namespaces: {e}"
@@ -294,8 +296,7 @@ def require_or_skip(pytest_module, *, allow_module_level: bool = False) -> None:
         return
     if os.environ.get("CI", "").strip().lower() == "true":
         pytest_module.fail(f"netns/networkd harness unavailable in CI: {reason}", pytrace=False)
-    pytest_module.skip(f"netns/networkd harness unavailable: {reason}",
-                       allow_module_level=allow_module_level)
+    pytest_module.skip(f"netns/networkd harness unavailable: {reason}", allow_module_level=allow_module_level)
 
 
 # ---------------------------------------------------------------------------
@@ -400,7 +401,8 @@ class NetworkdLab:
                 if (d.stat().st_mode & 0o005) != 0o005:
                     raise ValueError(
                         f"{d} is not world-readable; networkd runs as systemd-network and could not "
-                        "read a bind mount of it (pytest's tmp_path is 0700): use bind=False")
+                        "read a bind mount of it (pytest's tmp_path is 0700): use bind=False"
+                    )
 
     # -- context manager -------------------------------------------------
 
@@ -490,12 +492,29 @@ class NetworkdLab:
         holder_err = open(self.stage / "holder.log", "wb")
         try:
             self._holder = subprocess.Popen(
-                ["nsenter", f"--net={NETNS_DIR / self.name}", "--",
-                 "unshare", "--mount", "--pid", "--fork", "--kill-child",
-                 "--propagation", "private", "--",
-                 "/bin/sh", "-c", holder_script(), "nhlab-holder"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=holder_err,
-                env=env, preexec_fn=_set_pdeathsig, close_fds=True,
+                [
+                    "nsenter",
+                    f"--net={NETNS_DIR / self.name}",
+                    "--",
+                    "unshare",
+                    "--mount",
+                    "--pid",
+                    "--fork",
+                    "--kill-child",
+                    "--propagation",
+                    "private",
+                    "--",
+                    "/bin/sh",
+                    "-c",
+                    holder_script(),
+                    "nhlab-holder",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=holder_err,
+                env=env,
+                preexec_fn=_set_pdeathsig,
+                close_fds=True,
             )
         finally:
             holder_err.close()
@@ -538,14 +557,20 @@ class NetworkdLab:
             _copy_dir(self.network_dir, etc / "network")
             _copy_dir(self.dropin_dir, etc / "networkd.conf.d")
 
-    def _spawn_in_ns(self, argv: list[str], *, env: dict[str, str], stdout, stderr,
-                     stdin=subprocess.DEVNULL) -> tuple[subprocess.Popen, int]:
+    def _spawn_in_ns(
+        self, argv: list[str], *, env: dict[str, str], stdout, stderr, stdin=subprocess.DEVNULL
+    ) -> tuple[subprocess.Popen, int]:
         """Start argv inside net+mount+pid namespaces. Returns (nsenter Popen,
         host PID of the real process)."""
-        full = ["nsenter", f"--net={self._ns('net')}", f"--mount={self._ns('mnt')}",
-                f"--pid={self._ns('pid_for_children')}", "--", *argv]
-        proc = subprocess.Popen(full, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
-                                close_fds=True)
+        full = [
+            "nsenter",
+            f"--net={self._ns('net')}",
+            f"--mount={self._ns('mnt')}",
+            f"--pid={self._ns('pid_for_children')}",
+            "--",
+            *argv,
+        ]
+        proc = subprocess.Popen(full, stdin=stdin, stdout=stdout, stderr=stderr, env=env, close_fds=True)
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             kids = cleanup.children(proc.pid)
@@ -567,14 +592,24 @@ class NetworkdLab:
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", ENV_MARKER: self.name}
         with open(self.stage / "dbus.log", "ab") as err:
             proc, pid = self._spawn_in_ns(
-                [exe, f"--config-file={self.stage / 'dbus.conf'}", "--nofork", "--nopidfile",
-                 "--nosyslog", "--print-address=1"],
-                env=env, stdout=subprocess.PIPE, stderr=err)
+                [
+                    exe,
+                    f"--config-file={self.stage / 'dbus.conf'}",
+                    "--nofork",
+                    "--nopidfile",
+                    "--nosyslog",
+                    "--print-address=1",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
         self._dbus, self._dbus_pid = proc, pid
         line = self._readline(proc.stdout, 10.0)
         if not line.startswith("unix:"):
-            raise LabError("private dbus-daemon did not start: " +
-                           (self.stage / "dbus.log").read_text(errors="replace"))
+            raise LabError(
+                "private dbus-daemon did not start: " + (self.stage / "dbus.log").read_text(errors="replace")
+            )
         self.timings["dbus"] = time.monotonic() - t0
 
     def start(self) -> None:
@@ -601,8 +636,8 @@ class NetworkdLab:
             log = open(self.log_path, "ab", buffering=0)
             try:
                 self._networkd, self._networkd_pid = self._spawn_in_ns(
-                    [networkd_binary() or _NETWORKD_CANDIDATES[0]], env=env,
-                    stdout=log, stderr=subprocess.STDOUT)
+                    [networkd_binary() or _NETWORKD_CANDIDATES[0]], env=env, stdout=log, stderr=subprocess.STDOUT
+                )
             finally:
                 log.close()
             needles = ["Enumeration completed"]
@@ -729,23 +764,38 @@ class NetworkdLab:
         # Never let a command reach a bus/notify socket outside the lab: an
         # inherited DBUS_SYSTEM_BUS_ADDRESS would make networkctl talk to the
         # HOST's networkd.
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("DBUS_", "SYSTEMD_", "NOTIFY_SOCKET", "LISTEN_", "JOURNAL_STREAM"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DBUS_", "SYSTEMD_", "NOTIFY_SOCKET", "LISTEN_", "JOURNAL_STREAM"))
+        }
         env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/run/dbus/system_bus_socket"
         env[ENV_MARKER] = self.name
         env.update(extra or {})
         return env
 
-    def run(self, *cmd: str, check: bool = True, timeout: float = 30.0,
-            input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        *cmd: str,
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
         """Run cmd inside the lab's net+mount namespaces (host PID ns, cwd /).
         Raises LabCommandError (with stderr) on non-zero exit when check.
         ``env``: extra variables (DBUS_*/SYSTEMD_* of the caller are dropped)."""
         env = self._cmd_env(env)
-        argv = ["nsenter", f"--net={self._ns('net')}", f"--mount={self._ns('mnt')}", "--",
-                *map(str, cmd)]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                           input=input, env=env, stdin=None if input is not None else subprocess.DEVNULL)
+        argv = ["nsenter", f"--net={self._ns('net')}", f"--mount={self._ns('mnt')}", "--", *map(str, cmd)]
+        r = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            env=env,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
         if check and r.returncode != 0:
             raise LabCommandError(r.returncode, list(map(str, cmd)), r.stdout, r.stderr)
         return r
@@ -842,8 +892,9 @@ class NetworkdLab:
         except FileNotFoundError:
             return {}
 
-    def wait_for(self, ifname: str, admin_state: str | Iterable[str] = "configured",
-                 timeout: float = 5.0, interval: float = 0.02) -> dict[str, str]:
+    def wait_for(
+        self, ifname: str, admin_state: str | Iterable[str] = "configured", timeout: float = 5.0, interval: float = 0.02
+    ) -> dict[str, str]:
         """Poll until ADMIN_STATE of ifname is (one of) admin_state; returns
         the state dict. Raises TimeoutError (with diagnostics) or LabError if
         networkd died. Fails fast on ADMIN_STATE=failed unless wanted."""
@@ -864,8 +915,8 @@ class NetworkdLab:
                 raise LabError(f"networkd is not running (waiting for {ifname})\n{self.describe()}")
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"{ifname}: ADMIN_STATE={cur!r} after {timeout}s, wanted {sorted(wanted)}\n"
-                    f"{self.describe()}")
+                    f"{ifname}: ADMIN_STATE={cur!r} after {timeout}s, wanted {sorted(wanted)}\n{self.describe()}"
+                )
             time.sleep(interval)
 
     def addresses(self, ifname: str, family: str | None = None) -> list[str]:
@@ -912,8 +963,10 @@ class NetworkdLab:
             elif line.strip():
                 entries.append((3, line))  # e.g. nsenter errors before networkd logs
         if raw.strip() and prefixed == 0:
-            raise LabError("networkd log has no <priority> prefixes; warning detection impossible "
-                           "(SYSTEMD_LOG_TARGET=console-prefixed unsupported?)")
+            raise LabError(
+                "networkd log has no <priority> prefixes; warning detection impossible "
+                "(SYSTEMD_LOG_TARGET=console-prefixed unsupported?)"
+            )
         return entries
 
     def log_text(self, since: int = 0, *, raw: bool = False) -> str:
@@ -941,8 +994,10 @@ class NetworkdLab:
                     st = self.link_state(name)
                 except LookupError:
                     continue
-                parts.append(f"{name}: " + " ".join(f"{k}={v}" for k, v in st.items()
-                                                     if k in ("ADMIN_STATE", "OPER_STATE", "NETWORK_FILE")))
+                parts.append(
+                    f"{name}: "
+                    + " ".join(f"{k}={v}" for k, v in st.items() if k in ("ADMIN_STATE", "OPER_STATE", "NETWORK_FILE"))
+                )
         tail = self.log_text().splitlines()[-log_lines:]
         parts.append("--- networkd log tail ---\n" + "\n".join(tail))
         return "\n".join(parts)

@@ -1,4 +1,5 @@
 """How a lab run is shown: a table with evidence on a terminal, or JSON."""
+
 from __future__ import annotations
 
 import sys
@@ -6,8 +7,14 @@ from typing import TextIO
 
 from .scenario import BREAKS, ERROR, FAILS, HOLDS, NOT_REPRODUCIBLE, SKIPPED, Outcome
 
-_WORDS = {BREAKS: "breaks", NOT_REPRODUCIBLE: "not reproducible", HOLDS: "holds", FAILS: "FAILS",
-          SKIPPED: "skipped", ERROR: "ERROR"}
+_WORDS = {
+    BREAKS: "breaks",
+    NOT_REPRODUCIBLE: "not reproducible",
+    HOLDS: "holds",
+    FAILS: "FAILS",
+    SKIPPED: "skipped",
+    ERROR: "ERROR",
+}
 _COLOURS = {BREAKS: "33", NOT_REPRODUCIBLE: "2", HOLDS: "32", FAILS: "1;31", SKIPPED: "2", ERROR: "1;31"}
 
 
@@ -17,8 +24,12 @@ def exit_code(outcomes: list[Outcome]) -> int:
 
 
 def to_json(profile: str, version: int, outcomes: list[Outcome]) -> dict:
-    return {"profile": profile, "systemd": version, "ok": exit_code(outcomes) == 0,
-            "scenarios": [o.to_dict() for o in outcomes]}
+    return {
+        "profile": profile,
+        "systemd": version,
+        "ok": exit_code(outcomes) == 0,
+        "scenarios": [o.to_dict() for o in outcomes],
+    }
 
 
 def _word(status: str, version: int, colour: bool) -> str:
@@ -29,8 +40,15 @@ def _word(status: str, version: int, colour: bool) -> str:
 def table(profile: str, version: int, outcomes: list[Outcome], out: TextIO = sys.stdout, colour: bool = False) -> None:
     rows = [("scenario", "incident", "baseline", "profile", "seconds")]
     for o in outcomes:
-        rows.append((o.id, o.incident, _word(o.baseline.status, version, False), _word(o.profile.status, version, False),
-                     f"{o.seconds:.1f}"))
+        rows.append(
+            (
+                o.id,
+                o.incident,
+                _word(o.baseline.status, version, False),
+                _word(o.profile.status, version, False),
+                f"{o.seconds:.1f}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print(f"netharden lab: {profile} on systemd-networkd {version}\n", file=out)
     for n, row in enumerate(rows):
@@ -39,10 +57,25 @@ def table(profile: str, version: int, outcomes: list[Outcome], out: TextIO = sys
             o = outcomes[n - 1]
             cells[2] = _word(o.baseline.status, version, True) + " " * (widths[2] - len(row[2]))
             cells[3] = _word(o.profile.status, version, True) + " " * (widths[3] - len(row[3]))
-            print("  ".join([cells[0].ljust(widths[0]), cells[1].ljust(widths[1]), cells[2], cells[3],
-                             cells[4].rjust(widths[4])]), file=out)
+            print(
+                "  ".join(
+                    [
+                        cells[0].ljust(widths[0]),
+                        cells[1].ljust(widths[1]),
+                        cells[2],
+                        cells[3],
+                        cells[4].rjust(widths[4]),
+                    ]
+                ),
+                file=out,
+            )
         else:
-            print("  ".join([c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]), file=out)
+            print(
+                "  ".join(
+                    [c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+                ),
+                file=out,
+            )
     for o in outcomes:
         print(f"\n{o.id}: {o.title}", file=out)
         for side, result in (("baseline", o.baseline), ("profile", o.profile)):
@@ -52,5 +85,7 @@ def table(profile: str, version: int, outcomes: list[Outcome], out: TextIO = sys
             print(f"  hint: {o.hint}", file=out)
     failed = [o.id for o in outcomes if o.failed]
     held = sum(1 for o in outcomes if o.profile.status == HOLDS)
-    summary = f"FAILED: {', '.join(failed)}" if failed else f"the profile holds in {held} scenario{'s' if held != 1 else ''}"
+    summary = (
+        f"FAILED: {', '.join(failed)}" if failed else f"the profile holds in {held} scenario{'s' if held != 1 else ''}"
+    )
     print(f"\n{summary}", file=out)

@@ -6,6 +6,7 @@ of the lab. Ctrl-C stops the run after the current step's own cleanup (the harne
 defers SIGINT while it tears a namespace down); the scratch directory is removed on
 every path unless ``keep`` is set.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,11 +21,12 @@ from ..profile import Profile
 from .scenario import ERROR, SKIPPED, Context, Outcome, Result, remove_workdir
 from .scenarios import all_scenarios
 
-Progress = Callable[[str, str], None]   # (scenario id, step: "baseline" | "profile" | "done")
+Progress = Callable[[str, str], None]  # (scenario id, step: "baseline" | "profile" | "done")
 
 
-def run(profile: Profile, plan: Plan, ids: list[str] | None = None, *, keep: bool = False,
-        progress: Progress | None = None) -> tuple[list[Outcome], Path | None]:
+def run(
+    profile: Profile, plan: Plan, ids: list[str] | None = None, *, keep: bool = False, progress: Progress | None = None
+) -> tuple[list[Outcome], Path | None]:
     """Run the scenarios (all, or those in ``ids``, in lab order). Returns the outcomes
     and the kept work directory (None unless ``keep``)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"netharden-lab.{os.getpid()}."))
@@ -59,7 +61,9 @@ def _run_one(scenario, ctx: Context, progress: Progress | None) -> Outcome:
             except Exception as exc:  # a broken scenario is reported, not a lab crash
                 last = traceback.extract_tb(exc.__traceback__)[-1]
                 sides[side] = Result(ERROR, [f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"])
-        outcome = Outcome(scenario.ID, scenario.TITLE, scenario.INCIDENT, scenario.HINT, sides["baseline"], sides["profile"])
+        outcome = Outcome(
+            scenario.ID, scenario.TITLE, scenario.INCIDENT, scenario.HINT, sides["baseline"], sides["profile"]
+        )
     outcome.seconds = time.monotonic() - start
     if progress:
         progress(scenario.ID, "done")

@@ -13,6 +13,7 @@ Baseline harm is measured, never assumed: evidence lines say what really changed
 Scenarios create every namespace, device and file they use through ``ctx`` (or clean
 them up themselves in ``finally``), and use addresses only inside their namespaces.
 """
+
 from __future__ import annotations
 
 import os
@@ -122,8 +123,9 @@ class Context:
 
     def run(self, ns: str, *argv: str, check: bool = False, timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a command inside the plain namespace ``ns``."""
-        return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True,
-                              check=check, timeout=timeout)
+        return subprocess.run(
+            ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, check=check, timeout=timeout
+        )
 
 
 def networkd_version() -> int:
@@ -145,6 +147,7 @@ def remove_workdir(path: Path) -> None:
 @dataclass
 class Outcome:
     """One scenario's run: both sides and how long it took."""
+
     id: str
     title: str
     incident: str
@@ -158,6 +161,12 @@ class Outcome:
         return self.profile.status in (FAILS, ERROR)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "incident": self.incident, "hint": self.hint,
-                "baseline": self.baseline.to_dict(), "profile": self.profile.to_dict(),
-                "seconds": round(self.seconds, 2)}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "incident": self.incident,
+            "hint": self.hint,
+            "baseline": self.baseline.to_dict(),
+            "profile": self.profile.to_dict(),
+            "seconds": round(self.seconds, 2),
+        }

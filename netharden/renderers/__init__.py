@@ -10,14 +10,22 @@ an emitter can cache what it makes of a ``File`` (the Ignition emitter does). A 
 that reads a host's own values (a bridge with its derived MAC, an uplink's addresses) is
 a cache miss per host and costs a bounded slot, nothing else.
 """
+
 from __future__ import annotations
 
 from ..plan_model import Plan
 from ..profile import Profile
 from . import containers, docker, networkd, packages, quarantine, sysctl, vxlan_gc
 
-RENDERERS = (networkd.render, quarantine.render, vxlan_gc.render, docker.render, containers.render,
-             packages.render, sysctl.render)
+RENDERERS = (
+    networkd.render,
+    quarantine.render,
+    vxlan_gc.render,
+    docker.render,
+    containers.render,
+    packages.render,
+    sysctl.render,
+)
 
 
 def build_plan(profile: Profile) -> Plan:

@@ -33,6 +33,7 @@ Decisions:
   later (openvpn's tun0). The incident-5 example sets both to 0 so the result holds in
   any order and whatever the kernel copies; tests/test_containers_netns.py replays it.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -67,8 +68,16 @@ def render(profile: Profile, plan: Plan) -> None:
 def entries(containers: tuple[Container, ...]) -> tuple[File, ...]:
     out = [f for container in containers for f in _container(container)]
     why = "How to use the per-container docker run arguments and compose fragments"
-    out.append(File(path=f"{CONTAINERS_DIR}/README", guards=GUARDS, why=why, content=render_template(
-        "containers/README.j2", guards=GUARDS, why=why, dir=CONTAINERS_DIR, names=[c.name for c in containers])))
+    out.append(
+        File(
+            path=f"{CONTAINERS_DIR}/README",
+            guards=GUARDS,
+            why=why,
+            content=render_template(
+                "containers/README.j2", guards=GUARDS, why=why, dir=CONTAINERS_DIR, names=[c.name for c in containers]
+            ),
+        )
+    )
     return tuple(out)
 
 
@@ -79,8 +88,19 @@ def _container(container: Container) -> tuple[File, File]:
         raise ValueError(f"container {container.name!r} has no settings (the schema requires one)")
     context = {"guards": GUARDS, "container": container, "caps": caps, "devices": devices}
     why = f"compose fragment for service {container.name}: namespaced sysctls, capabilities and devices"
-    return (File(path=args_path(container.name), content=render_template("containers/args.j2", **context),
-                 guards=GUARDS, why=f"docker run arguments for container {container.name}, one per line"),
-            File(path=compose_path(container.name), guards=GUARDS, why=why,
-                 content=render_template("containers/compose.yaml.j2", why=why, path=compose_path(container.name),
-                                         **context)))
+    return (
+        File(
+            path=args_path(container.name),
+            content=render_template("containers/args.j2", **context),
+            guards=GUARDS,
+            why=f"docker run arguments for container {container.name}, one per line",
+        ),
+        File(
+            path=compose_path(container.name),
+            guards=GUARDS,
+            why=why,
+            content=render_template(
+                "containers/compose.yaml.j2", why=why, path=compose_path(container.name), **context
+            ),
+        ),
+    )

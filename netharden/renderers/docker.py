@@ -48,6 +48,7 @@ Decisions:
   ``systemctl try-restart`` of each daemon to apply a changed daemon.json, marked
   disruptive: restarting dockerd stops its containers (unless live-restore).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -67,7 +68,7 @@ WAIT_SECONDS = 60
 # dockerd of the distribution's own package, for systemd < 239 (no search path)
 DOCKERD_PATH = {"debian": "/usr/sbin/dockerd"}
 DEFAULT_DOCKERD = "/usr/bin/dockerd"
-WANTED_BY = ("multi-user.target",)   # an extra daemon's [Install]
+WANTED_BY = ("multi-user.target",)  # an extra daemon's [Install]
 
 
 def dockerd_binary(systemd: int, os_name: str) -> str:
@@ -78,8 +79,13 @@ def dockerd_binary(systemd: int, os_name: str) -> str:
 
 def exec_start(systemd: int, os_name: str, daemon: Daemon) -> tuple[str, ...]:
     """The extra daemon's ExecStart= argv."""
-    return (dockerd_binary(systemd, os_name), "--config-file", daemon.config_path,
-            "--containerd-plugins-namespace", daemon.plugins_namespace or "")
+    return (
+        dockerd_binary(systemd, os_name),
+        "--config-file",
+        daemon.config_path,
+        "--containerd-plugins-namespace",
+        daemon.plugins_namespace or "",
+    )
 
 
 def render(profile: Profile, plan: Plan) -> None:
@@ -100,8 +106,13 @@ def render(profile: Profile, plan: Plan) -> None:
 @lru_cache(maxsize=16)
 def wait_helper(path: str) -> File:
     why = "Wait until systemd-networkd created a dockerd bridge with its addresses"
-    return File(path, render_template("docker/netharden-wait-bridge.sh.j2", guards=("incident-2",), why=why), 0o755,
-                ("incident-2",), why)
+    return File(
+        path,
+        render_template("docker/netharden-wait-bridge.sh.j2", guards=("incident-2",), why=why),
+        0o755,
+        ("incident-2",),
+        why,
+    )
 
 
 @lru_cache(maxsize=256)
@@ -110,20 +121,39 @@ def daemon_entries(daemon: Daemon, helper: str | None) -> tuple[File | Unit | Ac
     ``helper``: the wait helper its unit runs first (a daemon on a bridge), or None."""
     guards = _guards(daemon)
     config = daemon.daemon_json()
-    why = (f"daemon.json of dockerd '{daemon.name}', the whole file: its settings" +
-           ("" if daemon.main else f" ({daemon.unit}; iptables {str(config['iptables']).lower()})"))
+    why = f"daemon.json of dockerd '{daemon.name}', the whole file: its settings" + (
+        "" if daemon.main else f" ({daemon.unit}; iptables {str(config['iptables']).lower()})"
+    )
     out: list[File | Unit | Action] = [
-        File(daemon.config_path, render_template("docker/daemon.json.j2", config=config), 0o644, guards, why)]
+        File(daemon.config_path, render_template("docker/daemon.json.j2", config=config), 0o644, guards, why)
+    ]
     # dockerd reads its daemon.json at start; the unit (or the main daemon's drop-in) runs the helper
     triggers = unit_triggers(daemon.unit, daemon.config_path, *((helper,) if helper else ()))
     if not daemon.main:
         out.append(Unit(daemon.unit, enabled=True, guards=guards, why=_extra_why(daemon), wanted_by=WANTED_BY))
-        out.append(Action(f"docker-{daemon.name}-start", ("systemctl", "start", daemon.unit),
-                          f"start the extra dockerd '{daemon.name}' once networkd created its bridge",
-                          phase=PHASE_RUNTIME, triggers=triggers, unit=daemon.unit, ensure_started=True))
-    out.append(Action(f"{daemon.unit.removesuffix('.service')}-restart", ("systemctl", "try-restart", daemon.unit),
-                      f"apply a changed {daemon.config_path}; restarting dockerd stops its containers",
-                      phase=PHASE_RUNTIME, disruptive=True, triggers=triggers, unit=daemon.unit, allow="docker"))
+        out.append(
+            Action(
+                f"docker-{daemon.name}-start",
+                ("systemctl", "start", daemon.unit),
+                f"start the extra dockerd '{daemon.name}' once networkd created its bridge",
+                phase=PHASE_RUNTIME,
+                triggers=triggers,
+                unit=daemon.unit,
+                ensure_started=True,
+            )
+        )
+    out.append(
+        Action(
+            f"{daemon.unit.removesuffix('.service')}-restart",
+            ("systemctl", "try-restart", daemon.unit),
+            f"apply a changed {daemon.config_path}; restarting dockerd stops its containers",
+            phase=PHASE_RUNTIME,
+            disruptive=True,
+            triggers=triggers,
+            unit=daemon.unit,
+            allow="docker",
+        )
+    )
     return tuple(out)
 
 
@@ -132,19 +162,28 @@ def _extra_why(daemon: Daemon) -> str:
 
 
 @lru_cache(maxsize=256)
-def daemon_unit(daemon: Daemon, wait: tuple[str, ...] | None, after: tuple[str, ...], systemd: int,
-                os_name: str) -> File:
+def daemon_unit(
+    daemon: Daemon, wait: tuple[str, ...] | None, after: tuple[str, ...], systemd: int, os_name: str
+) -> File:
     """The packaged docker.service's drop-in (main daemon) or the extra daemon's unit file."""
     if daemon.main:
         why = "Start the packaged docker.service after systemd-networkd" + (" and the bridge" if wait else "")
-        text = render_template("docker/docker.service.conf.j2", guards=("incident-2",), why=why,
-                               after=after, wants=after, wait=wait)
+        text = render_template(
+            "docker/docker.service.conf.j2", guards=("incident-2",), why=why, after=after, wants=after, wait=wait
+        )
         return File(DROPIN, text, 0o644, ("incident-2",), why)
     why, guards = _extra_why(daemon), _guards(daemon) + ("incident-2",)
-    text = render_template("docker/docker-daemon.service.j2", guards=guards, why=why, daemon=daemon,
-                           after=("network-online.target", "firewalld.service") + after,
-                           wants=("network-online.target",) + after, wait=wait,
-                           exec_start=exec_start(systemd, os_name, daemon), wanted_by=WANTED_BY)
+    text = render_template(
+        "docker/docker-daemon.service.j2",
+        guards=guards,
+        why=why,
+        daemon=daemon,
+        after=("network-online.target", "firewalld.service") + after,
+        wants=("network-online.target",) + after,
+        wait=wait,
+        exec_start=exec_start(systemd, os_name, daemon),
+        wanted_by=WANTED_BY,
+    )
     return File(f"{UNIT_DIR}/{daemon.unit}", text, 0o644, guards, why)
 
 

@@ -11,6 +11,7 @@ sorted by file name, first match wins):
                                           can never claim a bridge first
   20-netharden-uplink-<name>.network     uplinks
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -29,8 +30,21 @@ NETWORKD = "systemd-networkd.service"
 NETWORKD_CONF = ("/etc/systemd/networkd.conf", f"{NETWORKD_CONF_DIR}/")
 
 # Drivers of virtual interfaces, for targets whose networkd has no Kind= match.
-VIRTUAL_DRIVERS = ("veth", "bridge", "vxlan", "tun", "macvlan", "macvtap", "ipvlan", "dummy",
-                   "wireguard", "geneve", "bonding", "openvswitch", "802.1Q*")
+VIRTUAL_DRIVERS = (
+    "veth",
+    "bridge",
+    "vxlan",
+    "tun",
+    "macvlan",
+    "macvtap",
+    "ipvlan",
+    "dummy",
+    "wireguard",
+    "geneve",
+    "bonding",
+    "openvswitch",
+    "802.1Q*",
+)
 
 
 def _file(path: str, template: str, systemd: int, guards: tuple[str, ...], why: str, **extra) -> File:
@@ -54,12 +68,27 @@ def render(profile: Profile, plan: Plan) -> None:
 def unmanaged(groups: tuple[UnmanagedGroup, ...], systemd: int) -> tuple[File, ...]:
     out = []
     for group in groups:
-        out.append(_file(f"{NETWORK_DIR}/0-netharden-unmanaged-{group.id}.network", "networkd/unmanaged.network.j2",
-                         systemd, ("incident-1", "incident-2"), f"Unmanaged: {group.description}", group=group))
+        out.append(
+            _file(
+                f"{NETWORK_DIR}/0-netharden-unmanaged-{group.id}.network",
+                "networkd/unmanaged.network.j2",
+                systemd,
+                ("incident-1", "incident-2"),
+                f"Unmanaged: {group.description}",
+                group=group,
+            )
+        )
         if supports(systemd, "link.mac_policy_persistent_default"):
-            out.append(_file(f"{NETWORK_DIR}/0-netharden-{group.id}.link", "networkd/mac-policy.link.j2", systemd,
-                             ("hazard-mac-policy",), f"Keep the MACs the runtime chose: {group.description}",
-                             group=group))
+            out.append(
+                _file(
+                    f"{NETWORK_DIR}/0-netharden-{group.id}.link",
+                    "networkd/mac-policy.link.j2",
+                    systemd,
+                    ("hazard-mac-policy",),
+                    f"Keep the MACs the runtime chose: {group.description}",
+                    group=group,
+                )
+            )
     return tuple(out)
 
 
@@ -67,10 +96,25 @@ def unmanaged(groups: tuple[UnmanagedGroup, ...], systemd: int) -> tuple[File, .
 def bridge_files(bridge: Bridge, systemd: int) -> tuple[File, File]:
     origin = "derived from host and bridge name" if bridge.mac_source == "stable" else "explicit"
     has_ipv6 = any(interface(a).version == 6 for a in bridge.addresses)
-    return (_file(f"{NETWORK_DIR}/10-netharden-{bridge.name}.netdev", "networkd/bridge.netdev.j2", systemd,
-                  ("incident-3",), f"Bridge {bridge.name} with its MAC pinned ({origin})", bridge=bridge),
-            _file(f"{NETWORK_DIR}/10-netharden-{bridge.name}.network", "networkd/bridge.network.j2", systemd,
-                  ("config",), f"Addresses of bridge {bridge.name}", bridge=bridge, has_ipv6=has_ipv6))
+    return (
+        _file(
+            f"{NETWORK_DIR}/10-netharden-{bridge.name}.netdev",
+            "networkd/bridge.netdev.j2",
+            systemd,
+            ("incident-3",),
+            f"Bridge {bridge.name} with its MAC pinned ({origin})",
+            bridge=bridge,
+        ),
+        _file(
+            f"{NETWORK_DIR}/10-netharden-{bridge.name}.network",
+            "networkd/bridge.network.j2",
+            systemd,
+            ("config",),
+            f"Addresses of bridge {bridge.name}",
+            bridge=bridge,
+            has_ipv6=has_ipv6,
+        ),
+    )
 
 
 @lru_cache(maxsize=256)
@@ -86,8 +130,15 @@ def uplink_file(uplink: Uplink, systemd: int) -> File:
             exclude["drivers"] = VIRTUAL_DRIVERS
         exclude["loopback"] = any(fnmatch.fnmatchcase("lo", glob) for glob in match.names)
     why = f"Uplink {uplink.name}" + (": its match is broad, so virtual interfaces are excluded" if match.broad else "")
-    return _file(f"{NETWORK_DIR}/20-netharden-uplink-{uplink.name}.network", "networkd/uplink.network.j2", systemd,
-                 guards, why, uplink=uplink, exclude=exclude)
+    return _file(
+        f"{NETWORK_DIR}/20-netharden-uplink-{uplink.name}.network",
+        "networkd/uplink.network.j2",
+        systemd,
+        guards,
+        why,
+        uplink=uplink,
+        exclude=exclude,
+    )
 
 
 @lru_cache(maxsize=256)
@@ -95,25 +146,56 @@ def masks(names: tuple[str, ...], foreign_routes: str, systemd: int, reloads: bo
     """The masks, and the networkd.conf drop-in with its restart. ``reloads``: the Plan has
     the reload action; without it the restart is what makes networkd read its directory."""
     out: list[Link | File | Action] = [
-        Link(path=f"{NETWORK_DIR}/{name}", target="/dev/null", guards=("incident-2",),
-             why=f"Mask the vendor file {name} that manages container interfaces") for name in names]
+        Link(
+            path=f"{NETWORK_DIR}/{name}",
+            target="/dev/null",
+            guards=("incident-2",),
+            why=f"Mask the vendor file {name} that manages container interfaces",
+        )
+        for name in names
+    ]
     if foreign_routes == "keep" and supports(systemd, "networkd.manage_foreign_routes"):
-        out.append(_file(f"{NETWORKD_CONF_DIR}/50-netharden.conf", "networkd/networkd.conf.j2", systemd,
-                         ("hazard-foreign-routes",), "Leave routes and policy rules installed by CNI plugins alone"))
+        out.append(
+            _file(
+                f"{NETWORKD_CONF_DIR}/50-netharden.conf",
+                "networkd/networkd.conf.j2",
+                systemd,
+                ("hazard-foreign-routes",),
+                "Leave routes and policy rules installed by CNI plugins alone",
+            )
+        )
         # networkd reads networkd.conf only when it starts; a restart can briefly drop
         # DHCP leases, so appliers run it only when asked (it takes effect at boot anyway)
         triggers = unit_triggers(NETWORKD, *NETWORKD_CONF) + (() if reloads else (f"{NETWORK_DIR}/",))
-        out.append(Action("networkd-restart", ("systemctl", "try-restart", NETWORKD),
-                          "networkd reads networkd.conf only at start", phase=PHASE_NETWORKD + 1, disruptive=True,
-                          triggers=triggers, unit=NETWORKD, allow="networkd"))
+        out.append(
+            Action(
+                "networkd-restart",
+                ("systemctl", "try-restart", NETWORKD),
+                "networkd reads networkd.conf only at start",
+                phase=PHASE_NETWORKD + 1,
+                disruptive=True,
+                triggers=triggers,
+                unit=NETWORKD,
+                allow="networkd",
+            )
+        )
     return tuple(out)
 
 
 @lru_cache(maxsize=16)
 def reload_action(systemd: int) -> Action:
     if supports(systemd, "networkctl.reload"):
-        return Action("networkd-reload", ("networkctl", "reload"), "load the new .network/.netdev files",
-                      triggers=(f"{NETWORK_DIR}/",))
+        return Action(
+            "networkd-reload",
+            ("networkctl", "reload"),
+            "load the new .network/.netdev files",
+            triggers=(f"{NETWORK_DIR}/",),
+        )
     # the restart is the reload: it reads the network directory and networkd.conf
-    return Action("networkd-reload", ("systemctl", "restart", NETWORKD), "systemd < 244 has no 'networkctl reload'",
-                  triggers=unit_triggers(NETWORKD, *NETWORKD_CONF, f"{NETWORK_DIR}/"), unit=NETWORKD)
+    return Action(
+        "networkd-reload",
+        ("systemctl", "restart", NETWORKD),
+        "systemd < 244 has no 'networkctl reload'",
+        triggers=unit_triggers(NETWORKD, *NETWORKD_CONF, f"{NETWORK_DIR}/"),
+        unit=NETWORKD,
+    )

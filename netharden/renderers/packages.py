@@ -17,6 +17,7 @@ On apt-based targets (``targets.APT_BASED``) ``docker.hold_packages`` renders
 Flatcar, Container Linux and Fedora CoreOS ship the runtime in the OS image: there is
 nothing to hold, and the Plan carries a note that ``explain`` prints.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -32,10 +33,9 @@ GUARDS = ("incident-5",)
 
 _IMAGE_UPDATES = {
     "flatcar": "Flatcar ships docker and containerd in the OS image; they change only with an OS update "
-               "(control it with the update strategy / locksmith or FLUO)",
+    "(control it with the update strategy / locksmith or FLUO)",
     "coreos": "Container Linux ships docker and containerd in the OS image; they change only with an OS update",
-    "fcos": "Fedora CoreOS ships its container runtime in the OS image (rpm-ostree); "
-            "control updates with Zincati",
+    "fcos": "Fedora CoreOS ships its container runtime in the OS image (rpm-ostree); control updates with Zincati",
 }
 
 
@@ -51,10 +51,18 @@ def render(profile: Profile, plan: Plan) -> None:
 @lru_cache(maxsize=64)
 def holds(packages: tuple[str, ...]) -> tuple[File, File]:
     why = f"Keep the installed container runtime ({', '.join(packages)}): an upgrade changed its defaults under running hosts"
-    pin = File(PREFERENCES, render_template("packages/apt-hold.pref.j2", packages=packages, why=why, guards=GUARDS),
-               guards=GUARDS, why=why)
+    pin = File(
+        PREFERENCES,
+        render_template("packages/apt-hold.pref.j2", packages=packages, why=why, guards=GUARDS),
+        guards=GUARDS,
+        why=why,
+    )
     patterns = tuple("^" + p.replace(".", r"\.").replace("+", r"\+") + "$" for p in packages)
     why = "unattended-upgrades must not upgrade the container runtime"
-    blacklist = File(UNATTENDED, render_template("packages/unattended-upgrades.conf.j2", patterns=patterns, why=why,
-                                                 guards=GUARDS), guards=GUARDS, why=why)
+    blacklist = File(
+        UNATTENDED,
+        render_template("packages/unattended-upgrades.conf.j2", patterns=patterns, why=why, guards=GUARDS),
+        guards=GUARDS,
+        why=why,
+    )
     return pin, blacklist

@@ -51,6 +51,7 @@ Decisions:
   ``NETHARDEN_QUARANTINE_ROOT`` prefix (it can only narrow the reach and turns the
   reload off); the service unsets it with ``UnsetEnvironment=``.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -92,32 +93,56 @@ def render(profile: Profile, plan: Plan) -> None:
 def entries(globs: tuple[str, ...], helper_dir: str, systemd: int) -> tuple[File | Unit | Action, ...]:
     script, dirs = f"{helper_dir}/{SCRIPT}", watched_dirs(globs)
     context = {
-        "guards": GUARDS, "script": script, "globs": globs, "dirs": dirs,
-        "reload": supports(systemd, "networkctl.reload"), "runtime_directory": QUARANTINE_DIR.removeprefix("/run/"),
+        "guards": GUARDS,
+        "script": script,
+        "globs": globs,
+        "dirs": dirs,
+        "reload": supports(systemd, "networkctl.reload"),
+        "runtime_directory": QUARANTINE_DIR.removeprefix("/run/"),
         "wanted_by": WANTED_BY,
     }
     what = "Quarantine catch-all .network files matching " + " ".join(globs)
     out: list[File | Unit | Action] = []
     for path, template, mode, why in (
-        (script, "quarantine/netharden-quarantine.sh.j2", 0o755,
-         f"Move catch-all .network files to {QUARANTINE_DIR}"),
-        (f"{UNIT_DIR}/{SERVICE}", "quarantine/netharden-quarantine.service.j2", 0o644,
-         f"{what}, before systemd-networkd starts"),
-        (f"{UNIT_DIR}/{PATH_UNIT}", "quarantine/netharden-quarantine.path.j2", 0o644,
-         f"Run {SERVICE} whenever a file appears in " + " ".join(dirs)),
+        (script, "quarantine/netharden-quarantine.sh.j2", 0o755, f"Move catch-all .network files to {QUARANTINE_DIR}"),
+        (
+            f"{UNIT_DIR}/{SERVICE}",
+            "quarantine/netharden-quarantine.service.j2",
+            0o644,
+            f"{what}, before systemd-networkd starts",
+        ),
+        (
+            f"{UNIT_DIR}/{PATH_UNIT}",
+            "quarantine/netharden-quarantine.path.j2",
+            0o644,
+            f"Run {SERVICE} whenever a file appears in " + " ".join(dirs),
+        ),
     ):
         text = render_template(template, **context, why=why)
         out.append(File(path=path, content=text, mode=mode, guards=GUARDS, why=why))
     out += [
-        Unit(SERVICE, enabled=True, guards=GUARDS, why=f"{what}, at every start of systemd-networkd",
-             wanted_by=WANTED_BY),
+        Unit(
+            SERVICE, enabled=True, guards=GUARDS, why=f"{what}, at every start of systemd-networkd", wanted_by=WANTED_BY
+        ),
         Unit(PATH_UNIT, enabled=True, guards=GUARDS, why=f"{what}, whenever one is written", wanted_by=WANTED_BY),
         DAEMON_RELOAD,
-        Action("quarantine-path", ("systemctl", "start", PATH_UNIT), "watch for stray catch-all .network files",
-               phase=PHASE_UNITS, triggers=unit_triggers(PATH_UNIT), unit=PATH_UNIT, ensure_started=True),
+        Action(
+            "quarantine-path",
+            ("systemctl", "start", PATH_UNIT),
+            "watch for stray catch-all .network files",
+            phase=PHASE_UNITS,
+            triggers=unit_triggers(PATH_UNIT),
+            unit=PATH_UNIT,
+            ensure_started=True,
+        ),
         # a oneshot: starting it runs the script again, so it runs when the script or its unit changed
-        Action("quarantine-run", ("systemctl", "start", SERVICE),
-               "quarantine the catch-all .network files already there", phase=PHASE_UNITS,
-               triggers=unit_triggers(SERVICE, script), unit=SERVICE),
+        Action(
+            "quarantine-run",
+            ("systemctl", "start", SERVICE),
+            "quarantine the catch-all .network files already there",
+            phase=PHASE_UNITS,
+            triggers=unit_triggers(SERVICE, script),
+            unit=SERVICE,
+        ),
     ]
     return tuple(out)

@@ -7,6 +7,7 @@ names that contain dots; no '=', quotes or newlines). On a live host the file is
 loaded with ``sysctl -p FILE`` (procps: present on Debian, Ubuntu, Flatcar and CoreOS);
 at boot systemd-sysctl.service loads it.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -28,6 +29,14 @@ def render(profile: Profile, plan: Plan) -> None:
 def entries(sysctl: tuple[tuple[str, str], ...]) -> tuple[File, Action]:
     why = "Host sysctls from the profile"
     text = render_template("sysctl/sysctl.conf.j2", guards=GUARDS, why=why, sysctl=sysctl)
-    return (File(PATH, text, guards=GUARDS, why=why),
-            Action("sysctl-load", ("sysctl", "-p", PATH), "apply the host sysctls now (systemd-sysctl does at boot)",
-                   phase=PHASE_SYSCTL, triggers=(PATH,), sysctls=sysctl))
+    return (
+        File(PATH, text, guards=GUARDS, why=why),
+        Action(
+            "sysctl-load",
+            ("sysctl", "-p", PATH),
+            "apply the host sysctls now (systemd-sysctl does at boot)",
+            phase=PHASE_SYSCTL,
+            triggers=(PATH,),
+            sysctls=sysctl,
+        ),
+    )

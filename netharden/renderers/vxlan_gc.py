@@ -34,6 +34,7 @@ Decisions:
   ``OnBootSec=`` already in the past elapses immediately), so a device is confirmed
   stale one interval later at the earliest.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -48,7 +49,7 @@ SERVICE = "netharden-vxlan-gc.service"
 TIMER = "netharden-vxlan-gc.timer"
 GC_STATE_DIR = f"{STATE_DIR}/vxlan-gc"
 GUARDS = ("incident-4",)
-WANTED_BY = ("timers.target",)   # the timer's [Install]
+WANTED_BY = ("timers.target",)  # the timer's [Install]
 
 
 def render(profile: Profile, plan: Plan) -> None:
@@ -59,10 +60,18 @@ def render(profile: Profile, plan: Plan) -> None:
 @lru_cache(maxsize=64)
 def entries(gc: VxlanGC, helper_dir: str) -> tuple[File | Unit | Action, ...]:
     script = f"{helper_dir}/{SCRIPT}"
-    what = (f"{'Remove' if gc.mode == 'remove' else 'Report'} stale VXLAN devices matching {gc.pattern} "
-            f"(down, no master, stale at the previous run too)")
-    context = {"guards": GUARDS, "gc": gc, "script": script, "state_dir": GC_STATE_DIR,
-               "runtime_directory": GC_STATE_DIR.removeprefix("/run/"), "wanted_by": WANTED_BY}
+    what = (
+        f"{'Remove' if gc.mode == 'remove' else 'Report'} stale VXLAN devices matching {gc.pattern} "
+        f"(down, no master, stale at the previous run too)"
+    )
+    context = {
+        "guards": GUARDS,
+        "gc": gc,
+        "script": script,
+        "state_dir": GC_STATE_DIR,
+        "runtime_directory": GC_STATE_DIR.removeprefix("/run/"),
+        "wanted_by": WANTED_BY,
+    }
     out: list[File | Unit | Action] = []
     for path, template, mode, why in (
         (script, "vxlan_gc/netharden-vxlan-gc.sh.j2", 0o755, "Collector of stale VXLAN devices"),
@@ -74,7 +83,14 @@ def entries(gc: VxlanGC, helper_dir: str) -> tuple[File | Unit | Action, ...]:
     out += [
         Unit(TIMER, enabled=True, guards=GUARDS, why=f"{what}, every {gc.interval}", wanted_by=WANTED_BY),
         DAEMON_RELOAD,
-        Action("vxlan-gc-timer", ("systemctl", "start", TIMER), "start the stale VXLAN device collector",
-               phase=PHASE_UNITS, triggers=unit_triggers(TIMER), unit=TIMER, ensure_started=True),
+        Action(
+            "vxlan-gc-timer",
+            ("systemctl", "start", TIMER),
+            "start the stale VXLAN device collector",
+            phase=PHASE_UNITS,
+            triggers=unit_triggers(TIMER),
+            unit=TIMER,
+            ensure_started=True,
+        ),
     ]
     return tuple(out)

@@ -3,6 +3,7 @@ NEEDS ("files" or "live") and check(host) -> list[Finding]; optionally
 fixed_by(profile, plan, finding, host) -> (bool, note) | None where applying a profile fixes a
 finding in a way its files alone cannot show (live state, a helper that moves files); None
 falls back to re-running the check with the profile's files laid over the host."""
+
 from __future__ import annotations
 
 import importlib

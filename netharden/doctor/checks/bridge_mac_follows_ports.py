@@ -35,6 +35,7 @@ netdev.c) and keeps its MAC, and netharden's bridge .network sets no [Link] MACA
 So the MAC is pinned once the bridge is created again: ``ip link del BR`` followed by
 ``networkctl reload``, or a reboot.
 """
+
 from __future__ import annotations
 
 from ..host import Host
@@ -44,14 +45,20 @@ ID = "bridge-mac-follows-ports"
 TITLE = "a bridge's MAC follows its ports"
 SEVERITY = "warning"
 INCIDENT = "incident-3"
-HINT = ("define the bridge under 'bridges' (bridges[].mac: stable or an explicit MAC; networkd pins it with "
-        "MACAddress=), or set it once with ip link set BR address MAC")
+HINT = (
+    "define the bridge under 'bridges' (bridges[].mac: stable or an explicit MAC; networkd pins it with "
+    "MACAddress=), or set it once with ip link set BR address MAC"
+)
 NEEDS = "live"
 
 NET_ADDR_SET = 3
 # include/uapi/linux/netdevice.h
-ASSIGN_TYPES = {0: "permanent (NET_ADDR_PERM)", 1: "random (NET_ADDR_RANDOM)", 2: "stolen from a port (NET_ADDR_STOLEN)",
-                3: "set (NET_ADDR_SET)"}
+ASSIGN_TYPES = {
+    0: "permanent (NET_ADDR_PERM)",
+    1: "random (NET_ADDR_RANDOM)",
+    2: "stolen from a port (NET_ADDR_STOLEN)",
+    3: "set (NET_ADDR_SET)",
+}
 
 
 def _words(assign: int) -> str:
@@ -66,12 +73,16 @@ def check(host: Host) -> list[Finding]:
         ports = sorted(host.ports(iface.name))
         if not ports:
             continue
-        findings.append(Finding(
-            subject=iface.name,
-            message=(f"bridge {iface.name} has MAC {iface.mac} with address type {_words(iface.addr_assign_type)}, "
-                     f"not set: it takes the smallest MAC of its ports ({', '.join(ports)}), so the gateway MAC its "
-                     f"containers cache changes whenever a port with a smaller MAC joins or the smallest one leaves"),
-        ))
+        findings.append(
+            Finding(
+                subject=iface.name,
+                message=(
+                    f"bridge {iface.name} has MAC {iface.mac} with address type {_words(iface.addr_assign_type)}, "
+                    f"not set: it takes the smallest MAC of its ports ({', '.join(ports)}), so the gateway MAC its "
+                    f"containers cache changes whenever a port with a smaller MAC joins or the smallest one leaves"
+                ),
+            )
+        )
     return findings
 
 
@@ -79,6 +90,8 @@ def fixed_by(profile, plan, finding: Finding, host: Host) -> tuple[bool, str]:
     bridge = next((b for b in profile.bridges if b.name == finding.subject), None)
     if bridge is None:
         return False, f"the profile defines no bridge {finding.subject!r} (bridges[].name)"
-    return True, (f"networkd creates {bridge.name} with MACAddress={bridge.mac} ({bridge.mac_source}); the existing "
-                  f"bridge keeps its MAC until it is created again (networkd 252 leaves an existing netdev "
-                  f"unchanged): ip link del {bridge.name} and networkctl reload, or reboot")
+    return True, (
+        f"networkd creates {bridge.name} with MACAddress={bridge.mac} ({bridge.mac_source}); the existing "
+        f"bridge keeps its MAC until it is created again (networkd 252 leaves an existing netdev "
+        f"unchanged): ip link del {bridge.name} and networkctl reload, or reboot"
+    )

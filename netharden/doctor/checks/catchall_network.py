@@ -25,6 +25,7 @@ only from 251, a [Match] with no condition ignored from 245, host conditions cou
 * One finding per offending file, naming the live interfaces it takes now and the kinds of
   representatives it would take.
 """
+
 from __future__ import annotations
 
 from ..host import Host
@@ -35,14 +36,23 @@ ID = "catchall-network"
 TITLE = "a .network file matches and manages container interfaces"
 SEVERITY = "error"
 INCIDENT = "incident-1"
-HINT = ("set networkd.quarantine (moves stray catch-all files out of /run and /etc systemd/network at boot), "
-        "unmanaged.presets (0-netharden-unmanaged-*.network sort first and leave container interfaces alone) "
-        "and precise uplinks[].match (netharden adds Kind=!* / Driver=! exclusions to broad matches)")
+HINT = (
+    "set networkd.quarantine (moves stray catch-all files out of /run and /etc systemd/network at boot), "
+    "unmanaged.presets (0-netharden-unmanaged-*.network sort first and leave container interfaces alone) "
+    "and precise uplinks[].match (netharden adds Kind=!* / Driver=! exclusions to broad matches)"
+)
 NEEDS = "files"
 
 # systemd's own files for systemd-nspawn / systemd-vmspawn devices (ve-*, vb-*, vz-*, vt-*, host0)
-SYSTEMD_STOCK = frozenset({"80-container-ve.network", "80-container-vb.network", "80-container-vz.network",
-                           "80-vm-vt.network", "80-container-host0.network"})
+SYSTEMD_STOCK = frozenset(
+    {
+        "80-container-ve.network",
+        "80-container-vb.network",
+        "80-container-vz.network",
+        "80-vm-vt.network",
+        "80-container-host0.network",
+    }
+)
 VENDOR_DIRS = ("/usr/lib/systemd/network/", "/lib/systemd/network/")
 
 
@@ -73,7 +83,7 @@ def catches(host: Host, files: list[ConfFile] | None = None) -> dict[str, tuple[
 
 
 def kinds_text(devices: list[Device]) -> str:
-    """"bridge (docker0, cni0), veth (veth1a2b3c4) devices"."""
+    """ "bridge (docker0, cni0), veth (veth1a2b3c4) devices"."""
     groups: dict[str, list[str]] = {}
     for d in devices:
         groups.setdefault(d.kind or d.type, []).append(d.name)
@@ -82,7 +92,7 @@ def kinds_text(devices: list[Device]) -> str:
 
 def describe_match(cf: ConfFile) -> str:
     m = cf.match
-    assert m is not None   # a file that matched has a [Match]
+    assert m is not None  # a file that matched has a [Match]
     text = f"[Match] {m.describe()}"
     if not m.interface_conditions:
         text += ", which matches every interface"
@@ -117,13 +127,17 @@ def check(host: Host) -> list[Finding]:
             parts.append(f"takes {', '.join(d.name for d in live)} now")
         if reps:
             parts.append(("would also take " if live else "would take ") + kinds_text(reps))
-        message = "; ".join(parts) + (": networkd configures them itself (first matching file in its order, "
-                                      "not Unmanaged=yes) and fights the container runtime for them")
+        message = "; ".join(parts) + (
+            ": networkd configures them itself (first matching file in its order, "
+            "not Unmanaged=yes) and fights the container runtime for them"
+        )
         hint = ""
         if quarantinable(cf):
             default = " (the default /run/systemd/network/*.network does)" if path.startswith("/run/") else ""
-            hint = (f"networkd.quarantine covering {path}{default} moves this catch-all away at boot and whenever "
-                    "it appears; unmanaged.presets keep container interfaces out of any file's reach")
+            hint = (
+                f"networkd.quarantine covering {path}{default} moves this catch-all away at boot and whenever "
+                "it appears; unmanaged.presets keep container interfaces out of any file's reach"
+            )
         findings.append(Finding(subject=host.display(path), message=message, hint=hint))
     return findings
 

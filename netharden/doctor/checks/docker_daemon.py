@@ -44,6 +44,7 @@ throwaway namespace on the conflicts reported here and asserts that it refuses e
 Not checked: keys dockerd does not know at all (only the misspellings validation
 knows), and values outside the networking keys.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,31 +61,77 @@ ID = "docker-daemon"
 TITLE = "a daemon.json dockerd refuses to start with"
 SEVERITY = "error"
 INCIDENT = "config"
-HINT = ("let netharden write daemon.json from docker.daemons[].settings (validated: no 'hosts' for the main "
-        "daemon, no flag/file duplicates), or fix the file")
+HINT = (
+    "let netharden write daemon.json from docker.daemons[].settings (validated: no 'hosts' for the main "
+    "daemon, no flag/file duplicates), or fix the file"
+)
 NEEDS = "files"
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 
 # flags whose value is a NamedOption: the daemon.json key they collide with (dockerd 20.10)
-NAMED = {"host": "hosts", "label": "labels", "log-opt": "log-opts", "storage-opt": "storage-opts",
-         "exec-opt": "exec-opts", "authorization-plugin": "authorization-plugins", "dns-opt": "dns-opts",
-         "insecure-registry": "insecure-registries", "registry-mirror": "registry-mirrors",
-         "allow-nondistributable-artifacts": "allow-nondistributable-artifacts",
-         "cluster-store-opt": "cluster-store-opts", "node-generic-resource": "node-generic-resources",
-         "default-ulimit": "default-ulimits", "add-runtime": "runtimes", "default-address-pool": "default-address-pools"}
+NAMED = {
+    "host": "hosts",
+    "label": "labels",
+    "log-opt": "log-opts",
+    "storage-opt": "storage-opts",
+    "exec-opt": "exec-opts",
+    "authorization-plugin": "authorization-plugins",
+    "dns-opt": "dns-opts",
+    "insecure-registry": "insecure-registries",
+    "registry-mirror": "registry-mirrors",
+    "allow-nondistributable-artifacts": "allow-nondistributable-artifacts",
+    "cluster-store-opt": "cluster-store-opts",
+    "node-generic-resource": "node-generic-resources",
+    "default-ulimit": "default-ulimits",
+    "add-runtime": "runtimes",
+    "default-address-pool": "default-address-pools",
+}
 SKIP_DUPLICATES = {"runtimes"}
 # nested objects configValuesSet() keeps as one key
 FLAT = {"cluster-store-opts", "log-opts", "runtimes", "default-ulimits", "features", "builder", "default-network-opts"}
-SHORT = {"H": "host", "D": "debug", "l": "log-level", "b": "bridge", "G": "group", "g": "graph", "p": "pidfile",
-         "s": "storage-driver", "v": "version", "h": "help", "r": "restart"}
-BOOL_FLAGS = {"cri-containerd", "debug", "experimental", "help", "icc", "init", "ip-forward", "ip-masq", "ip6tables",
-              "iptables", "ipv6", "live-restore", "no-new-privileges", "raw-logs", "rootless", "selinux-enabled", "tls",
-              "tlsverify", "userland-proxy", "version", "restart", "validate"}
+SHORT = {
+    "H": "host",
+    "D": "debug",
+    "l": "log-level",
+    "b": "bridge",
+    "G": "group",
+    "g": "graph",
+    "p": "pidfile",
+    "s": "storage-driver",
+    "v": "version",
+    "h": "help",
+    "r": "restart",
+}
+BOOL_FLAGS = {
+    "cri-containerd",
+    "debug",
+    "experimental",
+    "help",
+    "icc",
+    "init",
+    "ip-forward",
+    "ip-masq",
+    "ip6tables",
+    "iptables",
+    "ipv6",
+    "live-restore",
+    "no-new-privileges",
+    "raw-logs",
+    "rootless",
+    "selinux-enabled",
+    "tls",
+    "tlsverify",
+    "userland-proxy",
+    "version",
+    "restart",
+    "validate",
+}
 
 
 # ------------------------------------------------------------------ units
+
 
 def _service_assignments(host: Host, files: list[str]) -> list[tuple[str, str]] | None:
     """(key, value) of the [Service] assignments of a unit file and its drop-ins, read the way
@@ -194,8 +241,8 @@ def dockerd_flags(argv: list[str]) -> list[tuple[str, str, str]]:
                 if name in BOOL_FLAGS:
                     flags.append((name, "true", f"-{ch}"))
                     continue
-                value = chars[j + 1:].removeprefix("=")
-                written = f"-{ch}{chars[j + 1:]}"
+                value = chars[j + 1 :].removeprefix("=")
+                written = f"-{ch}{chars[j + 1 :]}"
                 if not value and i < len(argv):
                     value, i = argv[i], i + 1
                     written = f"-{ch} {value}"
@@ -222,7 +269,7 @@ def flag_conflicts(config: dict, argv: list[str]) -> list[tuple[str, str]]:
     for name, _value, written in dockerd_flags(argv):
         key = NAMED.get(name, name)
         short = next((s for s, long in SHORT.items() if long == name), None)
-        for candidate in ([key] if name in NAMED else [name, short]):
+        for candidate in [key] if name in NAMED else [name, short]:
             if candidate and candidate in values and candidate not in SKIP_DUPLICATES:
                 out.setdefault(candidate, written)
                 break
@@ -230,6 +277,7 @@ def flag_conflicts(config: dict, argv: list[str]) -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------ daemon.json
+
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
@@ -293,16 +341,32 @@ def check(host: Host) -> list[Finding]:
             findings.add(Finding(shown, f"does not parse as JSON: {error}: dockerd refuses to start{by}"))
             continue
         if not isinstance(config, dict):
-            findings.add(Finding(shown, f"is a JSON {type(config).__name__.replace('list', 'array')}, not an object: "
-                                        f"dockerd refuses to start{by}"))
+            findings.add(
+                Finding(
+                    shown,
+                    f"is a JSON {type(config).__name__.replace('list', 'array')}, not an object: "
+                    f"dockerd refuses to start{by}",
+                )
+            )
             continue
         if argv:
             for key, flag in flag_conflicts(config, argv):
-                findings.add(Finding(shown, (
-                    f"sets {key!r} while {unit}'s ExecStart passes {flag}: dockerd refuses to start (\"the following "
-                    f"directives are specified both as a flag and in the configuration file: {key}\")")))
+                findings.add(
+                    Finding(
+                        shown,
+                        (
+                            f"sets {key!r} while {unit}'s ExecStart passes {flag}: dockerd refuses to start (\"the following "
+                            f'directives are specified both as a flag and in the configuration file: {key}")'
+                        ),
+                    )
+                )
         for p, ignored in _settings_problems(shown, text, config):
             where = f"line {p.line}, column {p.column}, " if p.line else ""
-            findings.add(Finding(shown, f"{where}{json_path(p.path)}: {p.message}" + (f" ({p.hint})" if p.hint else ""),
-                                 severity="warning" if ignored else ""))
+            findings.add(
+                Finding(
+                    shown,
+                    f"{where}{json_path(p.path)}: {p.message}" + (f" ({p.hint})" if p.hint else ""),
+                    severity="warning" if ignored else "",
+                )
+            )
     return sorted(findings, key=lambda f: (f.subject, f.message))

@@ -28,6 +28,7 @@ How it decides:
 * One finding per key; the subject names the key, the message the file that set it (or the
   default) and the CNI evidence.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -52,8 +53,10 @@ ID = "foreign-routes"
 TITLE = "networkd deletes routes and rules a CNI plugin installed"
 SEVERITY = "warning"
 INCIDENT = "hazard-foreign-routes"
-HINT = ("set networkd.foreign_routes: keep (netharden writes networkd.conf.d/50-netharden.conf with "
-        "ManageForeignRoutes=no and ManageForeignRoutingPolicyRules=no)")
+HINT = (
+    "set networkd.foreign_routes: keep (netharden writes networkd.conf.d/50-netharden.conf with "
+    "ManageForeignRoutes=no and ManageForeignRoutingPolicyRules=no)"
+)
 NEEDS = "files"
 
 CNI_PRESETS = ("flannel", "calico", "cilium", "weave", "cni", "kube")
@@ -105,8 +108,10 @@ def check(host: Host) -> list[Finding]:
     if not (live or files):
         return []
     version = host_version(host)
-    keys = [("ManageForeignRoutes", MANAGE_FOREIGN_ROUTES_SINCE, "routes"),
-            ("ManageForeignRoutingPolicyRules", MANAGE_FOREIGN_RULES_SINCE, "routing policy rules")]
+    keys = [
+        ("ManageForeignRoutes", MANAGE_FOREIGN_ROUTES_SINCE, "routes"),
+        ("ManageForeignRoutingPolicyRules", MANAGE_FOREIGN_RULES_SINCE, "routing policy rules"),
+    ]
     keys = [k for k in keys if version is None or version >= k[1]]
     if not keys or not networkd_manages_links(host):
         return []
@@ -122,8 +127,13 @@ def check(host: Host) -> list[Finding]:
         if not s.value:
             continue
         source = f"set to yes in {host.display(s.source)}" if s.source else "yes by default (no networkd.conf sets it)"
-        findings.append(Finding(
-            subject=f"networkd.conf [Network] {key}",
-            message=(f"{key}= is {source} while a CNI is installed ({'; '.join(evidence)}): systemd-networkd "
-                     f"deletes the {what} the CNI plugin installed whenever it reconfigures a link")))
+        findings.append(
+            Finding(
+                subject=f"networkd.conf [Network] {key}",
+                message=(
+                    f"{key}= is {source} while a CNI is installed ({'; '.join(evidence)}): systemd-networkd "
+                    f"deletes the {what} the CNI plugin installed whenever it reconfigures a link"
+                ),
+            )
+        )
     return findings

@@ -57,6 +57,7 @@ version comes from needs the apt lists; by default unattended-upgrades takes onl
 security and point releases, so docker-ce from Docker's repository is upgraded only when
 that origin is allowed - the message says so).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -69,12 +70,28 @@ ID = "runtime-not-held"
 TITLE = "container runtime packages unattended-upgrades would upgrade"
 SEVERITY = "warning"
 INCIDENT = "incident-5"
-HINT = ("list them in docker.hold_packages (netharden pins the installed version and blacklists them for "
-        "unattended-upgrades), or apt-mark hold them")
+HINT = (
+    "list them in docker.hold_packages (netharden pins the installed version and blacklists them for "
+    "unattended-upgrades), or apt-mark hold them"
+)
 NEEDS = "files"
 
-RUNTIME_PACKAGES = ("containerd", "containerd.io", "cri-o", "cri-o-runc", "crun", "docker-ce", "docker-ce-cli",
-                    "docker.io", "moby-cli", "moby-containerd", "moby-engine", "moby-runc", "podman", "runc")
+RUNTIME_PACKAGES = (
+    "containerd",
+    "containerd.io",
+    "cri-o",
+    "cri-o-runc",
+    "crun",
+    "docker-ce",
+    "docker-ce-cli",
+    "docker.io",
+    "moby-cli",
+    "moby-containerd",
+    "moby-engine",
+    "moby-runc",
+    "podman",
+    "runc",
+)
 STATUS = "/var/lib/dpkg/status"
 APT_ETC = "/etc/apt"
 UU_KEY = "apt::periodic::unattended-upgrade"
@@ -82,6 +99,7 @@ _PART_NAME = re.compile(r"[A-Za-z0-9_:.-]+")
 
 
 # ------------------------------------------------------------------ dpkg
+
 
 def _stanzas(text: str) -> list[dict[str, str]]:
     """deb822 paragraphs: field names lower-cased, continuation lines joined."""
@@ -118,6 +136,7 @@ def installed(host: Host) -> dict[str, dict[str, str]]:
 
 # ------------------------------------------------------------------ apt.conf
 
+
 def _parts(host: Host, directory: str, ext: str) -> list[str]:
     """Files apt reads from a .d directory, in its order (GetListOfFilesInDir)."""
     out = []
@@ -137,7 +156,7 @@ class AptConfig:
     def __init__(self):
         self.values: dict[str, str] = {}
         self.lists: dict[str, list[str]] = {}
-        self.origin: dict[str, str] = {}   # key -> file that set it last
+        self.origin: dict[str, str] = {}  # key -> file that set it last
 
     def get(self, key: str) -> str | None:
         return self.values.get(key.lower())
@@ -237,7 +256,7 @@ def _tokens(text: str):
         elif c == '"':
             end = text.find('"', i + 1)
             end = n if end < 0 else end
-            yield "str", text[i + 1:end]
+            yield "str", text[i + 1 : end]
             i = end + 1
         else:
             j = i
@@ -257,6 +276,7 @@ def apt_config(host: Host) -> AptConfig:
 
 
 # ------------------------------------------------------------------ apt preferences
+
 
 def _names_match(field: str, pkg: str, source: str) -> bool:
     for entry in field.split():
@@ -324,6 +344,7 @@ def pinned(host: Host, pkg: str, stanza: dict[str, str], cfg: AptConfig) -> str 
 
 # ------------------------------------------------------------------ the check
 
+
 def _uu_enabled(host: Host, pkgs: dict, cfg: AptConfig) -> str | None:
     """Why unattended-upgrades runs (for the message), or None when it does not."""
     if "unattended-upgrades" not in pkgs:
@@ -359,10 +380,16 @@ def check(host: Host) -> list[Finding]:
             continue
         if strict and whitelist and not any(_safe_match(rx, pkg) for rx in whitelist):
             continue
-        findings.append(Finding(subject=pkg, message=(
-            f"{pkg} {stanza.get('version', '')} is installed and unattended-upgrades runs ({why}); no dpkg hold, "
-            f"apt pin or Package-Blacklist entry keeps it: an allowed origin upgrades it and restarts the runtime "
-            f"under running containers")))
+        findings.append(
+            Finding(
+                subject=pkg,
+                message=(
+                    f"{pkg} {stanza.get('version', '')} is installed and unattended-upgrades runs ({why}); no dpkg hold, "
+                    f"apt pin or Package-Blacklist entry keeps it: an allowed origin upgrades it and restarts the runtime "
+                    f"under running containers"
+                ),
+            )
+        )
     return findings
 
 

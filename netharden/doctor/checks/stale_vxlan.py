@@ -16,6 +16,7 @@ collector matches it with ``case``, here with fnmatch) that matches the name, th
 collector removes the device once it is still stale at its next run. Mode ``report``
 reports it (journal, metric) but keeps it; mode ``off`` renders no collector.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -34,17 +35,27 @@ PATTERN = "vx-*"
 
 
 def stale(iface) -> bool:
-    return (iface.kind == "vxlan" and fnmatch.fnmatchcase(iface.name, PATTERN)
-            and not iface.admin_up and iface.master is None)
+    return (
+        iface.kind == "vxlan"
+        and fnmatch.fnmatchcase(iface.name, PATTERN)
+        and not iface.admin_up
+        and iface.master is None
+    )
 
 
 def check(host: Host) -> list[Finding]:
-    return [Finding(
-        subject=iface.name,
-        message=(f"VXLAN device {iface.name} (ifindex {iface.ifindex}) is administratively down and has no master: "
-                 f"a dead overlay leftover; dockerd cannot create the overlay's device under this name again "
-                 f"(\"error creating VXLAN interface: file exists\")"),
-    ) for iface in host.interfaces if stale(iface)]
+    return [
+        Finding(
+            subject=iface.name,
+            message=(
+                f"VXLAN device {iface.name} (ifindex {iface.ifindex}) is administratively down and has no master: "
+                f"a dead overlay leftover; dockerd cannot create the overlay's device under this name again "
+                f'("error creating VXLAN interface: file exists")'
+            ),
+        )
+        for iface in host.interfaces
+        if stale(iface)
+    ]
 
 
 def fixed_by(profile, plan, finding: Finding, host: Host) -> tuple[bool, str]:

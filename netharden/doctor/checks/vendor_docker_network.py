@@ -21,6 +21,7 @@ How it decides (reader and matcher: ``netharden/doctor/networkd_config.py``):
   for ``"bridge": "docker0"``) is networkd's to manage and does not count.
 * One finding per file, in whichever directory it lies (the fix, a mask in /etc, shadows all).
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,10 @@ ID = "vendor-docker-network"
 TITLE = "a vendor .network file makes networkd manage docker's bridges and veths"
 SEVERITY = "error"
 INCIDENT = "incident-2"
-HINT = ("list the file in networkd.mask (netharden links /etc/systemd/network/NAME to /dev/null; default "
-        "[50-docker.network, 50-docker-veth.network]) and keep unmanaged.presets docker and veth")
+HINT = (
+    "list the file in networkd.mask (netharden links /etc/systemd/network/NAME to /dev/null; default "
+    "[50-docker.network, 50-docker-veth.network]) and keep unmanaged.presets docker and veth"
+)
 NEEDS = "files"
 
 DOCKER_REPS = ("docker0", "docker_gwbridge", "br-0123456789ab", "veth1a2b3c4")
@@ -66,7 +69,7 @@ def check(host: Host) -> list[Finding]:
             if cf is None or cf.match is None or cf.unmanaged or dev.name in own:
                 continue
             if any(cf.match.matches(nic) for nic in PHYSICAL):
-                continue            # a catch-all: catchall-network reports it
+                continue  # a catch-all: catchall-network reports it
             _, live_names, rep_names = hits.setdefault(cf.path, (cf, [], []))
             (live_names if is_live else rep_names).append(dev.name)
     findings = []
@@ -79,9 +82,13 @@ def check(host: Host) -> list[Finding]:
         if rep_names:
             parts.append(("would also take " if live_names else "takes ") + ", ".join(rep_names))
         name = os.path.basename(path)
-        message = "; ".join(parts) + (": networkd races dockerd for them (veths taken out of the bridge, "
-                                      "addresses and sysctls changed) - it is not masked")
-        hint = (f"networkd.mask: [{name}] (a symlink /etc/systemd/network/{name} -> /dev/null shadows it) and "
-                "unmanaged.presets docker and veth")
+        message = "; ".join(parts) + (
+            ": networkd races dockerd for them (veths taken out of the bridge, "
+            "addresses and sysctls changed) - it is not masked"
+        )
+        hint = (
+            f"networkd.mask: [{name}] (a symlink /etc/systemd/network/{name} -> /dev/null shadows it) and "
+            "unmanaged.presets docker and veth"
+        )
         findings.append(Finding(subject=host.display(path), message=message, hint=hint))
     return findings

@@ -22,6 +22,7 @@ OriginalName= matches the kernel's name):
 * A finding per ``.link`` file whose last valid ``[Link] MACAddressPolicy=`` is ``persistent``
   and which is the first match of one of those devices. Not judged on a systemd < 242.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -35,8 +36,10 @@ ID = "veth-mac-policy"
 TITLE = "udev gives veth/CNI devices a persistent MAC"
 SEVERITY = "warning"
 INCIDENT = "hazard-mac-policy"
-HINT = ("keep unmanaged.presets for your runtime and CNI: netharden renders 0-netharden-<preset>.link with "
-        "MACAddressPolicy=none, which sorts before 99-default.link")
+HINT = (
+    "keep unmanaged.presets for your runtime and CNI: netharden renders 0-netharden-<preset>.link with "
+    "MACAddressPolicy=none, which sorts before 99-default.link"
+)
 NEEDS = "files"
 
 PERSISTENT_SINCE = 242
@@ -90,7 +93,9 @@ def check(host: Host) -> list[Finding]:
             targets.append(("and would be of " if live_names else "") + ", ".join(rep_names))
         assert cf.match is not None
         parts = [f"[Match] {cf.match.describe()} with MACAddressPolicy=persistent is the first .link of", *targets]
-        message = " ".join(parts) + (": udev replaces the MAC the runtime or CNI plugin gave these devices "
-                                     "with one derived from the name, after it was already in use")
+        message = " ".join(parts) + (
+            ": udev replaces the MAC the runtime or CNI plugin gave these devices "
+            "with one derived from the name, after it was already in use"
+        )
         findings.append(Finding(subject=host.display(path), message=message))
     return findings

@@ -28,6 +28,7 @@ bridge in the host namespace of a systemd >= 242 host may get a fixed MAC from
 99-default.link) plays no part here: the baseline is the kernel's own behaviour, as on
 hosts whose udev does not set bridge MACs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,8 +54,8 @@ INCIDENT = "incident-3"
 HINT = "bridges[].mac (stable or explicit): networkd creates the bridge with that MAC pinned"
 
 CYCLES = 20
-PING_TIMEOUT = 1.0           # seconds; replies inside one host take microseconds
-STALE_PINGS = 1              # cached-entry pings allowed to time out (each costs PING_TIMEOUT)
+PING_TIMEOUT = 1.0  # seconds; replies inside one host take microseconds
+STALE_PINGS = 1  # cached-entry pings allowed to time out (each costs PING_TIMEOUT)
 FALLBACK_GATEWAY = "192.0.2.1/24"
 
 _CLONE_NEWNET = 0x40000000
@@ -188,7 +189,7 @@ class GatewayWatch:
                 return False
             data, (src, _) = self._icmp.recvfrom(2048)
             ihl = (data[0] & 0x0F) * 4
-            kind, _, _, ident, seq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+            kind, _, _, ident, seq = struct.unpack("!BBHHH", data[ihl : ihl + 8])
             if src == self.gateway and kind == 0 and ident == self._ident and seq == self._seq:
                 return True
 
@@ -256,33 +257,44 @@ class _Side:
     """The host namespace the bridge lives in, for one side."""
 
     def __init__(self, ip_batch, ns_path: str, ns_ref: str, assign_type):
-        self.ip_batch = ip_batch          # runs `ip -batch -` with the given text there
-        self.ns_path = ns_path            # for setns
-        self.ns_ref = ns_ref              # what `ip ... netns X` accepts (name or pid)
-        self.assign_type = assign_type    # ifname -> addr_assign_type text
+        self.ip_batch = ip_batch  # runs `ip -batch -` with the given text there
+        self.ns_path = ns_path  # for setns
+        self.ns_ref = ns_ref  # what `ip ... netns X` accepts (name or pid)
+        self.assign_type = assign_type  # ifname -> addr_assign_type text
 
 
 def _plain_batch(ns: str):
     def run(text: str) -> None:
-        r = subprocess.run(["ip", "-n", ns, "-batch", "-"], input=text, capture_output=True, text=True,
-                           timeout=30)
+        r = subprocess.run(["ip", "-n", ns, "-batch", "-"], input=text, capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
             raise RuntimeError(f"ip -n {ns} -batch failed: {r.stderr.strip()}")
+
     return run
 
 
-def _replay(ctx: Context, side: _Side, bridge, container_ns: str, gateway, address, macs, *,
-            probe: bool = True) -> dict:
+def _replay(
+    ctx: Context, side: _Side, bridge, container_ns: str, gateway, address, macs, *, probe: bool = True
+) -> dict:
     """Join the container, churn, and record everything both sides are judged on
     (without ``probe``, only the bridge's own MAC)."""
     container_mac, port_mac, churn = macs
     _plain_batch(container_ns)(
         f"link add eth0 address {container_mac} type veth peer name vethnhctr address {port_mac} "
         f"netns {side.ns_ref}\n"
-        f"addr add {address} dev eth0\nlink set lo up\nlink set eth0 up\n")
+        f"addr add {address} dev eth0\nlink set lo up\nlink set eth0 up\n"
+    )
     side.ip_batch(f"link set vethnhctr master {bridge.name} up\n")
-    rec = {"steps": 0, "bridge_macs": [], "resolved": [], "unresolved": 0, "stale": 0,
-           "cached_ok": 0, "cached_failed": [], "assign_type": side.assign_type(bridge.name), "probed": probe}
+    rec = {
+        "steps": 0,
+        "bridge_macs": [],
+        "resolved": [],
+        "unresolved": 0,
+        "stale": 0,
+        "cached_ok": 0,
+        "cached_failed": [],
+        "assign_type": side.assign_type(bridge.name),
+        "probed": probe,
+    }
     with contextlib.ExitStack() as stack:
         host_sock = socket_in(side.ns_path, socket.AF_INET, socket.SOCK_DGRAM)
         stack.callback(host_sock.close)
@@ -315,8 +327,10 @@ def _replay(ctx: Context, side: _Side, bridge, container_ns: str, gateway, addre
         observe("the container joined")
         for i, mac in enumerate(churn):
             port = f"vethnh{i:02d}"
-            side.ip_batch(f"link add {port} address {mac} type veth peer name nhpeer{i:02d}\n"
-                          f"link set nhpeer{i:02d} up\nlink set {port} master {bridge.name} up\n")
+            side.ip_batch(
+                f"link add {port} address {mac} type veth peer name nhpeer{i:02d}\n"
+                f"link set nhpeer{i:02d} up\nlink set {port} master {bridge.name} up\n"
+            )
             observe(f"{port} ({mac}) joined")
             side.ip_batch(f"link del {port}\n")
             observe(f"{port} ({mac}) left")
@@ -335,16 +349,28 @@ def _few(macs) -> str:
 def _summary(rec: dict, churn: list[str], reference: str, gateway) -> list[str]:
     lower = sum(1 for m in churn if _mac_int(m) < _mac_int(reference))
     resolved = set(rec["resolved"])
-    seen = (f"always to {next(iter(resolved))}" if len(resolved) == 1 else
-            f"to {len(resolved)} different MACs ({_few(resolved)})" if resolved else "never")
-    view = (f"the container resolved {gateway.ip} {seen}" if rec["probed"] else
-            "the container's view was not probed (STP is on: its port forwards only after the forward delay)")
-    lines = [f"{CYCLES} churn cycles ({lower} ports with a MAC lower than {reference}), "
-             f"{rec['steps']} observations: the bridge MAC changed {_changes(rec['bridge_macs'])} times; {view}"
-             + (f", {rec['unresolved']} time(s) not at all" if rec["unresolved"] and resolved else "")]
+    seen = (
+        f"always to {next(iter(resolved))}"
+        if len(resolved) == 1
+        else f"to {len(resolved)} different MACs ({_few(resolved)})"
+        if resolved
+        else "never"
+    )
+    view = (
+        f"the container resolved {gateway.ip} {seen}"
+        if rec["probed"]
+        else "the container's view was not probed (STP is on: its port forwards only after the forward delay)"
+    )
+    lines = [
+        f"{CYCLES} churn cycles ({lower} ports with a MAC lower than {reference}), "
+        f"{rec['steps']} observations: the bridge MAC changed {_changes(rec['bridge_macs'])} times; {view}"
+        + (f", {rec['unresolved']} time(s) not at all" if rec["unresolved"] and resolved else "")
+    ]
     for event, cached, now in rec["cached_failed"]:
-        lines.append(f"after {event}, the container's ping to {gateway.ip} over its cached MAC {cached} got no "
-                     f"reply within {PING_TIMEOUT:g} s (the bridge is now {now})")
+        lines.append(
+            f"after {event}, the container's ping to {gateway.ip} over its cached MAC {cached} got no "
+            f"reply within {PING_TIMEOUT:g} s (the bridge is now {now})"
+        )
     if rec["stale"]:
         lines.append(f"the container's cached gateway MAC was stale at {rec['stale']} of {rec['steps']} observations")
     return lines
@@ -356,8 +382,7 @@ def baseline(ctx: Context) -> Result:
     macs = churn_macs(ctx, bridge)
     with ctx.netns("brhost") as host_ns, ctx.netns("brctr") as ctr_ns:
         batch = _plain_batch(host_ns)
-        batch(f"link add {bridge.name} type bridge\naddr add {gateway} dev {bridge.name}\n"
-              f"link set {bridge.name} up\n")
+        batch(f"link add {bridge.name} type bridge\naddr add {gateway} dev {bridge.name}\nlink set {bridge.name} up\n")
 
         def assign_type(ifname: str) -> str:
             r = ctx.run(host_ns, "cat", f"/sys/class/net/{ifname}/addr_assign_type")
@@ -365,18 +390,27 @@ def baseline(ctx: Context) -> Result:
 
         with contextlib.closing(socket_in(f"/run/netns/{host_ns}", socket.AF_INET, socket.SOCK_DGRAM)) as s:
             created = hw_addr(s, bridge.name)
-        rec = _replay(ctx, _Side(batch, f"/run/netns/{host_ns}", host_ns, assign_type), bridge, ctr_ns,
-                      gateway, address, macs)
-    evidence = [f"hand-made bridge {bridge.name} (ip link add type bridge, no MAC): created with {created}, "
-                f"addr_assign_type {rec['assign_type']}; gateway {gateway}"
-                + ("" if own else " (the bridge has no IPv4 address in the profile: a documentation address)"),
-                f"the container's port ({macs[1]}) joined: bridge MAC {created} -> {rec['bridge_joined']}"]
+        rec = _replay(
+            ctx, _Side(batch, f"/run/netns/{host_ns}", host_ns, assign_type), bridge, ctr_ns, gateway, address, macs
+        )
+    evidence = [
+        f"hand-made bridge {bridge.name} (ip link add type bridge, no MAC): created with {created}, "
+        f"addr_assign_type {rec['assign_type']}; gateway {gateway}"
+        + ("" if own else " (the bridge has no IPv4 address in the profile: a documentation address)"),
+        f"the container's port ({macs[1]}) joined: bridge MAC {created} -> {rec['bridge_joined']}",
+    ]
     evidence += _summary(rec, macs[2], macs[1], gateway)
     moved = _changes(rec["bridge_macs"]) > 0 or len(set(rec["resolved"])) > 1 or rec["cached_failed"]
     if moved:
         return Result(BREAKS, evidence)
-    return Result(NOT_REPRODUCIBLE, [f"baseline not reproducible on this kernel ({os.uname().release}): "
-                                     "the hand-made bridge's MAC never followed its ports", *evidence])
+    return Result(
+        NOT_REPRODUCIBLE,
+        [
+            f"baseline not reproducible on this kernel ({os.uname().release}): "
+            "the hand-made bridge's MAC never followed its ports",
+            *evidence,
+        ],
+    )
 
 
 def profile(ctx: Context) -> Result:
@@ -412,9 +446,11 @@ def profile(ctx: Context) -> Result:
         side = _Side(batch, f"/proc/{lab.holder_pid}/ns/net", str(lab.holder_pid), assign_type)
         rec = _replay(ctx, side, bridge, ctr_ns, gateway, address, macs, probe=not bridge.stp)
         warnings = [w for w in lab.warnings() if bridge.name in w or ".netdev" in w]
-    evidence.append(f"networkd created {bridge.name} from {netdev} with {created} "
-                    f"(pinned {bridge.mac}, addr_assign_type {rec['assign_type']}); gateway {gateway}"
-                    + ("" if own else " (added: the bridge has no IPv4 address in the profile)"))
+    evidence.append(
+        f"networkd created {bridge.name} from {netdev} with {created} "
+        f"(pinned {bridge.mac}, addr_assign_type {rec['assign_type']}); gateway {gateway}"
+        + ("" if own else " (added: the bridge has no IPv4 address in the profile)")
+    )
     evidence += _summary(rec, macs[2], min(macs[1], bridge.mac, key=_mac_int), gateway)
     if others:
         evidence.append("other bridges at start: " + ", ".join(others) + " (churn replayed on the first only)")
@@ -430,8 +466,14 @@ def profile(ctx: Context) -> Result:
     if rec["cached_failed"] or warnings:
         failed = True
     if not failed:
-        evidence.append(f"{bridge.name} kept {bridge.mac} throughout" + (
-            f"; {rec['cached_ok']} pings over the container's cached gateway MAC all answered" if rec["probed"] else ""))
+        evidence.append(
+            f"{bridge.name} kept {bridge.mac} throughout"
+            + (
+                f"; {rec['cached_ok']} pings over the container's cached gateway MAC all answered"
+                if rec["probed"]
+                else ""
+            )
+        )
     return Result(FAILS if failed else HOLDS, evidence)
 
 

@@ -10,6 +10,7 @@ the way runc applies ``--sysctl`` after docker moved eth0 in; then the address m
 on eth0 and on an interface created afterwards (openvpn's tun0). Applies to container
 profiles that touch ``disable_ipv6``.
 """
+
 from __future__ import annotations
 
 from ...profile import Container
@@ -18,8 +19,10 @@ from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result
 ID = "container-ipv6"
 TITLE = "IPv6 inside a container whose runtime disabled it"
 INCIDENT = "incident-5"
-HINT = ("add net.ipv6.conf.all.disable_ipv6: \"0\" and net.ipv6.conf.default.disable_ipv6: \"0\" to "
-        "docker.containers.NAME.sysctls")
+HINT = (
+    'add net.ipv6.conf.all.disable_ipv6: "0" and net.ipv6.conf.default.disable_ipv6: "0" to '
+    "docker.containers.NAME.sysctls"
+)
 
 REFUSED = ("Permission denied", "IPv6 is disabled on this device")
 ADDR, LATER_ADDR = "2001:db8:5::2/64", "2001:db8:6::2/64"
@@ -38,8 +41,9 @@ def applies(ctx: Context) -> str | None:
 
 
 def _runtime_disables_ipv6(ctx: Context, ns: str) -> None:
-    ctx.run(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
-            check=True)
+    ctx.run(
+        ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1", check=True
+    )
     ctx.run(ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer", check=True)
 
 
@@ -53,14 +57,20 @@ def baseline(ctx: Context) -> Result:
         proc = ctx.run(ns, "ip", "-6", "addr", "add", ADDR, "dev", "eth0")
     if _refused(proc):
         return Result(BREAKS, [f"ip -6 addr add {ADDR} dev eth0: {proc.stderr.strip()}"])
-    return Result(NOT_REPRODUCIBLE, [f"baseline not reproducible on this kernel: ip -6 addr add exited "
-                                     f"{proc.returncode} {proc.stderr.strip()}"])
+    return Result(
+        NOT_REPRODUCIBLE,
+        [f"baseline not reproducible on this kernel: ip -6 addr add exited {proc.returncode} {proc.stderr.strip()}"],
+    )
 
 
 def _args(ctx: Context, container: Container) -> list[tuple[str, str]]:
     text = ctx.path(f"/etc/netharden/containers/{container.name}.args").read_text()
-    return [(key, value) for key, _, value in (line.removeprefix("--sysctl=").partition("=")
-                                               for line in text.splitlines() if line.startswith("--sysctl="))]
+    return [
+        (key, value)
+        for key, _, value in (
+            line.removeprefix("--sysctl=").partition("=") for line in text.splitlines() if line.startswith("--sysctl=")
+        )
+    ]
 
 
 def profile(ctx: Context) -> Result:

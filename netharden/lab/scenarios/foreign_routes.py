@@ -34,6 +34,7 @@ after it; what networkd removed is read from its debug log ("Removing foreign ro
 Targets older than 246 are skipped (nothing is rendered for them and networkd 252 cannot
 stand in for them); for targets older than 249 the rule is reported, not judged.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -52,16 +53,17 @@ INCIDENT = "hazard-foreign-routes"
 HINT = "networkd.foreign_routes: keep (networkd.conf.d ManageForeignRoutes=no, ManageForeignRoutingPolicyRules=no)"
 
 STANDIN = "nhup0"
-STANDIN_FILE = "0-0-netharden-lab-uplink.network"   # sorts before every file of the profile
+STANDIN_FILE = "0-0-netharden-lab-uplink.network"  # sorts before every file of the profile
 CNI_BRIDGE = "cni0"
 TABLE = "100"
 PRIORITY = 100
 PROTO_BIRD = "12"
 _POOL4: list[ipaddress.IPv4Network] = [
-    n for base in ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24")
-    for n in ipaddress.IPv4Network(base).subnets(new_prefix=26)]
-_POOL6: list[ipaddress.IPv6Network] = [
-    *ipaddress.IPv6Network("2001:db8:ff00::/56").subnets(new_prefix=64)][:16]
+    n
+    for base in ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24")
+    for n in ipaddress.IPv4Network(base).subnets(new_prefix=26)
+]
+_POOL6: list[ipaddress.IPv6Network] = [*ipaddress.IPv6Network("2001:db8:ff00::/56").subnets(new_prefix=64)][:16]
 
 
 def applies(ctx: Context) -> str | None:
@@ -69,8 +71,10 @@ def applies(ctx: Context) -> str | None:
     if p.foreign_routes == "manage":
         return "networkd.foreign_routes is manage: networkd is meant to remove foreign routes and rules"
     if not supports(p.systemd, "networkd.manage_foreign_routes"):
-        return (f"the profile targets systemd {p.systemd}, which has no ManageForeignRoutes= (246+): nothing is "
-                f"rendered for it, and this lab's networkd cannot stand in for {p.systemd}")
+        return (
+            f"the profile targets systemd {p.systemd}, which has no ManageForeignRoutes= (246+): nothing is "
+            f"rendered for it, and this lab's networkd cannot stand in for {p.systemd}"
+        )
     return None
 
 
@@ -89,8 +93,10 @@ class _Setup:
         self.link, self.mac, self.standin, self.note = self._managed_link(ctx)
         link_v4 = None
         if not self.standin and self.uplink is not None:
-            link_v4 = next((ipaddress.ip_interface(a) for a in self.uplink.addresses
-                            if ipaddress.ip_interface(a).version == 4), None)
+            link_v4 = next(
+                (ipaddress.ip_interface(a) for a in self.uplink.addresses if ipaddress.ip_interface(a).version == 4),
+                None,
+            )
         free4 = iter(n for n in _POOL4 if not any(n.overlaps(t) for t in taken if t.version == 4))
         free6 = iter(n for n in _POOL6 if not any(n.overlaps(t) for t in taken if t.version == 6))
 
@@ -104,33 +110,41 @@ class _Setup:
             net = free(free4)
             link_v4 = ipaddress.ip_interface(f"{net[10]}/{net.prefixlen}")
         self.link_v4 = link_v4
-        if link_v4 is not None:   # a neighbour on the link's own subnet, from the top
+        if link_v4 is not None:  # a neighbour on the link's own subnet, from the top
             avoid = {link_v4.ip, *(ipaddress.ip_address(g) for up in p.uplinks for g in up.gateways)}
             net = link_v4.network
             tops = [net.broadcast_address - i for i in range(1, 6) if net.num_addresses > i + 1]
             host = next((h for h in tops if h not in avoid), None) or next(
-                (h for h in net.hosts() if h not in avoid), None)
+                (h for h in net.hosts() if h not in avoid), None
+            )
             self.nexthop = str(host) if host is not None else str(free(free4)[1])
         else:
             self.nexthop = str(free(free4)[1])
-        self.pods = free(free4)          # cni0's subnet, source of the policy rule
-        self.other_pods = free(free4)    # another node's pods (host-gw route via the uplink)
-        self.ipam_block = free(free4)    # blackhole route (Calico IPAM block)
-        self.table_dst = free(free4)     # route in table 100 via cni0
+        self.pods = free(free4)  # cni0's subnet, source of the policy rule
+        self.other_pods = free(free4)  # another node's pods (host-gw route via the uplink)
+        self.ipam_block = free(free4)  # blackhole route (Calico IPAM block)
+        self.table_dst = free(free4)  # route in table 100 via cni0
         self.pods6 = free(free6)
         dev = self.link
         # key -> (description, `ip` arguments that add it); snapshot() finds them again
         self.items = {
-            "hostgw": (f"{self.other_pods} via {self.nexthop} dev {dev} (host-gw)",
-                       ["route", "add", str(self.other_pods), "via", self.nexthop, "dev", dev, "onlink"]),
-            "ipv6": (f"{self.pods6} dev {dev}",
-                     ["-6", "route", "add", str(self.pods6), "dev", dev, "proto", "static"]),
-            "blackhole": (f"blackhole {self.ipam_block} (proto bird)",
-                          ["route", "add", "blackhole", str(self.ipam_block), "proto", PROTO_BIRD]),
-            "cni": (f"{self.table_dst} dev {CNI_BRIDGE} table {TABLE}",
-                    ["route", "add", str(self.table_dst), "dev", CNI_BRIDGE, "table", TABLE]),
-            "rule": (f"rule from {self.pods} lookup {TABLE}",
-                     ["rule", "add", "from", str(self.pods), "lookup", TABLE, "priority", str(PRIORITY)]),
+            "hostgw": (
+                f"{self.other_pods} via {self.nexthop} dev {dev} (host-gw)",
+                ["route", "add", str(self.other_pods), "via", self.nexthop, "dev", dev, "onlink"],
+            ),
+            "ipv6": (f"{self.pods6} dev {dev}", ["-6", "route", "add", str(self.pods6), "dev", dev, "proto", "static"]),
+            "blackhole": (
+                f"blackhole {self.ipam_block} (proto bird)",
+                ["route", "add", "blackhole", str(self.ipam_block), "proto", PROTO_BIRD],
+            ),
+            "cni": (
+                f"{self.table_dst} dev {CNI_BRIDGE} table {TABLE}",
+                ["route", "add", str(self.table_dst), "dev", CNI_BRIDGE, "table", TABLE],
+            ),
+            "rule": (
+                f"rule from {self.pods} lookup {TABLE}",
+                ["rule", "add", "from", str(self.pods), "lookup", TABLE, "priority", str(PRIORITY)],
+            ),
         }
 
     def _managed_link(self, ctx: Context):
@@ -144,14 +158,15 @@ class _Setup:
                 continue
             self.uplink = up
             return m.names[0], (m.macs[0] if m.macs else None), False, f"the profile's uplink {up.name}"
-        why = ("its uplink match cannot be emulated with a veth" if ctx.profile.uplinks
-               else "it has no uplink")
+        why = "its uplink match cannot be emulated with a veth" if ctx.profile.uplinks else "it has no uplink"
         return STANDIN, None, True, f"stand-in link {STANDIN} ({STANDIN_FILE}; {why})"
 
     def standin_text(self) -> str:
-        return ("# netharden lab: stands in for the host's uplink, which a veth cannot emulate\n"
-                f"[Match]\nName={STANDIN}\n\n[Link]\nRequiredForOnline=no\n\n"
-                f"[Network]\nAddress={self.link_v4}\nIPv6AcceptRA=no\nLinkLocalAddressing=no\n")
+        return (
+            "# netharden lab: stands in for the host's uplink, which a veth cannot emulate\n"
+            f"[Match]\nName={STANDIN}\n\n[Link]\nRequiredForOnline=no\n\n"
+            f"[Network]\nAddress={self.link_v4}\nIPv6AcceptRA=no\nLinkLocalAddressing=no\n"
+        )
 
     # -- state -----------------------------------------------------------------
 
@@ -179,8 +194,12 @@ class _Setup:
         if has(routes4, self.table_dst, dev=(CNI_BRIDGE, ""), table=(TABLE, "main")):
             present.add("cni")
         for r in rules:
-            if (r.get("priority") == PRIORITY and r.get("src") == str(self.pods.network_address)
-                    and r.get("srclen") == self.pods.prefixlen and str(r.get("table")) == TABLE):
+            if (
+                r.get("priority") == PRIORITY
+                and r.get("src") == str(self.pods.network_address)
+                and r.get("srclen") == self.pods.prefixlen
+                and str(r.get("table")) == TABLE
+            ):
                 present.add("rule")
         return present
 
@@ -215,8 +234,12 @@ def _removed_by_networkd(setup: _Setup, log: str) -> set[str]:
     """Items networkd says it removed (its debug log names each foreign route/rule)."""
     out = set()
     lines = [line for line in log.splitlines() if "Removing foreign" in line]
-    for key, dst in (("hostgw", setup.other_pods), ("ipv6", setup.pods6), ("blackhole", setup.ipam_block),
-                     ("cni", setup.table_dst)):
+    for key, dst in (
+        ("hostgw", setup.other_pods),
+        ("ipv6", setup.pods6),
+        ("blackhole", setup.ipam_block),
+        ("cni", setup.table_dst),
+    ):
         if any(f"dst: {dst}," in line for line in lines if "route" in line):
             out.add(key)
     if any(f"priority: {PRIORITY}," in line and f"{setup.pods}" in line for line in lines if "rule" in line):
@@ -240,8 +263,17 @@ def _run(ctx: Context, conf_dir) -> tuple[_Setup, list[dict], list[str], int]:
         # would only make networkd wait ~1 s per (re)configuration of a static IPv6 address
         lab.run("sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad")
         peer = "nhfrpeer0"
-        lab.ip("link", "add", setup.link, *(("address", setup.mac) if setup.mac else ()), "type", "veth",
-               "peer", "name", peer)
+        lab.ip(
+            "link",
+            "add",
+            setup.link,
+            *(("address", setup.mac) if setup.mac else ()),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer,
+        )
         lab.ip("link", "set", peer, "up")
         # networkd drops foreign state when it starts configuring a link; what CNI adds
         # after that stays until the next (re)configuration
@@ -264,9 +296,16 @@ def _run(ctx: Context, conf_dir) -> tuple[_Setup, list[dict], list[str], int]:
             log = lab.log_text(mark)
             after = setup.snapshot(lab)
             v4_removed = setup.link_v4 is not None and re.search(
-                rf"{re.escape(setup.link)}: Remov\w+ \w+ address .*{re.escape(str(setup.link_v4.ip))}/", log)
-            events.append({"name": name, "gone": set(setup.items) - after,
-                           "by_networkd": _removed_by_networkd(setup, log), "v4_removed": bool(v4_removed)})
+                rf"{re.escape(setup.link)}: Remov\w+ \w+ address .*{re.escape(str(setup.link_v4.ip))}/", log
+            )
+            events.append(
+                {
+                    "name": name,
+                    "gone": set(setup.items) - after,
+                    "by_networkd": _removed_by_networkd(setup, log),
+                    "v4_removed": bool(v4_removed),
+                }
+            )
         warnings = [w for w in lab.warnings() if "networkd.conf" in w or "ManageForeign" in w]
     return setup, events, warnings, ctx.version
 
@@ -287,25 +326,32 @@ def _describe(setup: _Setup, event: dict, version: int) -> tuple[list[str], list
         elif key in gone and key == "hostgw" and event["v4_removed"]:
             groups["flushed by the kernel"].append(
                 f"{desc} (networkd {version} removes and re-adds {setup.link}'s IPv4 address on reconfigure; "
-                "no networkd.conf key keeps this route)")
+                "no networkd.conf key keeps this route)"
+            )
         elif key in gone:
             groups["gone"].append(desc)
             harm.append(key)
         else:
             groups["kept"].append(desc)
-    return [f"{event['name']}: " + "; ".join(f"{label}: {', '.join(descs)}" for label, descs in groups.items()
-                                             if descs)], harm
+    return [
+        f"{event['name']}: " + "; ".join(f"{label}: {', '.join(descs)}" for label, descs in groups.items() if descs)
+    ], harm
 
 
 def _foreign(setup: _Setup) -> str:
-    return (f"foreign (CNI-like): routes {', '.join(d for k, (d, _) in setup.items.items() if k != 'rule')}"
-            f" ({CNI_BRIDGE} unmanaged); {setup.items['rule'][0]}")
+    return (
+        f"foreign (CNI-like): routes {', '.join(d for k, (d, _) in setup.items.items() if k != 'rule')}"
+        f" ({CNI_BRIDGE} unmanaged); {setup.items['rule'][0]}"
+    )
 
 
 def baseline(ctx: Context) -> Result:
     setup, events, _warnings, version = _run(ctx, None)
-    evidence = [f"networkd {version} defaults (no networkd.conf drop-in), the profile's network files; "
-                f"managed link: {setup.note}", _foreign(setup)]
+    evidence = [
+        f"networkd {version} defaults (no networkd.conf drop-in), the profile's network files; "
+        f"managed link: {setup.note}",
+        _foreign(setup),
+    ]
     harm = []
     for event in events:
         lines, keys = _describe(setup, event, version)
@@ -313,8 +359,10 @@ def baseline(ctx: Context) -> Result:
         harm += keys
     if harm:
         return Result(BREAKS, evidence)
-    return Result(NOT_REPRODUCIBLE, [f"baseline not reproducible on systemd {version}: networkd removed no "
-                                     "foreign route or rule", *evidence])
+    return Result(
+        NOT_REPRODUCIBLE,
+        [f"baseline not reproducible on systemd {version}: networkd removed no foreign route or rule", *evidence],
+    )
 
 
 def profile(ctx: Context) -> Result:
@@ -323,11 +371,16 @@ def profile(ctx: Context) -> Result:
     rules_judged = supports(p.systemd, "networkd.manage_foreign_rules")
     setup, events, warnings, version = _run(ctx, conf)
     files = sorted(f.name for f in conf.iterdir()) if conf is not None else []
-    evidence = [f"networkd {version} with the profile's networkd.conf.d ({', '.join(files) or 'none'}); "
-                f"managed link: {setup.note}", _foreign(setup)]
+    evidence = [
+        f"networkd {version} with the profile's networkd.conf.d ({', '.join(files) or 'none'}); "
+        f"managed link: {setup.note}",
+        _foreign(setup),
+    ]
     if not rules_judged:
-        evidence.append(f"the profile targets systemd {p.systemd} (< 249, no ManageForeignRoutingPolicyRules=): "
-                        "the policy rule is reported, not judged")
+        evidence.append(
+            f"the profile targets systemd {p.systemd} (< 249, no ManageForeignRoutingPolicyRules=): "
+            "the policy rule is reported, not judged"
+        )
     harm = []
     for event in events:
         lines, keys = _describe(setup, event, version)

@@ -50,6 +50,7 @@ and restart the three stay ``unmanaged`` and byte for byte as docker set them.
 Applies when the profile masks one of the two vendor files or marks docker0 or
 docker's veths Unmanaged.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -76,8 +77,10 @@ from .runtime_catchall import (
 ID = "networkd-docker-race"
 TITLE = "vendor 50-docker*.network make networkd race dockerd for its bridge and veths"
 INCIDENT = "incident-2"
-HINT = ("networkd.mask: [50-docker.network, 50-docker-veth.network] and unmanaged.presets docker and veth "
-        "(Unmanaged=yes for docker0 and veth*)")
+HINT = (
+    "networkd.mask: [50-docker.network, 50-docker-veth.network] and unmanaged.presets docker and veth "
+    "(Unmanaged=yes for docker0 and veth*)"
+)
 
 # CoreOS Container Linux, app-emulation/docker/files/ before Dec 2016 (see the docstring)
 VENDOR = {
@@ -87,7 +90,7 @@ VENDOR = {
 VENDOR_DIR = "/usr/lib/systemd/network"
 FALLBACK_DIR = "/run/systemd/network"
 STEPS = ("start", "reload", "restart")
-Steps = list[tuple[str, dict, dict]]      # (step, networkd's state per link, interface state per link)
+Steps = list[tuple[str, dict, dict]]  # (step, networkd's state per link, interface state per link)
 
 
 def vendor_text(name: str, version: int) -> str:
@@ -115,8 +118,10 @@ def _unmanaged(ctx: Context, name: str) -> bool:
 def applies(ctx: Context) -> str | None:
     masked = [m for m in VENDOR if m in ctx.profile.masks]
     if not masked and not any(_unmanaged(ctx, n) for n in NAMES):
-        return ("the profile neither masks 50-docker.network / 50-docker-veth.network nor marks docker0 or "
-                "docker's veths Unmanaged")
+        return (
+            "the profile neither masks 50-docker.network / 50-docker-veth.network nor marks docker0 or "
+            "docker's veths Unmanaged"
+        )
     return None
 
 
@@ -136,9 +141,11 @@ def race(ctx: Context, network_dir: Path, conf_dir: Path | None = None) -> tuple
 
 
 def _setup_lines(directory: str, version: int) -> list[str]:
-    return [f"{', '.join(VENDOR)} as CoreOS shipped them before Dec 2016, in {directory} "
-            f"(Type=bridge replayed as {'Kind' if version >= 251 else 'Driver'}=bridge: no udev in the lab)",
-            f"{BRIDGE} ({BRIDGE_MAC}, {GATEWAY}) with {len(VETHS)} veth ports set up before networkd starts"]
+    return [
+        f"{', '.join(VENDOR)} as CoreOS shipped them before Dec 2016, in {directory} "
+        f"(Type=bridge replayed as {'Kind' if version >= 251 else 'Driver'}=bridge: no udev in the lab)",
+        f"{BRIDGE} ({BRIDGE_MAC}, {GATEWAY}) with {len(VETHS)} veth ports set up before networkd starts",
+    ]
 
 
 def _step_lines(docker: dict, steps: Steps) -> tuple[bool, bool, list[str]]:
@@ -155,8 +162,10 @@ def _step_lines(docker: dict, steps: Steps) -> tuple[bool, bool, list[str]]:
             st, before = states[name], previous_states[name]
             claimed |= st.get("ADMIN_STATE") != "unmanaged"
             changed |= bool(diff)
-            moved = (st.get("ADMIN_STATE"), st.get("NETWORK_FILE")) != (before.get("ADMIN_STATE"),
-                                                                          before.get("NETWORK_FILE"))
+            moved = (st.get("ADMIN_STATE"), st.get("NETWORK_FILE")) != (
+                before.get("ADMIN_STATE"),
+                before.get("NETWORK_FILE"),
+            )
             if diff or (moved and st.get("ADMIN_STATE") != "unmanaged"):
                 lines.append(f"{step}: {name}: {admin(st)}" + "".join(f"; {d}" for d in diff))
         if len(lines) == count:
@@ -173,8 +182,10 @@ def baseline(ctx: Context) -> Result:
     if changed:
         return Result(BREAKS, evidence)
     why = "claimed but changed nothing docker set" if claimed else "left unmanaged"
-    return Result(NOT_REPRODUCIBLE, [f"baseline not reproducible on systemd {ctx.version}: docker0 and its veths "
-                                     f"{why}", *evidence])
+    return Result(
+        NOT_REPRODUCIBLE,
+        [f"baseline not reproducible on systemd {ctx.version}: docker0 and its veths {why}", *evidence],
+    )
 
 
 def profile(ctx: Context) -> Result:
@@ -183,12 +194,16 @@ def profile(ctx: Context) -> Result:
     unmanaged = [n for n in NAMES if _unmanaged(ctx, n)]
     directory, docker, steps = race(ctx, net, ctx.networkd_conf_dir())
     claimed, changed, lines = _step_lines(docker, steps)
-    evidence = [*_setup_lines(directory, ctx.version),
-                f"masked in /etc/systemd/network: {', '.join(masks) or 'none'}; "
-                f"Unmanaged=yes: {', '.join(unmanaged) or 'none'}"]
+    evidence = [
+        *_setup_lines(directory, ctx.version),
+        f"masked in /etc/systemd/network: {', '.join(masks) or 'none'}; "
+        f"Unmanaged=yes: {', '.join(unmanaged) or 'none'}",
+    ]
     if claimed or changed:
         return Result(FAILS, evidence + lines)
     last = steps[-1][2]
-    evidence.append(f"after {', '.join(STEPS)}: {', '.join(NAMES)} unmanaged; MAC, MTU, flags, master, addresses and "
-                    f"{sysctl_count(last)} sysctls byte for byte as docker set them")
+    evidence.append(
+        f"after {', '.join(STEPS)}: {', '.join(NAMES)} unmanaged; MAC, MTU, flags, master, addresses and "
+        f"{sysctl_count(last)} sysctls byte for byte as docker set them"
+    )
     return Result(HOLDS, evidence)

@@ -56,6 +56,7 @@ interfaces unmanaged on their own, but nothing moves the stray, so it keeps the 
 effect and the scenario FAILS with that evidence. The same holds for quarantine globs
 that do not cover /run/systemd/network/00-.network.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -76,8 +77,10 @@ from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result
 ID = "runtime-catchall"
 TITLE = "a stray runtime catch-all .network takes docker's bridge and veths"
 INCIDENT = "incident-1"
-HINT = ("networkd.quarantine must cover /run/systemd/network/00-.network (default /run/systemd/network/*.network); "
-        "unmanaged.presets docker and veth keep the container interfaces off it")
+HINT = (
+    "networkd.quarantine must cover /run/systemd/network/00-.network (default /run/systemd/network/*.network); "
+    "unmanaged.presets docker and veth keep the container interfaces off it"
+)
 
 STRAY_DIR = "/run/systemd/network"
 STRAY_PATH = f"{STRAY_DIR}/00-.network"
@@ -91,31 +94,48 @@ BRIDGE = "docker0"
 BRIDGE_MAC = "02:42:5e:00:53:01"
 GATEWAY = "172.17.0.1/16"
 # (host end, its MAC, container end, its MAC, container address)
-VETHS = (("veth1a2b3c4", "0a:5e:00:53:00:02", "eth0", "02:42:ac:11:00:02", "172.17.0.2/16"),
-         ("veth5d6e7f8", "0a:5e:00:53:00:03", "eth1", "02:42:ac:11:00:03", "172.17.0.3/16"))
+VETHS = (
+    ("veth1a2b3c4", "0a:5e:00:53:00:02", "eth0", "02:42:ac:11:00:02", "172.17.0.2/16"),
+    ("veth5d6e7f8", "0a:5e:00:53:00:03", "eth1", "02:42:ac:11:00:03", "172.17.0.3/16"),
+)
 NAMES = (BRIDGE, *(v[0] for v in VETHS))
 SETTLED = ("configuring", "configured", "unmanaged", "failed", "linger")
 
-STANDIN_MAC = "00:00:5e:00:53:0a"     # RFC 7042 documentation unicast MAC
+STANDIN_MAC = "00:00:5e:00:53:0a"  # RFC 7042 documentation unicast MAC
 STANDIN_PEER = "nhuplink-p"
 
 
 # ---------------------------------------------------------------------------
 # the docker-like step and how interface state is read (shared with networkd-docker-race)
 
+
 def docker_like(ctx: Context, host: Callable[[str], object], host_netns: str, ctr: str) -> None:
     """Set up docker0 and two containers the way dockerd's bridge driver does.
     ``host(script)`` runs a shell script in the host namespace; ``host_netns`` names it
     for ``ip link ... netns`` (a netns name or a PID); ``ctr`` is the containers' netns."""
-    host(f"ip link add {BRIDGE} address {BRIDGE_MAC} type bridge\n"
-         f"ip addr add {GATEWAY} dev {BRIDGE}\n"
-         f"ip link set {BRIDGE} up\n")
-    ctx.run(ctr, "sh", "-ec", "".join(
-        f"ip link add {inner} address {imac} type veth peer name {outer} address {omac} netns {host_netns}\n"
-        for outer, omac, inner, imac, _ in VETHS), check=True)
+    host(
+        f"ip link add {BRIDGE} address {BRIDGE_MAC} type bridge\n"
+        f"ip addr add {GATEWAY} dev {BRIDGE}\n"
+        f"ip link set {BRIDGE} up\n"
+    )
+    ctx.run(
+        ctr,
+        "sh",
+        "-ec",
+        "".join(
+            f"ip link add {inner} address {imac} type veth peer name {outer} address {omac} netns {host_netns}\n"
+            for outer, omac, inner, imac, _ in VETHS
+        ),
+        check=True,
+    )
     host("".join(f"ip link set {outer} master {BRIDGE} up\n" for outer, *_ in VETHS))
-    ctx.run(ctr, "sh", "-ec", "".join(f"ip addr add {addr} dev {inner}\nip link set {inner} up\n"
-                                      for _, _, inner, _, addr in VETHS), check=True)
+    ctx.run(
+        ctr,
+        "sh",
+        "-ec",
+        "".join(f"ip addr add {addr} dev {inner}\nip link set {inner} up\n" for _, _, inner, _, addr in VETHS),
+        check=True,
+    )
 
 
 _SNAPSHOT = r"""ip -j -d link show
@@ -137,16 +157,21 @@ def snapshot(run: Callable[..., Any], names: tuple[str, ...] = NAMES) -> dict[st
     for link in json.loads(links or "[]"):
         if link["ifname"] in names:
             state[link["ifname"]] = {
-                "MAC": link.get("address", ""), "MTU": str(link.get("mtu")), "flags": " ".join(sorted(link["flags"])),
-                "operstate": link.get("operstate", ""), "master": link.get("master", ""),
-                "addrgenmode": link.get("inet6_addr_gen_mode", "")}
+                "MAC": link.get("address", ""),
+                "MTU": str(link.get("mtu")),
+                "flags": " ".join(sorted(link["flags"])),
+                "operstate": link.get("operstate", ""),
+                "master": link.get("master", ""),
+                "addrgenmode": link.get("inet6_addr_gen_mode", ""),
+            }
     for link in json.loads(addrs or "[]"):
         if link["ifname"] in state:
-            state[link["ifname"]]["addresses"] = " ".join(sorted(f"{a['local']}/{a['prefixlen']}"
-                                                                 for a in link.get("addr_info", [])))
+            state[link["ifname"]]["addresses"] = " ".join(
+                sorted(f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", []))
+            )
     for line in sysctls.splitlines():
         path, sep, value = line.partition(":")
-        parts = path.split("/")          # /proc/sys/net/ipv4/conf/IF/KEY
+        parts = path.split("/")  # /proc/sys/net/ipv4/conf/IF/KEY
         if sep and len(parts) == 8 and parts[6] in state:
             state[parts[6]][".".join(parts[3:])] = value
     return state
@@ -227,20 +252,23 @@ def judge_containers(states: dict, ref: dict, after: dict) -> tuple[bool, list[s
             ok = False
             evidence.append(f"{name}: {admin(states[name])}" + "".join(f"; {d}" for d in diff))
     if ok:
-        evidence.append(f"{', '.join(NAMES)}: unmanaged; MAC, MTU, flags, master, addresses and "
-                        f"{sysctl_count(after)} sysctls as docker set them")
+        evidence.append(
+            f"{', '.join(NAMES)}: unmanaged; MAC, MTU, flags, master, addresses and "
+            f"{sysctl_count(after)} sysctls as docker set them"
+        )
     return ok, evidence
 
 
 # ---------------------------------------------------------------------------
 # the uplink stand-in
 
+
 @dataclass
 class StandIn:
     name: str
     mac: str
-    file: str            # the uplink file's path on the target (= NETWORK_FILE)
-    dynamic: bool        # DHCP or IPv6 RA: "configuring" is as far as the lab gets
+    file: str  # the uplink file's path on the target (= NETWORK_FILE)
+    dynamic: bool  # DHCP or IPv6 RA: "configuring" is as far as the lab gets
     addresses: tuple[str, ...]
     note: str
 
@@ -261,9 +289,12 @@ def _candidates(glob: str) -> list[str]:
 def _exclusions(text: str) -> list[Assignment]:
     """The [Match] assignments of an uplink file that no virtual device passes (``Kind=!*``,
     ``Driver=!...``), read by the doctor's INI reader (systemd's config_parse())."""
-    return [a for a in parse_ini_located(text) or ()
-            if a.section == "Match" and ((a.key, a.value) == ("Kind", "!*") or
-                                         (a.key == "Driver" and a.value.startswith("!")))]
+    return [
+        a
+        for a in parse_ini_located(text) or ()
+        if a.section == "Match"
+        and ((a.key, a.value) == ("Kind", "!*") or (a.key == "Driver" and a.value.startswith("!")))
+    ]
 
 
 def _edited(text: str, edits: list[tuple[int, int, str]]) -> str:
@@ -347,6 +378,7 @@ def judge_uplink(lab: NetworkdLab, up: StandIn, timeout: float = 10.0, other: fl
 # ---------------------------------------------------------------------------
 # the scenario
 
+
 def applies(ctx: Context) -> str | None:
     if not ctx.profile.quarantine and not ctx.profile.unmanaged:
         return "networkd.quarantine and unmanaged are empty: nothing in the profile guards against a runtime catch-all"
@@ -373,8 +405,13 @@ def baseline(ctx: Context) -> Result:
         evidence.append(f"{name}: {admin(states[name])}" + "".join(f"; {d}" for d in diff))
     if claimed:
         return Result(BREAKS, evidence)
-    return Result(NOT_REPRODUCIBLE, [f"baseline not reproducible on systemd {ctx.version}: the catch-all did not "
-                                     "claim docker's interfaces", *evidence[1:]])
+    return Result(
+        NOT_REPRODUCIBLE,
+        [
+            f"baseline not reproducible on systemd {ctx.version}: the catch-all did not claim docker's interfaces",
+            *evidence[1:],
+        ],
+    )
 
 
 _SHIM = """#!/bin/sh
@@ -391,16 +428,22 @@ def run_helper(ctx: Context, lab: NetworkdLab, helper: Path, scratch: Path) -> t
     (shim / "systemctl").write_text(_SHIM)
     (shim / "systemctl").chmod(0o755)
     log = scratch / "systemctl.log"
-    done = lab.run("sh", str(helper), check=False, env={
-        "PATH": f"{shim}:/usr/sbin:/usr/bin:/sbin:/bin", "NETHARDEN_LAB_SYSTEMCTL_LOG": str(log)})
+    done = lab.run(
+        "sh",
+        str(helper),
+        check=False,
+        env={"PATH": f"{shim}:/usr/sbin:/usr/bin:/sbin:/bin", "NETHARDEN_LAB_SYSTEMCTL_LOG": str(log)},
+    )
     lines = [line.removeprefix(f"{SCRIPT}: ") for line in done.stderr.splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith("left alone: ")]    # masks, empty files
+    lines = [line for line in lines if not line.startswith("left alone: ")]  # masks, empty files
     evidence = [f"{SCRIPT} (exit {done.returncode}): " + "; ".join(lines)]
     queued = log.read_text().splitlines() if log.exists() else []
     if any("restart" in q and "systemd-networkd" in q for q in queued):
         lab.restart()
-        evidence.append(f"it queued 'systemctl {queued[-1]}' (target systemd {ctx.profile.systemd} < 244): "
-                        "the lab restarted networkd as systemd would")
+        evidence.append(
+            f"it queued 'systemctl {queued[-1]}' (target systemd {ctx.profile.systemd} < 244): "
+            "the lab restarted networkd as systemd would"
+        )
     return done.returncode == 0, evidence
 
 

@@ -29,6 +29,7 @@ evidence says that creation still fails and that mode ``remove`` is the fix. A p
 that does not match Swarm's names removes/reports nothing: FAILS (the evidence says so).
 No networkd runs here: the outcome depends on the kernel, not on the systemd version.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -44,7 +45,7 @@ from pathlib import Path
 from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result
 
 ID = "stale-vxlan"
-TITLE = "stale vx-* devices block a Swarm overlay (\"file exists\")"
+TITLE = 'stale vx-* devices block a Swarm overlay ("file exists")'
 INCIDENT = "incident-4"
 HINT = "set vxlan_gc.mode: remove (and a vxlan_gc.pattern that matches Swarm's vx-<vni>-<id> devices)"
 
@@ -52,7 +53,7 @@ SCRIPT = "netharden-vxlan-gc"
 SERVICE = "/etc/systemd/system/netharden-vxlan-gc.service"
 METRIC = "netharden_vxlan_gc.prom"
 PORT = 4789
-MTU = 1450                 # Swarm's default overlay MTU (1500 - 50)
+MTU = 1450  # Swarm's default overlay MTU (1500 - 50)
 
 
 def swarm_name(vni: int, network_id: str) -> str:
@@ -62,14 +63,14 @@ def swarm_name(vni: int, network_id: str) -> str:
 
 # the overlay Swarm is about to create again, and what the host holds
 VNI, NETWORK_ID = 4097, "q1w2e3r4t5y6u7i8o9p0a1s2d"
-NAME = swarm_name(VNI, NETWORK_ID)                       # vx-001001-q1w2e
+NAME = swarm_name(VNI, NETWORK_ID)  # vx-001001-q1w2e
 STALE = {NAME: VNI, swarm_name(4098, "r3t4yzzzzz"): 4098}  # leftovers: DOWN, no master
-UP_DEV = swarm_name(4099, "u5i6ozzzzz")                  # in use: UP
-PORT_DEV = swarm_name(4100, "p7a8szzzzz")                # in use: port of a bridge (Swarm's host mode)
-PORT_BRIDGE = f"ov-{4100:06x}-p7a8s"                     # libnetwork's generateBridgeName
-VETH = ("vx-veth0", "vx-veth1")                          # named like the pattern, but no vxlan
-OTHER_NAME = swarm_name(VNI, "zzzzz")                    # same VNI under another name
-OTHER_VNI = 0xF001                                       # same name with another VNI
+UP_DEV = swarm_name(4099, "u5i6ozzzzz")  # in use: UP
+PORT_DEV = swarm_name(4100, "p7a8szzzzz")  # in use: port of a bridge (Swarm's host mode)
+PORT_BRIDGE = f"ov-{4100:06x}-p7a8s"  # libnetwork's generateBridgeName
+VETH = ("vx-veth0", "vx-veth1")  # named like the pattern, but no vxlan
+OTHER_NAME = swarm_name(VNI, "zzzzz")  # same VNI under another name
+OTHER_VNI = 0xF001  # same name with another VNI
 
 
 def applies(ctx: Context) -> str | None:
@@ -133,6 +134,7 @@ def _failure(res: dict) -> str:
 
 # --- the host namespace ---------------------------------------------------------------------
 
+
 def _ip(ctx: Context, ns: str, *args: str) -> None:
     ctx.run(ns, "ip", *args, check=True)
 
@@ -154,14 +156,21 @@ def _links(ctx: Context, ns: str) -> dict[str, tuple]:
     out = {}
     for link in json.loads(ctx.run(ns, "ip", "-j", "-d", "link", "show", check=True).stdout):
         info = link.get("linkinfo", {})
-        out[link["ifname"]] = (link["ifindex"], info.get("info_kind"), "UP" in link["flags"], link.get("master"),
-                               info.get("info_data", {}).get("id"))
+        out[link["ifname"]] = (
+            link["ifindex"],
+            info.get("info_kind"),
+            "UP" in link["flags"],
+            link.get("master"),
+            info.get("info_data", {}).get("id"),
+        )
     return out
 
 
 def _host_evidence() -> str:
-    return (f"host namespace: leftovers {', '.join(f'{n} (VNI {v})' for n, v in STALE.items())} DOWN without master; "
-            f"in use: {UP_DEV} UP, {PORT_DEV} port of {PORT_BRIDGE}; {VETH[0]} is a veth")
+    return (
+        f"host namespace: leftovers {', '.join(f'{n} (VNI {v})' for n, v in STALE.items())} DOWN without master; "
+        f"in use: {UP_DEV} UP, {PORT_DEV} port of {PORT_BRIDGE}; {VETH[0]} is a veth"
+    )
 
 
 def _swarm_create_text() -> str:
@@ -173,23 +182,28 @@ def baseline(ctx: Context) -> Result:
         _populate(ctx, ns)
         swarm, same_name, same_vni = _create(ctx, ns, (NAME, VNI), (NAME, OTHER_VNI), (OTHER_NAME, VNI))
     evidence = [_host_evidence()]
-    measured = [f"same name {NAME}, another VNI {OTHER_VNI}: "
-                + (_failure(same_name) if same_name["errno"] else "created"),
-                f"another name {OTHER_NAME}, same VNI {VNI} + dstport {PORT}: "
-                + (_failure(same_vni) if same_vni["errno"] else "created")]
+    measured = [
+        f"same name {NAME}, another VNI {OTHER_VNI}: " + (_failure(same_name) if same_name["errno"] else "created"),
+        f"another name {OTHER_NAME}, same VNI {VNI} + dstport {PORT}: "
+        + (_failure(same_vni) if same_vni["errno"] else "created"),
+    ]
     kernel = platform.release()
     if swarm["errno"]:
-        evidence.append(f"no collector: {_swarm_create_text()}: {_failure(swarm)} (errno {swarm['errno']}; Swarm "
-                        f"logs \"error creating vxlan interface: {swarm['error'].lower()}\")")
+        evidence.append(
+            f"no collector: {_swarm_create_text()}: {_failure(swarm)} (errno {swarm['errno']}; Swarm "
+            f'logs "error creating vxlan interface: {swarm["error"].lower()}")'
+        )
         evidence.append(f"which conflict, on kernel {kernel}: " + "; ".join(measured))
         return Result(BREAKS, evidence)
-    evidence.append(f"baseline not reproducible on kernel {kernel}: {_swarm_create_text()} succeeded next to "
-                    f"the leftover {NAME}")
+    evidence.append(
+        f"baseline not reproducible on kernel {kernel}: {_swarm_create_text()} succeeded next to the leftover {NAME}"
+    )
     evidence.append("; ".join(measured))
     return Result(NOT_REPRODUCIBLE, evidence)
 
 
 # --- the profile's collector ----------------------------------------------------------------
+
 
 class Collector:
     """The rendered helper with the rendered unit's ExecStart= arguments; only the state
@@ -211,30 +225,38 @@ class Collector:
         scratch = ctx.scratch("stale-vxlan")
         self.textfile: Path | None = None
         opts = dict(self.opts)
-        opts["--state-dir"] = str(scratch / "state")       # never the host's /run/netharden
+        opts["--state-dir"] = str(scratch / "state")  # never the host's /run/netharden
         if opts.get("--textfile-dir"):
             self.textfile = scratch / "textfile"
             self.textfile.mkdir()
             opts["--textfile-dir"] = str(self.textfile)
         self.argv = ["sh", str(self.script), *[w for kv in opts.items() for w in kv]]
-        self.shown = (f"sh {argv[0]} " + " ".join(f"{k} {shlex.quote(v)}" for k, v in self.opts.items()
-                                                  if k in ("--mode", "--pattern")))
+        self.shown = f"sh {argv[0]} " + " ".join(
+            f"{k} {shlex.quote(v)}" for k, v in self.opts.items() if k in ("--mode", "--pattern")
+        )
 
     def run(self, ctx: Context, ns: str) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}  # plain log lines
-        return subprocess.run(["ip", "netns", "exec", ns, *self.argv], capture_output=True, text=True,
-                              timeout=30, env=env)
+        return subprocess.run(
+            ["ip", "netns", "exec", ns, *self.argv], capture_output=True, text=True, timeout=30, env=env
+        )
 
     def counts(self, log: str) -> dict[str, int]:
         """stale / pending / removed: from the metric file when there is one, else the log."""
         if self.textfile is not None and (self.textfile / METRIC).exists():
             out = {}
             for line in (self.textfile / METRIC).read_text().splitlines():
-                m = re.match(r'netharden_(stale_vxlan|vxlan_gc_pending|vxlan_gc_removed)_devices\{mode="[a-z]+"\} '
-                             r'(\d+)$', line)
+                m = re.match(
+                    r'netharden_(stale_vxlan|vxlan_gc_pending|vxlan_gc_removed)_devices\{mode="[a-z]+"\} '
+                    r"(\d+)$",
+                    line,
+                )
                 if m:
-                    out[{"stale_vxlan": "stale", "vxlan_gc_pending": "pending",
-                         "vxlan_gc_removed": "removed"}[m.group(1)]] = int(m.group(2))
+                    out[
+                        {"stale_vxlan": "stale", "vxlan_gc_pending": "pending", "vxlan_gc_removed": "removed"}[
+                            m.group(1)
+                        ]
+                    ] = int(m.group(2))
             return out
         m = re.search(r"done \(mode \S+, pattern .*\): (\d+) stale, (\d+) pending, (\d+) removed", log)
         return dict(zip(("stale", "pending", "removed"), map(int, m.groups()), strict=True)) if m else {}
@@ -257,9 +279,12 @@ def _swarm(ctx: Context, ns: str, overlay: str) -> tuple[bool, str]:
     if res["errno"]:
         return False, f"{_swarm_create_text()}: {_failure(res)}"
     _ip(ctx, overlay, "link", "add", "br0", "type", "bridge")
-    for where, step in ((ns, ("link", "set", NAME, "netns", overlay)),
-                        (overlay, ("link", "set", NAME, "master", "br0")),
-                        (overlay, ("link", "set", NAME, "up")), (overlay, ("link", "set", "br0", "up"))):
+    for where, step in (
+        (ns, ("link", "set", NAME, "netns", overlay)),
+        (overlay, ("link", "set", NAME, "master", "br0")),
+        (overlay, ("link", "set", NAME, "up")),
+        (overlay, ("link", "set", "br0", "up")),
+    ):
         proc = ctx.run(where, "ip", *step)
         if proc.returncode:
             return False, f"{_swarm_create_text()}: created, but ip {' '.join(step)}: {proc.stderr.strip()}"
@@ -290,15 +315,19 @@ def profile(ctx: Context) -> Result:
                 evidence.append(f"run {len(logs)} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
         first, second = after
         changed = _changed(before, first, before)
-        evidence.append(f"run 1: {counts[0].get('pending', '?')} pending, {counts[0].get('removed', '?')} removed "
-                        f"({gc.source()}); " + (f"CHANGED: {', '.join(changed)}" if changed else "nothing changed"))
+        evidence.append(
+            f"run 1: {counts[0].get('pending', '?')} pending, {counts[0].get('removed', '?')} removed "
+            f"({gc.source()}); " + (f"CHANGED: {', '.join(changed)}" if changed else "nothing changed")
+        )
         failed |= bool(changed)
         survivors = [n for n in before if n not in STALE]
         if gc.mode == "remove":
             removed = sorted(set(before) - set(second))
             kept_changed = _changed(before, second, survivors)
-            evidence.append(f"run 2: removed {', '.join(removed) or 'nothing'} "
-                            f"(removed={counts[1].get('removed', '?')}, {gc.source()})")
+            evidence.append(
+                f"run 2: removed {', '.join(removed) or 'nothing'} "
+                f"(removed={counts[1].get('removed', '?')}, {gc.source()})"
+            )
             if removed != sorted(STALE):
                 failed = True
                 evidence.append(f"expected to remove exactly {', '.join(sorted(STALE))}")
@@ -306,8 +335,7 @@ def profile(ctx: Context) -> Result:
                 failed = True
                 evidence.append(f"devices in use changed or removed: {', '.join(kept_changed)}")
             else:
-                evidence.append(f"kept unchanged: {UP_DEV} (UP), {PORT_DEV} (port of {PORT_BRIDGE}), "
-                                f"{VETH[0]} (veth)")
+                evidence.append(f"kept unchanged: {UP_DEV} (UP), {PORT_DEV} (port of {PORT_BRIDGE}), {VETH[0]} (veth)")
             ok, text = _swarm(ctx, ns, overlay)
             evidence.append(("then " if ok else "still: ") + text)
             failed |= not ok
@@ -315,10 +343,11 @@ def profile(ctx: Context) -> Result:
             reported = _names(logs[1], "stale VXLAN device")
             stale_count = counts[1].get("stale")
             changed = _changed(before, second, set(before) | set(second))
-            evidence.append(f"run 2: reported stale {', '.join(sorted(reported)) or 'nothing'} "
-                            f"(netharden_stale_vxlan_devices={stale_count if stale_count is not None else '?'}, "
-                            f"{gc.source()}); " + (f"CHANGED: {', '.join(changed)}" if changed
-                                                  else "nothing removed or changed"))
+            evidence.append(
+                f"run 2: reported stale {', '.join(sorted(reported)) or 'nothing'} "
+                f"(netharden_stale_vxlan_devices={stale_count if stale_count is not None else '?'}, "
+                f"{gc.source()}); " + (f"CHANGED: {', '.join(changed)}" if changed else "nothing removed or changed")
+            )
             if reported != set(STALE) or stale_count != len(STALE):
                 failed = True
                 evidence.append(f"expected to report exactly {', '.join(sorted(STALE))} ({len(STALE)})")
@@ -327,8 +356,10 @@ def profile(ctx: Context) -> Result:
             if ok:
                 evidence.append(f"then {text}")
             elif not failed:
-                evidence.append(f"still: {text}: mode report only reports (what it promises); "
-                                f"vxlan_gc.mode: remove would remove the reported devices")
+                evidence.append(
+                    f"still: {text}: mode report only reports (what it promises); "
+                    f"vxlan_gc.mode: remove would remove the reported devices"
+                )
             else:
                 evidence.append(f"still: {text}")
     return Result(FAILS if failed else HOLDS, evidence)
