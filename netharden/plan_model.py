@@ -189,7 +189,12 @@ class Plan:
         paths = index.paths
         try:
             for entry in entries:
-                if isinstance(entry, (File, Link)):
+                if isinstance(entry, Action):
+                    if not any(a.id == entry.id for a in self.actions):
+                        self.actions.append(entry)
+                elif isinstance(entry, Unit):
+                    self.units.append(entry)
+                else:
                     if entry.path in paths:
                         raise ValueError(f"two plan entries write {entry.path}")
                     paths.add(entry.path)
@@ -197,10 +202,6 @@ class Plan:
                         files.append(entry)
                     else:
                         links.append(entry)
-                elif isinstance(entry, Unit):
-                    self.units.append(entry)
-                elif not any(a.id == entry.id for a in self.actions):
-                    self.actions.append(entry)
         finally:
             index.sizes = (len(files), len(links))
 

@@ -105,7 +105,6 @@ for _tag, _regexp, _first in (
     ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
 ):
     _Core12Resolver.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
-_resolve = _Core12Resolver().resolve
 
 
 @dataclass
@@ -206,20 +205,35 @@ def decode(raw: bytes, file: str) -> str:
 
 
 class _Open:
-    """A collection being built: its value, path, pending key, anchor, size and height."""
+    """A collection being built: its value, path, pending key, anchor, size and height, and
+    whether its items are packed."""
 
-    __slots__ = ("anchor", "height", "key", "path", "size", "value")
+    __slots__ = ("anchor", "height", "key", "packs", "path", "size", "value")
 
-    def __init__(self, value, path, anchor):
-        self.value, self.path, self.key, self.anchor, self.size, self.height = value, path, None, anchor, 1, 1
+    def __init__(self, value, path, anchor, packs):
+        self.value, self.path, self.key, self.anchor, self.packs = value, path, None, anchor, packs
+        self.size = self.height = 1
 
 
 _SKIP = object()  # the key of a mapping entry that is reported and left out
+_IMPLICIT = _Core12Resolver.yaml_implicit_resolvers
+
+
+def _scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    """``BaseResolver.resolve`` of a scalar, without its method calls: a plain scalar's tag
+    is the first of the implicit resolvers of its first character whose pattern matches
+    (the core schema has no path and no wildcard resolvers), else str."""
+    if implicit[0]:
+        for tag, regexp in _IMPLICIT.get(value[:1], ()):
+            if regexp.match(value):
+                return tag
+    return _STR
 
 
 def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tuple | None) -> Any:
     """The data of ``text`` (positions into ``doc`` when asked; the items of the sequence
-    at path ``pack`` as marshal bytes); raises ProfileError."""
+    at path ``pack`` as marshal bytes); raises ProfileError. A node's path is built only
+    where it is needed: for a collection (its children's), a position or a problem."""
     file = doc.file
     pos, keypos = doc.positions, doc.key_positions
     problems: list[Problem] = []
@@ -230,6 +244,13 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
     events = nodes = documents = 0
     root: Any = None
     parser = _EventParser(text)
+    Scalar, Alias, SeqStart, MapStart = (
+        yaml.ScalarEvent,
+        yaml.AliasEvent,
+        yaml.SequenceStartEvent,
+        yaml.MappingStartEvent,
+    )
+    SeqEnd, MapEnd = yaml.SequenceEndEvent, yaml.MappingEndEvent
 
     def fail(mark, path, message, hint=""):
         problems.append(Problem(file, mark.line + 1, mark.column + 1, tuple(path), message, hint))
@@ -237,17 +258,21 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
     def too_big(mark, path, message, hint=""):
         raise ProfileError([Problem(file, mark.line + 1, mark.column + 1, tuple(path), message, hint)])
 
-    def attach(value, size, height):
+    def child_path(top: _Open | None) -> tuple:
+        if top is None:
+            return ()
+        return top.path + ((len(top.value),) if type(top.value) is list else (top.key,))
+
+    def attach(top: _Open | None, value, size, height):
         nonlocal root
-        if not stack:
+        if top is None:
             root = value
             return
-        top = stack[-1]
         top.size += size
-        if top.height < height + 1:
+        if top.height <= height:
             top.height = height + 1
         if type(top.value) is list:
-            top.value.append(marshal.dumps(value) if top.path == pack else value)
+            top.value.append(marshal.dumps(value) if top.packs else value)
         else:
             key, top.key = top.key, None
             if key is not _SKIP:
@@ -258,6 +283,31 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
             ev: Any = parser.get_event()
             events += 1
             cls = type(ev)
+            top = stack[-1] if stack else None
+            if cls is Scalar and top is not None and top.key is None and type(top.value) is dict:
+                key = intern(ev.value)  # a mapping expecting a key: this event is the key
+                if key in top.value or positions:
+                    path: tuple = top.path + (key,)
+                    if key in top.value:
+                        first = keypos.get(path, (0, 0))
+                        fail(
+                            ev.start_mark,
+                            path,
+                            f"duplicate key {key!r}" + (f" (first defined at line {first[0]})" if positions else ""),
+                            "YAML keeps only one of them; remove or merge the duplicate",
+                        )
+                        top.key = _SKIP
+                        continue
+                    keypos[path] = (ev.start_mark.line + 1, ev.start_mark.column + 1)
+                top.key = key
+                continue
+            if cls is SeqEnd or cls is MapEnd:
+                node = stack.pop()
+                if node.anchor is not None:
+                    anchors[node.anchor] = (node.value, node.size, node.height)
+                    opened.discard(node.anchor)
+                attach(stack[-1] if stack else None, node.value, node.size, node.height)
+                continue
             if cls is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
@@ -268,100 +318,85 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
                         f"put one {limits.what} in each file",
                     )
                 continue
-            if cls is yaml.StreamStartEvent or cls is yaml.StreamEndEvent or cls is yaml.DocumentEndEvent:
-                continue
+            if cls is not Scalar and cls is not Alias and cls is not SeqStart and cls is not MapStart:
+                continue  # stream start and end, document end
             mark = ev.start_mark
-            top = stack[-1] if stack else None
-            if top is not None and top.key is None and type(top.value) is dict and cls is not yaml.MappingEndEvent:
-                # a mapping expecting a key: this event is the key
-                if cls is not yaml.ScalarEvent:
-                    fail(mark, top.path, "mapping keys must be plain strings, not lists, mappings or aliases")
-                    top.key = _SKIP
-                    if cls is yaml.SequenceStartEvent or cls is yaml.MappingStartEvent:
-                        _skip_collection(parser)
-                    continue
-                key = intern(ev.value)
-                path: tuple = top.path + (key,)
-                if key in top.value:
-                    first = keypos.get(path, (0, 0))
+            if top is not None and top.key is None and type(top.value) is dict:
+                # a mapping expecting a key got a collection or an alias
+                fail(mark, top.path, "mapping keys must be plain strings, not lists, mappings or aliases")
+                top.key = _SKIP
+                if cls is SeqStart or cls is MapStart:
+                    _skip_collection(parser)
+                continue
+            # a value: its path is built only for a collection, a position or a problem
+            is_collection = cls is SeqStart or cls is MapStart
+            path = child_path(top) if is_collection or positions else ()
+            depth = len(path) if is_collection else (len(top.path) + 1 if top is not None else 0)
+            if positions and not (top is not None and top.key is _SKIP):
+                pos.setdefault(path, (mark.line + 1, mark.column + 1))
+            if cls is Alias:
+                if ev.anchor in opened:
                     fail(
                         mark,
-                        path,
-                        f"duplicate key {key!r}" + (f" (first defined at line {first[0]})" if positions else ""),
-                        "YAML keeps only one of them; remove or merge the duplicate",
+                        child_path(top),
+                        "recursive YAML alias",
+                        "an alias may not refer to a node that contains it",
                     )
-                    top.key = _SKIP
-                    continue
-                top.key = key
-                if positions:
-                    keypos[path] = (mark.line + 1, mark.column + 1)
-                continue
-            if cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
-                node = stack.pop()
-                if node.anchor is not None:
-                    anchors[node.anchor] = (node.value, node.size, node.height)
-                    opened.discard(node.anchor)
-                attach(node.value, node.size, node.height)
-                continue
-            skip = top is not None and top.key is _SKIP
-            if top is None:
-                path = ()
-            elif type(top.value) is list:
-                path = top.path + (len(top.value),)
-            else:
-                path = top.path + (top.key,)
-            if positions and not skip:
-                pos.setdefault(path, (mark.line + 1, mark.column + 1))
-            if cls is yaml.AliasEvent:
-                if ev.anchor in opened:
-                    fail(mark, path, "recursive YAML alias", "an alias may not refer to a node that contains it")
                     value, size, height = None, 1, 0
                 elif ev.anchor in anchors:
                     value, size, height = anchors[ev.anchor]
                 else:  # libyaml does not check aliases: one before its anchor, or a name never anchored
-                    fail(mark, path, f"undefined alias {ev.anchor!r}", "define the anchor (&name) before the alias")
+                    fail(
+                        mark,
+                        child_path(top),
+                        f"undefined alias {ev.anchor!r}",
+                        "define the anchor (&name) before the alias",
+                    )
                     value, size, height = None, 1, 0
                 nodes += size
                 if nodes > limits.nodes + limits.expansion * events:
                     too_big(
                         mark,
-                        path,
+                        child_path(top),
                         f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
                         f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb",
                     )
-                if len(path) + height > limits.depth:
-                    too_big(mark, path, f"nesting deeper than {limits.depth} levels")
-                attach(value, size, height)
+                if depth + height > limits.depth:
+                    too_big(mark, child_path(top), f"nesting deeper than {limits.depth} levels")
+                attach(top, value, size, height)
                 continue
             nodes += 1
-            if len(path) > limits.depth:
-                too_big(mark, path, f"nesting deeper than {limits.depth} levels")
+            if depth > limits.depth:
+                too_big(mark, child_path(top), f"nesting deeper than {limits.depth} levels")
             if nodes > limits.nodes + limits.expansion * events:
                 too_big(
                     mark,
-                    path,
+                    child_path(top),
                     f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
                     f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb",
                 )
             tag = ev.tag
-            if cls is yaml.ScalarEvent:
-                if tag is None or tag == "!":
-                    tag = _resolve(yaml.ScalarNode, ev.value, ev.implicit)
-                try:
-                    value = intern(ev.value) if tag == _STR else _scalar(tag, ev.value)
-                except ValueError:
+            if is_collection:
+                is_seq = cls is SeqStart
+                if tag is not None and tag != "!" and tag != (_SEQ if is_seq else _MAP):
                     fail(mark, path, f"unsupported YAML tag {tag!r}", plain)
-                    value = None
                 if ev.anchor is not None:
-                    anchors[ev.anchor] = (value, 1, 0)
-                attach(value, 1, 0)
+                    opened.add(ev.anchor)
+                stack.append(_Open([] if is_seq else {}, path, ev.anchor, path == pack))
                 continue
-            is_seq = cls is yaml.SequenceStartEvent
-            if tag is not None and tag != "!" and tag != (_SEQ if is_seq else _MAP):
-                fail(mark, path, f"unsupported YAML tag {tag!r}", plain)
+            if tag is None or tag == "!":
+                tag = _scalar_tag(ev.value, ev.implicit)
+            if tag == _STR:
+                value = intern(ev.value)
+            else:
+                try:
+                    value = _scalar(tag, ev.value)
+                except ValueError:
+                    fail(mark, child_path(top), f"unsupported YAML tag {tag!r}", plain)
+                    value = None
             if ev.anchor is not None:
-                opened.add(ev.anchor)
-            stack.append(_Open([] if is_seq else {}, path, ev.anchor))
+                anchors[ev.anchor] = (value, 1, 0)
+            attach(top, value, 1, 0)
     except yaml.MarkedYAMLError as exc:
         raise ProfileError([syntax_problem(exc, text, file, limits.what)]) from None
     except yaml.YAMLError as exc:  # reader errors carry no mark attribute

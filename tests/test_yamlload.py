@@ -74,3 +74,20 @@ def test_invalid_utf8_reports_its_line():
         load_text(b"a: 1\nb: \xff\n", "p.yaml")
     (p,) = err.value.problems
     assert (p.line, p.column) == (2, 4)
+
+
+def test_scalar_tags_are_the_resolvers():
+    """yamlload._scalar_tag is BaseResolver.resolve of the core-schema resolver, for plain and
+    quoted scalars of every first character the resolvers know, and others."""
+    import yaml
+
+    from netharden import yamlload
+
+    resolver = yamlload._Core12Resolver()
+    words = ["", "~", "null", "Null", "NULL", "nul", "true", "True", "TRUE", "tRue", "false", "no", "yes", "on",
+             "0", "-1", "+2", "0o17", "0x1F", "017", "1.5", ".5", "-.inf", ".NaN", "1e3", "1_000", "10.0.0.1/24",
+             "node-0001", "a", "ü", ".", "-", "+", "0o", "0x"]
+    for word in words:
+        for implicit in ((True, False), (False, True), (False, False)):
+            assert yamlload._scalar_tag(word, implicit) == resolver.resolve(yaml.ScalarNode, word, implicit), (word, implicit)
+    assert None not in yamlload._IMPLICIT   # no wildcard resolvers: _scalar_tag relies on it

@@ -76,10 +76,9 @@ def _value_ok(key: str, value: Any) -> bool:
             if len(_by_json) >= MAX_ENTRIES:
                 _by_json.clear()
             _by_json[marker] = ok
-    if isinstance(value, (dict, list)):
-        if len(_by_id) >= MAX_ENTRIES:
-            _by_id.clear()
-        _by_id[id(value)] = (value, ok)
+    if len(_by_id) >= MAX_ENTRIES:
+        _by_id.clear()
+    _by_id[id(value)] = (value, ok)  # the entry holds the value: its id is not reused while cached
     return ok
 
 

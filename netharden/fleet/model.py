@@ -29,7 +29,7 @@ A fleet file is read by the one YAML reader (``yamlload``, limits ``yamlload.FLE
 without positions and with each host entry packed (``Fleet.entry`` unpacks one); it is
 read again with positions, unpacked, only when a problem must be reported. The fleet
 schema checks ``hosts`` item by item (tests/test_fleet.py asserts that of the schema),
-so the packed file is checked one entry at a time.
+so the packed file is checked with its first entry, and each entry alone.
 """
 
 from __future__ import annotations
@@ -124,11 +124,12 @@ def load(source: str | Path) -> Fleet:
     entries = doc.data.get("hosts")
     names: list[str] = []
     if isinstance(entries, list) and entries:
-        skeleton = {**doc.data, "hosts": []}
-        wrong = False
+        # the file with its first entry, then each entry alone in the smallest fleet
+        wrong = _looks_wrong({**doc.data, "hosts": [fleet.entry(0)]})
+        alone = {"apiVersion": "netharden/v1", "kind": "Fleet"}
         for i in range(len(entries)):
             entry = fleet.entry(i)
-            wrong = wrong or _looks_wrong({**skeleton, "hosts": [entry]})
+            wrong = wrong or _looks_wrong({**alone, "hosts": [entry]})
             names.append(entry.get("name", "") if isinstance(entry, dict) else "")
     else:
         wrong = _looks_wrong(doc.data)
