@@ -57,7 +57,7 @@ docs: precompile
 bench: system-deps $(STAMP)
 	$(BIN)/python benchmarks/cli.py
 	$(BIN)/python benchmarks/stages.py
-	$(BIN)/python benchmarks/fleet.py --io-floor
+	$(BIN)/python benchmarks/fleet.py --io-floor --stages
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

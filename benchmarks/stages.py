@@ -13,8 +13,9 @@ Columns:
 
 Validation is shown both ways: the precompiled checker that a valid profile takes
 (``validate``) and jsonschema, which every invalid profile runs for its messages
-(``validate, jsonschema``: NETHARDEN_PRECOMPILED=0's path). The plan stage is a single
-host's: the fleet fragment cache is off for single hosts, as in ``netharden render``.
+(``validate, jsonschema``: NETHARDEN_PRECOMPILED=0's path). The plan stage repeats one
+host, so its parts come from the renderers' memo after the first call (a fleet's shared
+parts do too; ``fleet.py --stages`` shows a fleet's per-host costs).
 """
 from __future__ import annotations
 
