@@ -14,7 +14,8 @@ run, on a Document with positions, to produce the exact messages:
   from ``defaults`` (``merge`` shares them; the cache holds a reference so an id is
   never reused), else by its canonical JSON (``sort_keys``; JSON tells ``1``,
   ``1.0``, ``true`` and ``"1"`` apart). A value is checked by validating a minimal
-  valid profile with that one key replaced, by the precompiled checker
+  valid profile with that one key replaced (the values a host does not share are checked
+  together first: valid together, each is valid), by the precompiled checker
   (``validate._precompiled_check``: fastjsonschema's code, no jsonschema, no
   canonical JSON needed for a verdict that costs less than the JSON would) when it
   matches the schema and the value holds no integral float, else by jsonschema
@@ -63,6 +64,12 @@ def _setup():
     return _state
 
 
+def _remember(value: Any, ok: bool) -> None:
+    if len(_by_id) >= MAX_ENTRIES:
+        _by_id.clear()
+    _by_id[id(value)] = (value, ok)  # the entry holds the value: its id is not reused while cached
+
+
 def _value_ok(key: str, value: Any) -> bool:
     hit = _by_id.get(id(value))
     if hit is not None and hit[0] is value:
@@ -76,9 +83,7 @@ def _value_ok(key: str, value: Any) -> bool:
             if len(_by_json) >= MAX_ENTRIES:
                 _by_json.clear()
             _by_json[marker] = ok
-    if len(_by_id) >= MAX_ENTRIES:
-        _by_id.clear()
-    _by_id[id(value)] = (value, ok)  # the entry holds the value: its id is not reused while cached
+    _remember(value, ok)
     return ok
 
 
@@ -88,7 +93,18 @@ def schema_ok(data: Any) -> bool:
         return state["is_valid"](data)
     if not isinstance(data, dict) or not set(data) <= state["props"] or any(k not in data for k in state["required"]):
         return False
-    return all(_value_ok(k, v) for k, v in data.items())
+    misses = {}
+    for key, value in data.items():
+        hit = _by_id.get(id(value))
+        if hit is None or hit[0] is not value:
+            misses[key] = value
+        elif not hit[1]:
+            return False
+    if len(misses) > 1 and state["fast"] and state["verdict"]({**_BASE, **misses}):
+        for value in misses.values():  # valid together: each of them is valid
+            _remember(value, True)
+        return True
+    return all(_value_ok(k, v) for k, v in misses.items())
 
 
 def valid(data: Any, file: str = "<fleet>") -> bool:
