@@ -186,11 +186,12 @@ class Plan:
         before it stay added); an action whose id is already there is left out (several
         renderers ask for the same reload: the first one stays)."""
         files, links, index = self.files, self.links, self._path_index()
-        paths = index.paths
+        paths, action_ids = index.paths, {a.id for a in self.actions}
         try:
             for entry in entries:
                 if isinstance(entry, Action):
-                    if not any(a.id == entry.id for a in self.actions):
+                    if entry.id not in action_ids:
+                        action_ids.add(entry.id)
                         self.actions.append(entry)
                 elif isinstance(entry, Unit):
                     self.units.append(entry)

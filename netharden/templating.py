@@ -108,7 +108,9 @@ def jinja2_version() -> str:
     return found.group(1) if found else ""
 
 
+@lru_cache(maxsize=1)
 def precompiled_enabled() -> bool:
+    """NETHARDEN_PRECOMPILED, read once per process (tests that switch it clear this)."""
     return os.environ.get("NETHARDEN_PRECOMPILED", "1") != "0"
 
 

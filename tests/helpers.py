@@ -137,7 +137,9 @@ def clear_memos() -> None:
 
     import netharden.emitters
     import netharden.renderers
+    from netharden import templating
 
+    templating.precompiled_enabled.cache_clear()
     for package in (netharden.renderers, netharden.emitters):
         for info in pkgutil.iter_modules(package.__path__):
             module = importlib.import_module(f"{package.__name__}.{info.name}")
