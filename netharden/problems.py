@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 PathElem = str | int
-JsonPath = tuple  # tuple[PathElem, ...]
 
 
 def json_path(path: Sequence[PathElem]) -> str:

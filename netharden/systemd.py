@@ -8,8 +8,6 @@ Keys every supported target has (the schema's minimum is systemd 237) are not li
 
 from __future__ import annotations
 
-MIN_VERSION = 237
-
 # feature id -> (first systemd major version that has it, where it lives, what it is)
 FEATURES: dict[str, tuple[int, str, str]] = {
     "match.kind": (

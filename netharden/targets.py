@@ -8,8 +8,6 @@ helpers can be installed and whether apt manages packages.
 
 from __future__ import annotations
 
-IMMUTABLE_USR = frozenset({"flatcar", "fcos", "coreos"})
-
 HELPER_DIR: dict[str, str] = {
     "flatcar": "/opt/netharden/bin",
     "fcos": "/opt/netharden/bin",

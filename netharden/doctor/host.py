@@ -34,11 +34,6 @@ class Iface:
     operstate: str
     addr_assign_type: int | None  # /sys/class/net/IF/addr_assign_type: 0 perm, 1 random, 2 stolen, 3 set
 
-    @property
-    def virtual(self) -> bool:
-        return self.kind is not None or self.type == "loopback"
-
-
 class Host:
     """Files under ``root`` (plus an optional overlay) and, with ``live``, the interfaces of
     the network namespace this process runs in."""

@@ -82,10 +82,6 @@ class Report:
     def findings(self) -> list[Finding]:
         return [f for c in self.checks for f in c.findings]
 
-    def worst(self) -> str | None:
-        severities = [f.severity for f in self.findings]
-        return min(severities, key=rank) if severities else None
-
     def exit_code(self, fail_on: str) -> int:
         """1 when a finding is at or above ``fail_on`` (or a check errored), else 0."""
         if any(c.error for c in self.checks):

@@ -800,16 +800,6 @@ class NetworkdLab:
             raise LabCommandError(r.returncode, list(map(str, cmd)), r.stdout, r.stderr)
         return r
 
-    def popen(self, *cmd: str, **kw) -> subprocess.Popen:
-        """Start a background command inside net+mount+PID namespaces; it is
-        killed at close() (and by the kernel with the PID namespace)."""
-        env = self._cmd_env(kw.pop("env", None))
-        kw.setdefault("stdout", subprocess.DEVNULL)
-        kw.setdefault("stderr", subprocess.DEVNULL)
-        proc, _pid = self._spawn_in_ns([*map(str, cmd)], env=env, **kw)
-        self._bg.append(proc)
-        return proc
-
     def ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.run("ip", *args, check=check)
 
@@ -885,12 +875,6 @@ class NetworkdLab:
             return self.link_state(ifname).get("ADMIN_STATE")
         except LookupError:
             return None
-
-    def manager_state(self) -> dict[str, str]:
-        try:
-            return self._parse_state(self.root_path("/run/systemd/netif/state").read_text())
-        except FileNotFoundError:
-            return {}
 
     def wait_for(
         self, ifname: str, admin_state: str | Iterable[str] = "configured", timeout: float = 5.0, interval: float = 0.02

@@ -61,7 +61,6 @@ from ..templating import render as render_template
 from ..validate import interface
 from .quarantine import SERVICE as QUARANTINE_SERVICE
 
-DOCKER_DIR = "/etc/docker"
 DROPIN = f"{UNIT_DIR}/docker.service.d/50-netharden.conf"
 WAIT_HELPER = "netharden-wait-bridge"
 WAIT_SECONDS = 60
