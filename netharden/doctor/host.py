@@ -34,6 +34,7 @@ class Iface:
     operstate: str
     addr_assign_type: int | None  # /sys/class/net/IF/addr_assign_type: 0 perm, 1 random, 2 stolen, 3 set
 
+
 class Host:
     """Files under ``root`` (plus an optional overlay) and, with ``live``, the interfaces of
     the network namespace this process runs in."""
