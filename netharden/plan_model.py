@@ -117,6 +117,20 @@ class Action:
     sysctls: tuple[tuple[str, str], ...] = ()
 
 
+def ensure_running(id: str, unit: str, why: str, phase: int, triggers: tuple[str, ...] | None = None) -> Action:
+    """``systemctl start UNIT`` as an action that only makes sure the unit runs
+    (``ensure_started``); triggers default to the unit's own files."""
+    return Action(
+        id,
+        ("systemctl", "start", unit),
+        why,
+        phase=phase,
+        unit=unit,
+        ensure_started=True,
+        triggers=unit_triggers(unit) if triggers is None else triggers,
+    )
+
+
 # ``systemctl daemon-reload``: every renderer that writes unit files asks for this one.
 DAEMON_RELOAD = Action(
     "systemd-daemon-reload",

@@ -258,6 +258,18 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
     def too_big(mark, path, message, hint=""):
         raise ProfileError([Problem(file, mark.line + 1, mark.column + 1, tuple(path), message, hint)])
 
+    def bounds(mark, top: _Open | None, depth: int) -> None:
+        """The alias-expansion bound (nodes so far against the file's events) and the depth."""
+        if nodes > limits.nodes + limits.expansion * events:
+            too_big(
+                mark,
+                child_path(top),
+                f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
+                f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb",
+            )
+        if depth > limits.depth:
+            too_big(mark, child_path(top), f"nesting deeper than {limits.depth} levels")
+
     def child_path(top: _Open | None) -> tuple:
         if top is None:
             return ()
@@ -354,27 +366,11 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
                     )
                     value, size, height = None, 1, 0
                 nodes += size
-                if nodes > limits.nodes + limits.expansion * events:
-                    too_big(
-                        mark,
-                        child_path(top),
-                        f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
-                        f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb",
-                    )
-                if depth + height > limits.depth:
-                    too_big(mark, child_path(top), f"nesting deeper than {limits.depth} levels")
+                bounds(mark, top, depth + height)
                 attach(top, value, size, height)
                 continue
             nodes += 1
-            if depth > limits.depth:
-                too_big(mark, child_path(top), f"nesting deeper than {limits.depth} levels")
-            if nodes > limits.nodes + limits.expansion * events:
-                too_big(
-                    mark,
-                    child_path(top),
-                    f"the document expands to more than {limits.nodes + limits.expansion * events} nodes",
-                    f"YAML aliases multiply nodes; a {limits.what} this large is almost certainly an alias bomb",
-                )
+            bounds(mark, top, depth)
             tag = ev.tag
             if is_collection:
                 is_seq = cls is SeqStart

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..plan_model import DAEMON_RELOAD, PHASE_RUNTIME, Action, File, Plan, Unit, unit_triggers
+from ..plan_model import DAEMON_RELOAD, PHASE_RUNTIME, Action, File, Plan, Unit, ensure_running, unit_triggers
 from ..profile import Daemon, Profile
 from ..systemd import supports
 from ..targets import UNIT_DIR
@@ -131,14 +131,12 @@ def daemon_entries(daemon: Daemon, helper: str | None) -> tuple[File | Unit | Ac
     if not daemon.main:
         out.append(Unit(daemon.unit, enabled=True, guards=guards, why=_extra_why(daemon), wanted_by=WANTED_BY))
         out.append(
-            Action(
+            ensure_running(
                 f"docker-{daemon.name}-start",
-                ("systemctl", "start", daemon.unit),
+                daemon.unit,
                 f"start the extra dockerd '{daemon.name}' once networkd created its bridge",
-                phase=PHASE_RUNTIME,
-                triggers=triggers,
-                unit=daemon.unit,
-                ensure_started=True,
+                PHASE_RUNTIME,
+                triggers,
             )
         )
     out.append(

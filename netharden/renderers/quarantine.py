@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..plan_model import DAEMON_RELOAD, PHASE_UNITS, Action, File, Plan, Unit, unit_triggers
+from ..plan_model import DAEMON_RELOAD, PHASE_UNITS, Action, File, Plan, Unit, ensure_running, unit_triggers
 from ..profile import Profile
 from ..systemd import supports
 from ..targets import STATE_DIR, UNIT_DIR
@@ -126,15 +126,7 @@ def entries(globs: tuple[str, ...], helper_dir: str, systemd: int) -> tuple[File
         ),
         Unit(PATH_UNIT, enabled=True, guards=GUARDS, why=f"{what}, whenever one is written", wanted_by=WANTED_BY),
         DAEMON_RELOAD,
-        Action(
-            "quarantine-path",
-            ("systemctl", "start", PATH_UNIT),
-            "watch for stray catch-all .network files",
-            phase=PHASE_UNITS,
-            triggers=unit_triggers(PATH_UNIT),
-            unit=PATH_UNIT,
-            ensure_started=True,
-        ),
+        ensure_running("quarantine-path", PATH_UNIT, "watch for stray catch-all .network files", PHASE_UNITS),
         # a oneshot: starting it runs the script again, so it runs when the script or its unit changed
         Action(
             "quarantine-run",

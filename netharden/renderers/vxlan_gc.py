@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..plan_model import DAEMON_RELOAD, PHASE_UNITS, Action, File, Plan, Unit, unit_triggers
+from ..plan_model import DAEMON_RELOAD, PHASE_UNITS, Action, File, Plan, Unit, ensure_running
 from ..profile import Profile, VxlanGC
 from ..targets import STATE_DIR, UNIT_DIR
 from ..templating import render as render_template
@@ -83,14 +83,6 @@ def entries(gc: VxlanGC, helper_dir: str) -> tuple[File | Unit | Action, ...]:
     out += [
         Unit(TIMER, enabled=True, guards=GUARDS, why=f"{what}, every {gc.interval}", wanted_by=WANTED_BY),
         DAEMON_RELOAD,
-        Action(
-            "vxlan-gc-timer",
-            ("systemctl", "start", TIMER),
-            "start the stale VXLAN device collector",
-            phase=PHASE_UNITS,
-            triggers=unit_triggers(TIMER),
-            unit=TIMER,
-            ensure_started=True,
-        ),
+        ensure_running("vxlan-gc-timer", TIMER, "start the stale VXLAN device collector", PHASE_UNITS),
     ]
     return tuple(out)
