@@ -800,6 +800,16 @@ class NetworkdLab:
             raise LabCommandError(r.returncode, list(map(str, cmd)), r.stdout, r.stderr)
         return r
 
+    def popen(self, *cmd: str, **kw) -> subprocess.Popen:
+        """Start a background command inside net+mount+PID namespaces; it is
+        killed at close() (and by the kernel with the PID namespace)."""
+        env = self._cmd_env(kw.pop("env", None))
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        proc, _pid = self._spawn_in_ns([*map(str, cmd)], env=env, **kw)
+        self._bg.append(proc)
+        return proc
+
     def ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.run("ip", *args, check=check)
 
