@@ -290,9 +290,11 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
             if key is not _SKIP:
                 top.value[key] = value
 
+    node_limit, expansion, max_depth = limits.nodes, limits.expansion, limits.depth
+    next_event, more = parser.get_event, parser.check_event
     try:
-        while parser.check_event():
-            ev: Any = parser.get_event()
+        while more():
+            ev: Any = next_event()
             events += 1
             cls = type(ev)
             top = stack[-1] if stack else None
@@ -370,7 +372,8 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
                 attach(top, value, size, height)
                 continue
             nodes += 1
-            bounds(mark, top, depth)
+            if nodes > node_limit + expansion * events or depth > max_depth:
+                bounds(mark, top, depth)
             tag = ev.tag
             if is_collection:
                 is_seq = cls is SeqStart
@@ -392,7 +395,16 @@ def _parse(text: str, doc: Document, limits: Limits, positions: bool, pack: tupl
                     value = None
             if ev.anchor is not None:
                 anchors[ev.anchor] = (value, 1, 0)
-            attach(top, value, 1, 0)
+            if top is None or top.packs:
+                attach(top, value, 1, 0)
+            else:  # attach(), inlined for the commonest event: a scalar in a collection
+                top.size += 1
+                if type(top.value) is list:
+                    top.value.append(value)
+                else:
+                    if top.key is not _SKIP:
+                        top.value[top.key] = value
+                    top.key = None
     except yaml.MarkedYAMLError as exc:
         raise ProfileError([syntax_problem(exc, text, file, limits.what)]) from None
     except yaml.YAMLError as exc:  # reader errors carry no mark attribute
