@@ -643,6 +643,113 @@ def _t_1847c7fa7cfa(environment):
     return root
 
 
+# networkmanager/NetworkManager.service.conf.j2
+def _t_d962c5fc089b(environment):
+    def root(context, missing=missing):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_script = resolve('script')
+        try:
+            t_1 = environment.filters['sh']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'sh' found.")
+        pass
+        template = environment.get_template('_header.j2', 'networkmanager/NetworkManager.service.conf.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+        yield '\n[Service]\n# what NetworkManager loaded, so a later reload never silently drops an unmanaged device\nExecStartPost=-'
+        yield str(t_1((undefined(name='script') if l_0_script is missing else l_0_script)))
+        yield ' --record\n'
+    return root
+
+
+# networkmanager/keyfile.j2
+def _t_8c4163735d1c(environment):
+    def root(context, missing=missing):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_sections = resolve('sections')
+        try:
+            t_1 = environment.filters['ini']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'ini' found.")
+        pass
+        template = environment.get_template('_header.j2', 'networkmanager/keyfile.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+        for l_1_section in (undefined(name='sections') if l_0_sections is missing else l_0_sections):
+            _loop_vars = {}
+            pass
+            yield '\n['
+            yield str(t_1(environment.getattr(l_1_section, 'name')))
+            yield ']\n'
+            for l_2_line in environment.getattr(l_1_section, 'lines'):
+                _loop_vars = {}
+                pass
+                if environment.getattr(l_2_line, 'comment'):
+                    pass
+                    yield '# '
+                    yield str(t_1(environment.getattr(l_2_line, 'comment')))
+                    yield '\n'
+                else:
+                    pass
+                    yield str(t_1(environment.getattr(l_2_line, 'key')))
+                    yield '='
+                    yield str(t_1(environment.getattr(l_2_line, 'value')))
+                    yield '\n'
+            l_2_line = missing
+        l_1_section = missing
+    return root
+
+
+# networkmanager/netharden-nm-reload-conf.sh.j2
+def _t_3677163ea79f(environment):
+    def root(context, missing=missing):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_conf = resolve('conf')
+        l_0_loaded = resolve('loaded')
+        try:
+            t_1 = environment.filters['sh']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'sh' found.")
+        pass
+        yield '#!/bin/sh\n'
+        template = environment.get_template('_header.j2', 'networkmanager/netharden-nm-reload-conf.sh.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+        yield "#\n# netharden-nm-reload-conf [--record | --allow-drop]\n#\n# Makes NetworkManager re-read its configuration (nmcli general reload conf) only when\n# the new unmanaged list drops no device that NetworkManager loaded: a device dropped\n# from keyfile.unmanaged-devices is taken at once and deconfigured (its addresses\n# deleted, its ports detached). What NetworkManager loaded is recorded at each of its\n# starts (--record, from its ExecStartPost= drop-in) and after each reload. Without a\n# record NetworkManager loaded no file of netharden's: nothing can be dropped.\n#\n#   --record      only record the current file as loaded\n#   --allow-drop  reload even when devices are dropped (disruptive)\n#\n# A drop that is not allowed is reported on stderr and exits 0: the file takes effect\n# at the next start of NetworkManager.\nset -eu\nconf="
+        yield str(t_1((undefined(name='conf') if l_0_conf is missing else l_0_conf)))
+        yield '\nloaded='
+        yield str(t_1((undefined(name='loaded') if l_0_loaded is missing else l_0_loaded)))
+        yield '\n\n# One line per device spec of a file: "SECTION SPEC" (SECTION: keyfile, device, main).\nspecs() {\n    [ -f "$1" ] || return 0\n    awk \'\n        /^[ \\t]*[#;]/ { next }\n        /^\\[/ { section = $0; next }\n        {\n            key = $0; sub(/[ \\t]*=.*/, "", key); value = $0; sub(/^[^=]*=[ \\t]*/, "", value)\n            if (section == "[keyfile]" && (key == "unmanaged-devices" || key == "unmanaged-devices+")) tag = "keyfile"\n            else if (section == "[device-netharden-veth]" && key == "match-device") tag = "device"\n            else if (section == "[main]" && key == "no-auto-default") tag = "main"\n            else next\n            n = split(value, parts, /[;,]/)\n            for (i = 1; i <= n; i++) if (parts[i] != "") print tag " " parts[i]\n        }\n    \' "$1" | sort -u\n}\n\nrecord() {\n    mkdir -p "${loaded%/*}"\n    if [ -f "$conf" ]; then\n        cp "$conf" "$loaded.tmp"\n        mv -f "$loaded.tmp" "$loaded"\n    else\n        rm -f "$loaded"\n    fi\n}\n\nallow=0\ncase "${1:-}" in\n    --record) record; exit 0 ;;\n    --allow-drop) allow=1 ;;\n    "") ;;\n    *) echo "usage: netharden-nm-reload-conf [--record | --allow-drop]" >&2; exit 2 ;;\nesac\n\nif [ "$(nmcli -t -f RUNNING general 2>/dev/null || true)" != "running" ]; then\n    # NetworkManager reads the file when it starts\n    exit 0\nfi\n\nold=$(specs "$loaded")\nnew=$(specs "$conf")\n# dropped: a spec NetworkManager loaded that is gone, or a new except: (fewer unmanaged)\ndropped=$(\n    printf \'%s\\n\' "$old" | while IFS= read -r spec; do\n        case "$spec" in "" | *" except:"*) continue ;; esac\n        printf \'%s\\n\' "$new" | grep -Fqx -- "$spec" || printf \'%s\\n\' "$spec"\n    done\n    printf \'%s\\n\' "$new" | while IFS= read -r spec; do\n        case "$spec" in *" except:"*) printf \'%s\\n\' "$old" | grep -Fqx -- "$spec" || printf \'%s\\n\' "$spec" ;; esac\n    done\n)\nif [ -n "$dropped" ] && [ "$allow" = 0 ]; then\n    echo "netharden-nm-reload-conf: not reloaded: NetworkManager would take these devices and deconfigure them:" >&2\n    printf \'  %s\\n\' "$dropped" >&2\n    echo "netharden-nm-reload-conf: $conf takes effect at the next start of NetworkManager; --allow-drop reloads now" >&2\n    exit 0\nfi\nnmcli general reload conf\nrecord\n'
+    return root
+
+
 # packages/apt-hold.pref.j2
 def _t_f7717adc8b91(environment):
     def root(context, missing=missing):
@@ -1029,6 +1136,9 @@ TEMPLATES = {
     'networkd/networkd.conf.j2': (b'{% include "_header.j2" %}\n\n[Network]\n{% if features["networkd.manage_foreign_routes"] %}\nManageForeignRoutes=no\n{% endif %}\n{% if features["networkd.manage_foreign_rules"] %}\nManageForeignRoutingPolicyRules=no\n{% endif %}\n', _t_e2d8d284ca56),
     'networkd/unmanaged.network.j2': (b'{% include "_header.j2" %}\n\n[Match]\nName={{ group.globs | ini_list }}\n\n[Link]\nUnmanaged=yes\n', _t_40d44a5ef850),
     'networkd/uplink.network.j2': (b'{% include "_header.j2" %}\n\n[Match]\n{% if uplink.match.names %}\nName={{ uplink.match.names | ini_list }}\n{% endif %}\n{% if uplink.match.macs %}\nMACAddress={{ uplink.match.macs | ini_list }}\n{% endif %}\n{% if uplink.match.drivers %}\nDriver={{ uplink.match.drivers | ini_list }}\n{% endif %}\n{% if uplink.match.paths %}\nPath={{ uplink.match.paths | ini_list }}\n{% endif %}\n{% if exclude.kind %}\n# never virtual interfaces (veth, bridge, vxlan ...): physical NICs have no kind\nKind=!*\n{% endif %}\n{% if exclude.drivers %}\n# never virtual interfaces: this systemd has no Kind=, exclude their drivers\nDriver=!{{ exclude.drivers | ini_list }}\n{% endif %}\n{% if exclude.loopback %}\nType=!loopback\n{% endif %}\n\n[Link]\n{% if uplink.mtu %}\nMTUBytes={{ uplink.mtu }}\n{% endif %}\nRequiredForOnline={{ uplink.required_for_online | yesno }}\n\n[Network]\nDHCP={{ uplink.dhcp | ini }}\nIPv6AcceptRA={{ uplink.ipv6_accept_ra | yesno }}\n{% for a in uplink.addresses %}\nAddress={{ a | ini }}\n{% endfor %}\n{% for g in uplink.gateways %}\nGateway={{ g | ini }}\n{% endfor %}\n{% for d in uplink.dns %}\nDNS={{ d | ini }}\n{% endfor %}\n', _t_1847c7fa7cfa),
+    'networkmanager/NetworkManager.service.conf.j2': (b'{% include "_header.j2" %}\n\n[Service]\n# what NetworkManager loaded, so a later reload never silently drops an unmanaged device\nExecStartPost=-{{ script | sh }} --record\n', _t_d962c5fc089b),
+    'networkmanager/keyfile.j2': (b'{% include "_header.j2" %}\n{% for section in sections %}\n\n[{{ section.name | ini }}]\n{% for line in section.lines %}\n{% if line.comment %}\n# {{ line.comment | ini }}\n{% else %}\n{{ line.key | ini }}={{ line.value | ini }}\n{% endif %}\n{% endfor %}\n{% endfor %}\n', _t_8c4163735d1c),
+    'networkmanager/netharden-nm-reload-conf.sh.j2': (b'#!/bin/sh\n{% include "_header.j2" %}\n#\n# netharden-nm-reload-conf [--record | --allow-drop]\n#\n# Makes NetworkManager re-read its configuration (nmcli general reload conf) only when\n# the new unmanaged list drops no device that NetworkManager loaded: a device dropped\n# from keyfile.unmanaged-devices is taken at once and deconfigured (its addresses\n# deleted, its ports detached). What NetworkManager loaded is recorded at each of its\n# starts (--record, from its ExecStartPost= drop-in) and after each reload. Without a\n# record NetworkManager loaded no file of netharden\'s: nothing can be dropped.\n#\n#   --record      only record the current file as loaded\n#   --allow-drop  reload even when devices are dropped (disruptive)\n#\n# A drop that is not allowed is reported on stderr and exits 0: the file takes effect\n# at the next start of NetworkManager.\nset -eu\nconf={{ conf | sh }}\nloaded={{ loaded | sh }}\n\n# One line per device spec of a file: "SECTION SPEC" (SECTION: keyfile, device, main).\nspecs() {\n    [ -f "$1" ] || return 0\n    awk \'\n        /^[ \\t]*[#;]/ { next }\n        /^\\[/ { section = $0; next }\n        {\n            key = $0; sub(/[ \\t]*=.*/, "", key); value = $0; sub(/^[^=]*=[ \\t]*/, "", value)\n            if (section == "[keyfile]" && (key == "unmanaged-devices" || key == "unmanaged-devices+")) tag = "keyfile"\n            else if (section == "[device-netharden-veth]" && key == "match-device") tag = "device"\n            else if (section == "[main]" && key == "no-auto-default") tag = "main"\n            else next\n            n = split(value, parts, /[;,]/)\n            for (i = 1; i <= n; i++) if (parts[i] != "") print tag " " parts[i]\n        }\n    \' "$1" | sort -u\n}\n\nrecord() {\n    mkdir -p "${loaded%/*}"\n    if [ -f "$conf" ]; then\n        cp "$conf" "$loaded.tmp"\n        mv -f "$loaded.tmp" "$loaded"\n    else\n        rm -f "$loaded"\n    fi\n}\n\nallow=0\ncase "${1:-}" in\n    --record) record; exit 0 ;;\n    --allow-drop) allow=1 ;;\n    "") ;;\n    *) echo "usage: netharden-nm-reload-conf [--record | --allow-drop]" >&2; exit 2 ;;\nesac\n\nif [ "$(nmcli -t -f RUNNING general 2>/dev/null || true)" != "running" ]; then\n    # NetworkManager reads the file when it starts\n    exit 0\nfi\n\nold=$(specs "$loaded")\nnew=$(specs "$conf")\n# dropped: a spec NetworkManager loaded that is gone, or a new except: (fewer unmanaged)\ndropped=$(\n    printf \'%s\\n\' "$old" | while IFS= read -r spec; do\n        case "$spec" in "" | *" except:"*) continue ;; esac\n        printf \'%s\\n\' "$new" | grep -Fqx -- "$spec" || printf \'%s\\n\' "$spec"\n    done\n    printf \'%s\\n\' "$new" | while IFS= read -r spec; do\n        case "$spec" in *" except:"*) printf \'%s\\n\' "$old" | grep -Fqx -- "$spec" || printf \'%s\\n\' "$spec" ;; esac\n    done\n)\nif [ -n "$dropped" ] && [ "$allow" = 0 ]; then\n    echo "netharden-nm-reload-conf: not reloaded: NetworkManager would take these devices and deconfigure them:" >&2\n    printf \'  %s\\n\' "$dropped" >&2\n    echo "netharden-nm-reload-conf: $conf takes effect at the next start of NetworkManager; --allow-drop reloads now" >&2\n    exit 0\nfi\nnmcli general reload conf\nrecord\n', _t_3677163ea79f),
     'packages/apt-hold.pref.j2': (b'{% include "_header.j2" %}\n#\n# Pin the installed version of the container runtime packages above every\n# repository (priority 1001 on the version in /var/lib/dpkg/status, archive "now"):\n# "apt upgrade" and unattended-upgrades keep it. A package that is not installed yet\n# installs normally, and an explicit "apt install PKG=VERSION" still upgrades it on\n# purpose.\n\nPackage: {{ packages | ini_list }}\nPin: release a=now\nPin-Priority: 1001\n', _t_f7717adc8b91),
     'packages/unattended-upgrades.conf.j2': (b'{% set comment = "//" %}\n{% include "_header.j2" %}\n//\n// unattended-upgrades must never upgrade the container runtime underneath running\n// hosts. Entries are Python regular expressions matched from the start of the\n// package name, anchored here so that only these exact packages are kept.\nUnattended-Upgrade::Package-Blacklist {\n{% for pattern in patterns %}\n    "{{ pattern | ini }}";\n{% endfor %}\n};\n', _t_ee343c576f01),
     'quarantine/netharden-quarantine.path.j2': (b'{% include "_header.j2" %}\n\n[Unit]\nDescription=netharden: watch for stray catch-all systemd-networkd files\nDocumentation=man:systemd.path(5)\n# Watching before networkd starts: a file written while networkd starts is caught.\nDefaultDependencies=no\nBefore=systemd-networkd.service shutdown.target\nConflicts=shutdown.target\n\n[Path]\n# PathChanged= fires when a file written there is closed, created, moved or deleted;\n# a legitimate file that just stays never fires it again (DirectoryNotEmpty= would\n# fire after every run). MakeDirectory=: watch the directory itself even when\n# nothing has created it yet.\n{% for dir in dirs %}\nPathChanged={{ dir | ini }}\n{% endfor %}\nMakeDirectory=yes\nDirectoryMode=0755\nUnit=netharden-quarantine.service\n\n[Install]\nWantedBy={{ wanted_by | ini_list }}\n', _t_5b920e6dff90),

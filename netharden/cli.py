@@ -309,7 +309,12 @@ def cmd_explain(args) -> int:
             entry.pop("content")
         print(json.dumps(doc, indent=2))
         return EXIT_OK
-    print(f"host {profile.name}: {profile.os}, systemd {profile.systemd}")
+    stack = (
+        f"NetworkManager {profile.networkmanager[0]}.{profile.networkmanager[1]}"
+        if profile.stack == "networkmanager"
+        else "systemd-networkd"
+    )
+    print(f"host {profile.name}: {profile.os}, {stack}, systemd {profile.systemd}")
     entries: list[File | Link] = [*plan.files, *plan.links]
     for entry in entries:
         suffix = f" -> {entry.target}" if isinstance(entry, Link) else ""

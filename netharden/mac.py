@@ -55,3 +55,23 @@ def stable_mac(host: str, bridge: str) -> str:
     if digest[0] == 0x02 and digest[1] == 0x42:
         digest[1] ^= 0x80
     return ":".join(f"{b:02x}" for b in digest)
+
+
+def stable_uuid(name: str) -> str:
+    """An RFC 4122 version-5 UUID of ``name`` in netharden's namespace (what
+    ``uuid.uuid5(NAMESPACE, name)`` gives, without importing uuid at start-up)."""
+    try:
+        from _sha1 import sha1  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - a build without the built-in module
+        from hashlib import sha1
+
+    digest = bytearray(sha1(UUID_NAMESPACE + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# uuid.uuid5(uuid.NAMESPACE_DNS, "netharden.dev").bytes: the namespace of netharden's
+# NetworkManager connection profiles (NM keys a profile by its uuid)
+UUID_NAMESPACE = bytes.fromhex("d434d3ca294c5462bb89fb007c7cf18a")

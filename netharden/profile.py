@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from . import mac as macs
+from . import networkmanager as nm
 from .presets import ALL as ALL_PRESETS
 from .presets import PRESETS
 from .systemd import DEFAULT_VERSION
@@ -194,6 +195,8 @@ class Profile:
     sysctl: tuple[tuple[str, str], ...]
     helper_dir: str = "/usr/local/libexec/netharden"  # where host-side sh helpers go (targets.HELPER_DIR)
     source: str = ""
+    stack: str = "networkd"  # networkd | networkmanager (networkmanager.DEFAULT_STACK per os)
+    networkmanager: tuple[int, int] = nm.FALLBACK_VERSION  # (major, minor); read only on that stack
 
 
 def _tuple(value: Any) -> tuple:
@@ -322,4 +325,8 @@ def normalize(data: dict, source: str = "") -> Profile:
         helper_dir=HELPER_DIR[os_name],
         sysctl=tuple(sorted((k, str(v)) for k, v in (data.get("sysctl") or {}).items())),
         source=source,
+        stack=platform.get("stack", nm.DEFAULT_STACK[os_name]),
+        networkmanager=nm.parse(platform["networkmanager"])
+        if "networkmanager" in platform
+        else nm.default_version(os_name),
     )

@@ -45,6 +45,10 @@ DEFAULT_VERSION: dict[str, int] = {
     "coreos": 241,  # last CoreOS Container Linux
     "debian": 252,  # Debian 12 bookworm
     "ubuntu": 255,  # Ubuntu 24.04 noble
+    "rhel": 252,  # RHEL 9
+    "rocky": 252,  # Rocky Linux 9
+    "alma": 252,  # AlmaLinux 9
+    "fedora": 256,  # Fedora 41
     "generic": 245,  # conservative: Ubuntu 20.04 level
 }
 

@@ -2,7 +2,7 @@
 helpers can be installed and whether apt manages packages.
 
 ``/usr`` is read-only on Flatcar, Container Linux and Fedora CoreOS, so helpers go to
-``/opt/netharden/bin`` there; on Debian, Ubuntu and generic hosts they go to
+``/opt/netharden/bin`` there; on Debian, Ubuntu, the RHEL family, Fedora and generic hosts they go to
 ``/usr/local/libexec/netharden`` (the FHS place for local, non-user-facing programs).
 """
 
@@ -14,6 +14,10 @@ HELPER_DIR: dict[str, str] = {
     "coreos": "/opt/netharden/bin",
     "debian": "/usr/local/libexec/netharden",
     "ubuntu": "/usr/local/libexec/netharden",
+    "rhel": "/usr/local/libexec/netharden",
+    "rocky": "/usr/local/libexec/netharden",
+    "alma": "/usr/local/libexec/netharden",
+    "fedora": "/usr/local/libexec/netharden",
     "generic": "/usr/local/libexec/netharden",
 }
 

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from . import mac as macs
+from . import networkmanager as nm
 from .presets import ALL as ALL_PRESETS
 from .presets import PRESETS
 from .problems import Problem, json_path
@@ -514,6 +515,8 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                     f"{name!r} looks like a file netharden writes; masking it would disable the profile",
                 )
 
+    yield from _stack_checks(doc, data, uplinks)
+
     # IPv6 needs an MTU of at least 1280
     for key, entries in (("uplinks", uplinks), ("bridges", bridges)):
         for i, item in entries:
@@ -530,6 +533,57 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                         f"MTU {mtu} is below 1280, the minimum for IPv6, but the interface uses IPv6",
                         "raise the MTU to at least 1280 or drop the IPv6 configuration",
                     )
+
+
+def _stack_checks(doc: Document, data: dict, uplinks: list) -> Iterator[Problem]:
+    """The network stack the os can have, and what NetworkManager cannot express."""
+    platform = _mapping(data, "platform")
+    os_name, stack = platform.get("os", "generic"), platform.get("stack")
+    if os_name not in nm.DEFAULT_STACK or (stack is not None and stack not in ("networkd", "networkmanager")):
+        return  # the schema reports it
+    if stack is not None and (os_name, stack) in nm.MISSING_STACK:
+        other = "networkmanager" if stack == "networkd" else "networkd"
+        yield doc.problem(
+            ("platform", "stack"),
+            f"platform.stack {stack!r} cannot run on {os_name}: {nm.MISSING_STACK[os_name, stack]}",
+            f"use stack {other!r} (the default for {os_name}) or drop platform.stack",
+        )
+    stack = stack or nm.DEFAULT_STACK[os_name]
+    version = platform.get("networkmanager")
+    if isinstance(version, str) and re.fullmatch(r"1\.[0-9]{1,3}", version):
+        if stack != "networkmanager":
+            yield doc.problem(
+                ("platform", "networkmanager"),
+                f"platform.networkmanager is set but the host's stack is {stack!r}",
+                "set platform.stack: networkmanager, or drop platform.networkmanager",
+            )
+        elif nm.parse(version) < nm.MINIMUM:
+            yield doc.problem(
+                ("platform", "networkmanager"),
+                f"NetworkManager {version} is older than {nm.text(nm.MINIMUM)}, the oldest netharden renders for",
+                "NetworkManager 1.26 (RHEL 8.3) added the [match] driver=, path= and ! that uplinks need",
+            )
+    if stack != "networkmanager":
+        return
+    ranges = "NetworkManager matches interface names with '*' and '?' only, not [ranges]"
+    unmanaged = _mapping(data, "unmanaged")
+    for sub, glob in _strings(unmanaged.get("names")):
+        if "[" in glob or "]" in glob:
+            yield doc.problem(("unmanaged", "names") + sub, f"{ranges}: {glob!r}", "write one glob per range value")
+    for i, up in uplinks:
+        match = _mapping(up, "match")
+        for sub, glob in _strings(match.get("name")):
+            if "[" in glob or "]" in glob:
+                yield doc.problem(
+                    ("uplinks", i, "match", "name") + sub, f"{ranges}: {glob!r}", "write one glob per range value"
+                )
+        found = _strings(match.get("mac"))
+        if len(found) > 1:
+            yield doc.problem(
+                ("uplinks", i, "match", "mac"),
+                "a NetworkManager profile matches one MAC (ethernet.mac-address)",
+                "give each NIC its own uplink, or match it by name or path",
+            )
 
 
 def _mac_checks(doc: Document, path: tuple, value: str, hint: str) -> Iterator[Problem]:

@@ -16,6 +16,18 @@ AWKWARD_PROFILE = ROOT / "tests" / "data" / "awkward.yaml"
 PROFILES = EXAMPLES + [AWKWARD_PROFILE]
 
 
+def _stack(path: Path) -> str:
+    from netharden.networkmanager import DEFAULT_STACK
+
+    platform = yaml.safe_load(path.read_text()).get("platform") or {}
+    return platform.get("stack", DEFAULT_STACK[platform.get("os", "generic")])
+
+
+# the examples of each network stack (platform.stack, or its default for platform.os)
+NETWORKD_EXAMPLES = [p for p in EXAMPLES if _stack(p) == "networkd"]
+NETWORKMANAGER_EXAMPLES = [p for p in EXAMPLES if _stack(p) == "networkmanager"]
+
+
 def minimal(**extra) -> dict:
     """The smallest valid profile, plus top-level keys."""
     return {"apiVersion": "netharden/v1", "kind": "HostProfile", "metadata": {"name": "host-a"}, **extra}

@@ -19,16 +19,26 @@ unicast_mac = st.tuples(st.integers(0, 255), st.lists(st.integers(0, 255), min_s
 def profiles(draw):
     subnet = iter(range(1, 250))  # every interface gets its own 10.N.0.0/24
     data = {"apiVersion": "netharden/v1", "kind": "HostProfile", "metadata": {"name": draw(label)}}
+    networkmanager = False
     if draw(st.booleans()):
-        data["platform"] = {"os": draw(st.sampled_from(["flatcar", "fcos", "coreos", "debian", "ubuntu", "generic"]))}
+        os_name = draw(st.sampled_from(["flatcar", "fcos", "coreos", "debian", "ubuntu", "rhel", "fedora", "generic"]))
+        data["platform"] = {"os": os_name}
         if draw(st.booleans()):
             data["platform"]["systemd"] = draw(st.integers(237, 260))
+        networkmanager = os_name in ("fcos", "rhel", "fedora")
+        if os_name in ("debian", "ubuntu", "generic") and draw(st.booleans()):
+            data["platform"]["stack"] = "networkmanager"
+            networkmanager = True
+        if networkmanager and draw(st.booleans()):
+            data["platform"]["networkmanager"] = draw(st.sampled_from(["1.26", "1.42", "1.50"]))
+    # NetworkManager globs have no [ranges]
+    globs = ["en*", "eth*", "ens?", "*"] + ([] if networkmanager else ["e[tn]*"])
     uplinks = []
     for i, name in enumerate(draw(st.lists(label, max_size=3, unique=True))):
         up = {"name": name}
         kind = draw(st.sampled_from(["glob", "exact", "mac", "none"]))
         if kind == "glob":
-            up["match"] = {"name": draw(st.lists(st.sampled_from(["en*", "eth*", "ens?", "*", "e[tn]*"]), min_size=1, max_size=3, unique=True))}
+            up["match"] = {"name": draw(st.lists(st.sampled_from(globs), min_size=1, max_size=3, unique=True))}
         elif kind == "exact":
             up["match"] = {"name": f"eth{i}"}
         elif kind == "mac":

@@ -32,7 +32,7 @@ import yaml
 
 import netharden
 import plan_oracle
-from helpers import DEBIAN_IMAGES, EXAMPLES, PROFILES, ROOT, ensure_debian_images, minimal, require, tree_files
+from helpers import DEBIAN_IMAGES, EXAMPLES, NETWORKMANAGER_EXAMPLES, PROFILES, ROOT, ensure_debian_images, minimal, require, tree_files
 
 ROLE = ROOT / "roles" / "netharden"
 PLUGIN = ROLE / "action_plugins" / "netharden_plan.py"
@@ -292,7 +292,7 @@ def _assert_as_the_text_says(label: str, plan) -> None:
         assert got[key] == expected[key], f"{label}: {key}"
 
 
-@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("profile", [p for p in PROFILES if p not in NETWORKMANAGER_EXAMPLES], ids=lambda p: p.name)
 def test_kinds_triggers_enablement_and_sysctls_are_what_the_rendered_text_says(profile):
     """The plugin reads each action's kind, unit, allow class and triggers, the units' [Install]
     links and the sysctls from the Plan's own fields. They are exactly what it derived from the
@@ -300,6 +300,27 @@ def test_kinds_triggers_enablement_and_sysctls_are_what_the_rendered_text_says(p
     argv, the plan paths a unit's text names, the sysctl.d file)."""
     for label, loaded in _variants(profile):
         _assert_as_the_text_says(profile.name + label, netharden.plan(loaded))
+
+
+@pytest.mark.parametrize("profile", NETWORKMANAGER_EXAMPLES, ids=lambda p: p.name)
+def test_networkmanager_actions_run_when_their_keyfiles_change(profile):
+    """On a NetworkManager host (the text oracle knows only networkd's actions): the keyfile
+    reload runs when a keyfile changed, the unmanaged-list reload when the conf file or its
+    helper changed, and activating an uplink profile is a restart that needs the
+    networkmanager allow class."""
+    result = _plugin().plan_result(netharden.plan(netharden.load(profile)))
+    actions = {a["id"]: a for a in result["actions"]}
+    reload = actions["networkmanager-reload"]
+    assert reload["kind"] == "run" and re.match(
+        reload["trigger_re"], "/etc/NetworkManager/system-connections/netharden-bridge-buildbr0.nmconnection"
+    )
+    assert not re.match(reload["trigger_re"], "/etc/NetworkManager/conf.d/50-netharden-unmanaged.conf")
+    conf = actions["networkmanager-reload-conf"]
+    assert conf["kind"] == "run" and re.match(conf["trigger_re"], "/etc/NetworkManager/conf.d/50-netharden-unmanaged.conf")
+    up = actions["networkmanager-up-primary"]
+    assert (up["kind"], up["allow"]) == ("restart", "networkmanager")
+    assert re.match(up["trigger_re"], "/etc/NetworkManager/system-connections/netharden-uplink-primary.nmconnection")
+    assert not re.match(up["trigger_re"], "/etc/NetworkManager/system-connections/netharden-bridge-buildbr0.nmconnection")
 
 
 def test_networkd_restart_reads_the_network_directory_when_nothing_reloads():

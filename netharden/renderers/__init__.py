@@ -15,11 +15,16 @@ from __future__ import annotations
 
 from ..plan_model import Plan
 from ..profile import Profile
-from . import containers, docker, networkd, packages, quarantine, sysctl, vxlan_gc
+from . import containers, docker, networkd, networkmanager, packages, quarantine, sysctl, vxlan_gc
 
-RENDERERS = (
-    networkd.render,
-    quarantine.render,
+# The renderers of the host's network stack (platform.stack), then the host guards every
+# stack has. NetworkManager's answer to incident 1 is its unmanaged list (no quarantine:
+# see renderers/networkmanager.py); udev reads .link files whichever stack runs.
+STACKS = {
+    "networkd": (networkd.render, quarantine.render),
+    "networkmanager": (networkmanager.render, networkd.render_links),
+}
+GUARDS = (
     vxlan_gc.render,
     docker.render,
     containers.render,
@@ -30,6 +35,6 @@ RENDERERS = (
 
 def build_plan(profile: Profile) -> Plan:
     plan = Plan(profile=profile.name, systemd=profile.systemd)
-    for render in RENDERERS:
+    for render in STACKS[profile.stack] + GUARDS:
         render(profile, plan)
     return plan.sorted()

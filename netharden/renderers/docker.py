@@ -36,7 +36,8 @@ Decisions:
   name and searches the built-in path, which covers both; older targets get the path
   of their distribution's package (``DOCKERD_PATH``).
 - Ordering: After=/Wants= systemd-networkd.service (which creates the bridges) and
-  netharden-quarantine.service when the profile quarantines anything. Being ordered
+  netharden-quarantine.service when the profile quarantines anything; on a
+  NetworkManager host NetworkManager.service, which creates them there. Being ordered
   after networkd's start is not enough: networkd creates bridges and adds addresses
   after it is up, and dockerd refuses a missing bridge and puts 172.17.0.1/16 on one
   without an address. So ExecStartPre runs ``netharden-wait-bridge`` (POSIX sh + iproute2, at most
@@ -94,7 +95,10 @@ def render(profile: Profile, plan: Plan) -> None:
     if any(d.bridge for d in profile.daemons):
         plan.add(wait_helper(helper))
     addresses = {b.name: b.addresses for b in profile.bridges}
-    after = ("systemd-networkd.service",) + ((QUARANTINE_SERVICE,) if profile.quarantine else ())
+    if profile.stack == "networkmanager":
+        after: tuple[str, ...] = ("NetworkManager.service",)
+    else:
+        after = ("systemd-networkd.service",) + ((QUARANTINE_SERVICE,) if profile.quarantine else ())
     for daemon in profile.daemons:
         wait = _wait(helper, daemon, addresses.get(daemon.bridge, ())) if daemon.bridge else None
         plan.extend(daemon_entries(daemon, helper if daemon.bridge else None))
@@ -164,7 +168,9 @@ def daemon_unit(
 ) -> File:
     """The packaged docker.service's drop-in (main daemon) or the extra daemon's unit file."""
     if daemon.main:
-        why = "Start the packaged docker.service after systemd-networkd" + (" and the bridge" if wait else "")
+        why = f"Start the packaged docker.service after {after[0].removesuffix('.service')}" + (
+            " and the bridge" if wait else ""
+        )
         text = render_template(
             "docker/docker.service.conf.j2", guards=("incident-2",), why=why, after=after, wants=after, wait=wait
         )

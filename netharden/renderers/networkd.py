@@ -18,7 +18,7 @@ import fnmatch
 from functools import lru_cache
 
 from ..plan_model import PHASE_NETWORKD, Action, File, Link, Plan, unit_triggers
-from ..profile import Bridge, Profile, UnmanagedGroup, Uplink
+from ..profile import DEFAULT_MASKS, DEFAULT_QUARANTINE, Bridge, Profile, UnmanagedGroup, Uplink
 from ..systemd import features_for, supports
 from ..templating import render as render_template
 from ..validate import interface
@@ -64,32 +64,54 @@ def render(profile: Profile, plan: Plan) -> None:
         plan.add(reload_action(profile.systemd))
 
 
+def render_links(profile: Profile, plan: Plan) -> None:
+    """On a host that another stack configures: only the ``.link`` files (udev's)."""
+    plan.extend(link_files(profile.unmanaged, profile.systemd))
+    changed = [
+        key
+        for key, value, default in (
+            ("networkd.mask", profile.masks, tuple(sorted(DEFAULT_MASKS))),
+            ("networkd.quarantine", profile.quarantine, DEFAULT_QUARANTINE),
+        )
+        if value != default
+    ]
+    if changed:
+        plan.note(f"{' and '.join(changed)} not rendered: the host runs {profile.stack}, not systemd-networkd.")
+
+
 @lru_cache(maxsize=256)
 def unmanaged(groups: tuple[UnmanagedGroup, ...], systemd: int) -> tuple[File, ...]:
-    out = []
-    for group in groups:
-        out.append(
-            _file(
-                f"{NETWORK_DIR}/0-netharden-unmanaged-{group.id}.network",
-                "networkd/unmanaged.network.j2",
-                systemd,
-                ("incident-1", "incident-2"),
-                f"Unmanaged: {group.description}",
-                group=group,
-            )
+    out = [
+        _file(
+            f"{NETWORK_DIR}/0-netharden-unmanaged-{group.id}.network",
+            "networkd/unmanaged.network.j2",
+            systemd,
+            ("incident-1", "incident-2"),
+            f"Unmanaged: {group.description}",
+            group=group,
         )
-        if supports(systemd, "link.mac_policy_persistent_default"):
-            out.append(
-                _file(
-                    f"{NETWORK_DIR}/0-netharden-{group.id}.link",
-                    "networkd/mac-policy.link.j2",
-                    systemd,
-                    ("hazard-mac-policy",),
-                    f"Keep the MACs the runtime chose: {group.description}",
-                    group=group,
-                )
-            )
-    return tuple(out)
+        for group in groups
+    ]
+    return tuple(out) + link_files(groups, systemd)
+
+
+@lru_cache(maxsize=256)
+def link_files(groups: tuple[UnmanagedGroup, ...], systemd: int) -> tuple[File, ...]:
+    """``.link`` files with ``MACAddressPolicy=none``: udev reads them, so they belong on
+    every host whose udev has the persistent default, whichever stack configures it."""
+    if not supports(systemd, "link.mac_policy_persistent_default"):
+        return ()
+    return tuple(
+        _file(
+            f"{NETWORK_DIR}/0-netharden-{group.id}.link",
+            "networkd/mac-policy.link.j2",
+            systemd,
+            ("hazard-mac-policy",),
+            f"Keep the MACs the runtime chose: {group.description}",
+            group=group,
+        )
+        for group in groups
+    )
 
 
 @lru_cache(maxsize=256)

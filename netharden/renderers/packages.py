@@ -15,7 +15,9 @@ On apt-based targets (``targets.APT_BASED``) ``docker.hold_packages`` renders
       keeps its entries.
 
 Flatcar, Container Linux and Fedora CoreOS ship the runtime in the OS image: there is
-nothing to hold, and the Plan carries a note that ``explain`` prints.
+nothing to hold, and the Plan carries a note that ``explain`` prints. On the RHEL family and
+Fedora the note says which ``dnf versionlock`` command holds them: dnf's exclude= and
+versionlock list are single files the host owns.
 """
 
 from __future__ import annotations
@@ -37,13 +39,24 @@ _IMAGE_UPDATES = {
     "coreos": "Container Linux ships docker and containerd in the OS image; they change only with an OS update",
     "fcos": "Fedora CoreOS ships its container runtime in the OS image (rpm-ostree); control updates with Zincati",
 }
+# dnf reads [main] exclude= only from /etc/dnf/dnf.conf (no drop-in directory before dnf5)
+# and the versionlock plugin keeps one list file: both belong to the host, so netharden
+# writes neither and says what to run.
+_DNF = (
+    "dnf reads excludes only from /etc/dnf/dnf.conf and versionlock keeps one list, both the host's own files; "
+    "hold them with 'dnf versionlock add {packages}' (python3-dnf-plugin-versionlock)"
+)
 
 
 def render(profile: Profile, plan: Plan) -> None:
     if not profile.hold_packages:
         return
     if profile.os not in APT_BASED:
-        plan.note(f"docker.hold_packages does not apply to {profile.os}: {_IMAGE_UPDATES[profile.os]}.")
+        if profile.os in _IMAGE_UPDATES:
+            plan.note(f"docker.hold_packages does not apply to {profile.os}: {_IMAGE_UPDATES[profile.os]}.")
+        else:
+            packages = " ".join(sorted(profile.hold_packages))
+            plan.note(f"docker.hold_packages is not rendered for {profile.os}: {_DNF.format(packages=packages)}.")
         return
     plan.extend(holds(tuple(sorted(profile.hold_packages))))
 
