@@ -7,10 +7,14 @@
 #
 # Environment (set by the lab, NamespaceLab._holder_env):
 #   NHTEST_SYSFS     ro (default) or rw: how the sysfs of this netns is mounted on /sys
+#   NHTEST_PROC     optional: "private" = a proc of the lab's PID namespace on /proc (its
+#                    PID 1 is this script, not the host's init)
 #   NHTEST_RUN_DIRS  optional: blank-separated directories made on the fresh tmpfs /run
 #   NHTEST_OWNED     optional: blank-separated directories chown'ed to NHTEST_OWNER (UID:GID)
 #   NHTEST_DEV       optional: "private" = /dev becomes a tmpfs holding only null, zero,
 #                    full, random, urandom, tty (bind mounts of the host's) and fd links
+#   NHTEST_OVERLAY   optional: blank-separated directories that get a writable overlay
+#                    (upper and work dirs on the lab's /run tmpfs): writes land there
 #   NHTEST_BINDS     optional: newline-separated TARGET=SOURCE bind mounts, in this order
 #                    (TARGET must exist: nothing is created outside the private mounts)
 #   NHTEST_HIDE      optional: blank-separated directories hidden behind empty read-only tmpfs
@@ -28,6 +32,9 @@ case "${NHTEST_SYSFS:-ro}" in
     rw) mount -t sysfs -o rw,nosuid,nodev,noexec sysfs /sys ;;
     *) echo "holder: NHTEST_SYSFS must be ro or rw, not ${NHTEST_SYSFS}" >&2; exit 2 ;;
 esac
+if [ "${NHTEST_PROC:-}" = private ]; then
+    mount -t proc -o nosuid,nodev,noexec nhlab-proc /proc
+fi
 mount -t tmpfs -o mode=0755,nosuid,nodev,size=16m nhlab-run /run
 for d in ${NHTEST_RUN_DIRS:-}; do
     mkdir -p "$d"
@@ -52,6 +59,13 @@ if [ "${NHTEST_DEV:-}" = private ]; then
     mount --move "$dev" /dev
     rmdir "$dev"
 fi
+n=0
+for d in ${NHTEST_OVERLAY:-}; do
+    n=$((n + 1))
+    o=/run/.nhlab-overlay/$n
+    mkdir -p "$o/upper" "$o/work"
+    mount -t overlay -o "lowerdir=$d,upperdir=$o/upper,workdir=$o/work" nhlab-overlay "$d"
+done
 while IFS= read -r b; do
     if [ -n "$b" ]; then
         mount --bind "${b#*=}" "${b%%=*}"

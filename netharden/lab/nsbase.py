@@ -222,6 +222,8 @@ class NamespaceLab:
     LOG_NAME = "daemon.log"
     #: the holder also unshares a UTS namespace (hostname changes stay in the lab)
     UNSHARE_UTS = False
+    #: run() enters the lab's PID namespace too (else: the host's PID namespace)
+    RUN_IN_PID_NS = False
 
     def __init__(self, *, start: bool, workdir: Path | str | None, ready_timeout: float) -> None:
         self.autostart = start
@@ -255,6 +257,9 @@ class NamespaceLab:
     def _holder_env(self) -> dict[str, str]:
         """The holder's ``NHTEST_*`` variables (holder.sh says what each one does)."""
         return {}
+
+    def _holder_ready(self) -> None:
+        """Called once the holder's mounts are in place (before any daemon)."""
 
     def start(self) -> None:
         raise NotImplementedError
@@ -366,6 +371,7 @@ class NamespaceLab:
         if line.strip() != "READY":
             err = (self.stage / "holder.log").read_text(errors="replace")
             raise LabError(f"namespace setup failed (got {line!r}):\n{err}")
+        self._holder_ready()
         self.timings["setup"] = time.monotonic() - t0
 
     @staticmethod
@@ -550,11 +556,13 @@ class NamespaceLab:
         input: str | None = None,
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess:
-        """Run cmd inside the lab's net+mount namespaces (host PID ns, cwd /).
+        """Run cmd inside the lab's net+mount(+uts) namespaces (cwd /), in the host's PID
+        namespace unless RUN_IN_PID_NS.
         Raises LabCommandError (with stderr) on non-zero exit when check.
         ``env``: extra variables (DBUS_*/SYSTEMD_* of the caller are dropped)."""
         full_env = self._cmd_env(env)
-        argv = ["nsenter", *self._enter_args(), "--", *map(str, cmd)]
+        pid_ns = [f"--pid={self._ns('pid_for_children')}"] if self.RUN_IN_PID_NS else []
+        argv = ["nsenter", *self._enter_args(), *pid_ns, "--", *map(str, cmd)]
         r = subprocess.run(
             argv,
             capture_output=True,
