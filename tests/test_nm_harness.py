@@ -214,6 +214,53 @@ def test_log_without_level_markers_raises(etc: Path) -> None:
             lab.warnings()
 
 
+# reload, reapply, restart ---------------------------------------------------------------
+
+
+def test_reload_conf_takes_a_bridge_dropped_from_unmanaged_devices(etc: Path) -> None:
+    """The contract's fact behind netharden-nm-reload-conf: ``nmcli general reload conf``
+    re-reads unmanaged-devices at once; a bridge dropped from it is taken (address deleted,
+    port detached). Also device reapply of a changed keyfile, and a restart."""
+    unmanaged = etc / "conf.d" / "50-unmanaged.conf"
+    write(unmanaged, "[main]\nno-auto-default=*\n\n[keyfile]\nunmanaged-devices=interface-name:veth*;interface-name:cni0\n")
+    static_keyfile(etc, "lab-up0", "up0", "192.0.2.10/24")
+    with NetworkManagerLab(etc) as lab:
+        lab.add_veth("up0", "vethup0")
+        lab.add_bridge("cni0", up=True)
+        lab.ip("addr", "add", "10.88.0.1/16", "dev", "cni0")
+        lab.add_veth("vethc0", "vethc1")
+        lab.ip("link", "set", "vethc0", "master", "cni0")
+        assert lab.wait_state("cni0", "unmanaged") == "unmanaged"
+        assert lab.wait_state("up0", "connected") == "connected"
+        assert lab.master("vethc0") == "cni0" and lab.master("up0") is None
+        assert lab.addresses("cni0", "inet") == ["10.88.0.1/16"]
+        # the keyfile changes: reload + reapply gives up0 its new address without a restart
+        static_keyfile(etc, "lab-up0", "up0", "192.0.2.20/24")
+        write(unmanaged, "[main]\nno-auto-default=*\n\n[keyfile]\nunmanaged-devices=interface-name:veth*\n")
+        lab.resync()
+        lab.connection_reload()
+        lab.device_reapply("up0")
+        assert lab.addresses("up0", "inet") == ["192.0.2.20/24"]
+        t0 = time.monotonic()
+        lab.general_reload("conf")
+        state = lab.wait_state("cni0", TAKEN)
+        taken_s = time.monotonic() - t0
+        evidence(
+            lab,
+            f"cni0 dropped from unmanaged-devices, general reload conf: {state!r} after {taken_s:.3f} s, "
+            f"addresses {lab.addresses('cni0', 'inet')}, vethc0's master {lab.master('vethc0')!r}",
+        )
+        assert lab.addresses("cni0", "inet") == []
+        assert lab.master("vethc0") is None
+        lab.restart()
+        assert lab.wait_state("up0", "connected") == "connected"
+        after_restart = lab.device_state("cni0")
+        flags = lab.ip_json("link", "show", "cni0")[0]["flags"]
+        evidence(lab, f"after a restart: cni0 {after_restart!r} {flags}; up0 {lab.addresses('up0', 'inet')}; {timings(lab)}")
+        noise = (*lab.noise, r"failed to read bridge setting 'vlan_")  # kernel without bridge VLAN support
+        assert lab.warnings(ignore=noise) == [], lab.describe()
+
+
 # (4) with systemd-udevd ----------------------------------------------------------------
 
 

@@ -108,8 +108,10 @@ Measured behaviour (1.42.4; tests/test_nm_harness.py prints the evidence)
   ``[main] no-auto-default=*`` alone: "disconnected", no Wired connection, but accept_ra
   and addr_gen_mode are set all the same.
 * Dropping an unmanaged bridge from the list + ``nmcli general reload conf``: taken at
-  once (its address deleted, its port detached); after a restart a down bridge NM did
-  not create is "unmanaged" again (external, down).
+  within ~0.03 s (its address deleted, its port detached: "disconnected"); after a
+  restart that bridge (UP, no address, not created by NetworkManager) is "unmanaged"
+  again. A changed keyfile reaches an active device with connection reload + device
+  reapply, without a restart.
 * With udev: 85-nm-unmanaged.rules sets NM_UNMANAGED=1 (udev db /run/udev/data/nIFINDEX)
   on a veth NOT named eth[0-9]* (ID_NET_DRIVER=veth comes from net_setup_link): veth5 is
   "unmanaged", sysctls untouched, while eth5 and eth5p are taken. The host's
@@ -167,7 +169,7 @@ _NM_LIB_CONNECTIONS = "/usr/lib/NetworkManager/system-connections"
 _UDEV_RULES = "/usr/lib/udev/rules.d"
 _ETC_MOUNTED = ("/etc/resolv.conf", "/etc/hostname", "/etc/hosts")
 _UDEV_HIDE = ("/etc/udev/rules.d", "/usr/local/lib/udev/rules.d")
-# the udev rules the lab's udevd gets: only those of network devices (see "With udev")
+# the udev rules the lab's udevd gets: only those of network devices (module docstring, udev=True)
 _UDEV_RULE_GLOBS = ("*net*.rules", "*-nm-*.rules")
 
 BASE_CONF_NAME = "00-netharden-lab.conf"
