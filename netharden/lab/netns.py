@@ -32,8 +32,9 @@ Layout and lifecycle
            /bin/sh -c "$(cat holder.sh)" nhlab-holder
 
    ``holder.sh`` (beside this module, package data; shellcheck'd by
-   tests/test_shell.py) runs as PID 1 of a new PID namespace, inside a private
-   mount namespace, and does ``mount --make-rprivate /``; lazily unmounts its copies
+   tests/test_shell.py; the one holder of both labs, started by ``nsbase.py``
+   with this lab's ``NHTEST_*`` mount list) runs as PID 1 of a new PID
+   namespace, inside a private mount namespace, and does ``mount --make-rprivate /``; lazily unmounts its copies
    of all nsfs mounts and of everything below /run (a copied
    ``/run/netns/nhlab-*`` of a concurrently running lab would otherwise keep
    that lab's netns - and its interfaces - alive); ``umount -l /sys`` and
@@ -65,6 +66,9 @@ Layout and lifecycle
    It is ready when the log shows ``Enumeration completed`` (and, with dbus,
    ``Successfully acquired requested service name.``).
 
+Steps 1, 2 and the teardown, the private dbus, the commands (:meth:`~NetworkdLab.run`,
+``ip``, veth/bridge creation) and sysfs reads are :class:`~netharden.lab.nsbase.NamespaceLab`'s,
+shared with :class:`~netharden.lab.nm.NetworkManagerLab` ("one lab, two stacks").
 Everything the lab spawns carries ``NETHARDEN_LAB=<name>`` in its environment.
 Teardown (``__exit__``, also on exceptions / KeyboardInterrupt; SIGINT is
 deferred while it runs) SIGTERMs networkd and dbus, SIGKILLs the holder (its
@@ -141,30 +145,26 @@ Gotchas
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import json
 import os
 import pwd
 import re
-import secrets
-import select
 import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 
-from . import cleanup
+from . import nsbase
 
 # leftovers/cleanup_stale live in cleanup.py; they stay importable from here, as the
 # renderers' namespace tests (test_networkd_netns.py, test_quarantine_netns.py) import them
-from .cleanup import ENV_MARKER, NETNS_DIR, NS_PREFIX, cleanup_stale, leftovers
+from .cleanup import ENV_MARKER, NS_PREFIX, cleanup_stale, leftovers
+from .cleanup import NETNS_DIR as NETNS_DIR
+
+# the shared machinery (nsbase.py); these names stay importable from here
+from .nsbase import HOLDER_SCRIPT as HOLDER_SCRIPT
+from .nsbase import LabCommandError, LabError, NamespaceLab
+from .nsbase import holder_script as holder_script
 
 __all__ = [
     "NS_PREFIX",
@@ -192,53 +192,11 @@ _VENDOR_DIRS = (
 )
 _PRIO_RE = re.compile(r"^<(\d{1,3})>(.*)$")
 _LOG_WARNING = 4
-_PR_SET_PDEATHSIG = 1
-HOLDER_SCRIPT = "holder.sh"  # shipped beside this module (package data), run by /bin/sh -c
-
-_DBUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-</busconfig>
-"""
-
-
-class LabError(RuntimeError):
-    """The lab could not be set up, or networkd misbehaved."""
-
-
-class LabCommandError(subprocess.CalledProcessError):
-    """A command run inside the lab failed; str() includes stdout/stderr."""
-
-    def __str__(self) -> str:
-        cmd = " ".join(map(str, self.cmd)) if isinstance(self.cmd, (list, tuple)) else self.cmd
-        return (
-            f"command {cmd!r} failed with exit status {self.returncode}\n"
-            f"--- stderr ---\n{self.stderr or ''}--- stdout ---\n{self.output or ''}"
-        )
+_DBUS_CONF = nsbase.DBUS_CONF
 
 
 # ---------------------------------------------------------------------------
 # availability
-
-
-def holder_script() -> str:
-    """The holder's POSIX sh script (``holder.sh`` of this package; SETUP above)."""
-    return resources.files(__package__).joinpath(HOLDER_SCRIPT).read_text(encoding="utf-8")
 
 
 def networkd_binary() -> str | None:
@@ -261,54 +219,25 @@ def available() -> str | None:
 
 
 def _probe() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return f"needs Linux, this is {sys.platform}"
-    if os.geteuid() != 0:
-        return "needs root (network/mount namespaces, networkd)"
+    reason = nsbase.probe_host("networkd")
+    if reason:
+        return reason
     if networkd_binary() is None:
         return "systemd-networkd not found (" + ", ".join(_NETWORKD_CANDIDATES) + ")"
-    for tool in ("ip", "nsenter", "unshare", "mount", "umount", "chown", "sleep", "awk", "sort"):
-        if shutil.which(tool) is None:
-            return f"'{tool}' not found in PATH"
+    reason = nsbase.probe_tools()
+    if reason:
+        return reason
     try:
         pwd.getpwnam("systemd-network")
     except KeyError:
         return "user 'systemd-network' does not exist"
-    try:
-        r = subprocess.run(
-            ["unshare", "--net", "--mount", "--pid", "--fork", "true"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"cannot create namespaces: {e}"
-    if r.returncode != 0:
-        return f"cannot create namespaces: {r.stderr.strip()}"
-    return None
+    return nsbase.probe_unshare()
 
 
 def require_or_skip(pytest_module, *, allow_module_level: bool = False) -> None:
     """Skip the calling test when the harness cannot run - but FAIL when
     the environment variable CI is "true" (CI must not silently skip)."""
-    reason = available()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest_module.fail(f"netns/networkd harness unavailable in CI: {reason}", pytrace=False)
-    pytest_module.skip(f"netns/networkd harness unavailable: {reason}", allow_module_level=allow_module_level)
-
-
-# ---------------------------------------------------------------------------
-# spawning
-
-
-def _set_pdeathsig() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except Exception:
-        pass
+    nsbase.skip_or_fail(pytest_module, available(), "netns/networkd", allow_module_level=allow_module_level)
 
 
 # ---------------------------------------------------------------------------
@@ -318,23 +247,10 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
 def _copy_dir(src: Path | None, dst: Path) -> None:
     """Make dst an exact copy of src (or empty). Symlinks (e.g. /dev/null
     masks) are kept as symlinks; file modes are preserved; dirs are 0755."""
-    dst.mkdir(mode=0o755, parents=True, exist_ok=True)
-    for entry in list(dst.iterdir()):
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    if src is not None:
-        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
-        for root, dirs, _files in os.walk(dst):
-            for d in dirs:
-                p = Path(root, d)
-                if not p.is_symlink():
-                    p.chmod(0o755)
-    dst.chmod(0o755)
+    nsbase.copy_tree(src, dst)
 
 
-class NetworkdLab:
+class NetworkdLab(NamespaceLab):
     """A real systemd-networkd in a private network+mount(+pid) namespace.
 
     Parameters
@@ -352,6 +268,9 @@ class NetworkdLab:
     ready_timeout: seconds to wait for networkd to finish enumeration.
     """
 
+    DAEMON = "systemd-networkd"
+    LOG_NAME = "networkd.log"
+
     def __init__(
         self,
         network_dir: Path | str,
@@ -366,32 +285,14 @@ class NetworkdLab:
         ready_timeout: float = 10.0,
         extra_env: dict[str, str] | None = None,
     ) -> None:
+        super().__init__(start=start, workdir=workdir, ready_timeout=ready_timeout)
         self.network_dir = Path(network_dir).resolve()
         self.dropin_dir = Path(networkd_conf_dropin_dir).resolve() if networkd_conf_dropin_dir else None
         self.networkd_conf = Path(networkd_conf).resolve() if networkd_conf else None
         self.bind = bind
         self.vendor_config = vendor_config
         self.want_dbus = dbus
-        self.autostart = start
-        self.ready_timeout = ready_timeout
         self.extra_env = dict(extra_env or {})
-        self.name = f"{NS_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
-        self._workdir_arg = Path(workdir) if workdir else None
-        self.stage: Path | None = None
-        self._own_stage = False
-        self._holder: subprocess.Popen | None = None
-        self._networkd: subprocess.Popen | None = None
-        self._networkd_pid: int | None = None
-        self._dbus: subprocess.Popen | None = None
-        self._dbus_pid: int | None = None
-        self._bg: list[subprocess.Popen] = []
-        self._netns_created = False
-        self._log_fh = None
-        self._final_log: str | None = None
-        self._closed = False
-        self._start_offset = 0
-        self._lock = threading.RLock()
-        self.timings: dict[str, float] = {}
         if not self.network_dir.is_dir():
             raise ValueError(f"network_dir {self.network_dir} is not a directory")
         if self.dropin_dir is not None and not self.dropin_dir.is_dir():
@@ -404,70 +305,20 @@ class NetworkdLab:
                         "read a bind mount of it (pytest's tmp_path is 0700): use bind=False"
                     )
 
-    # -- context manager -------------------------------------------------
+    # -- setup (the holder and the teardown are NamespaceLab's) ----------------
 
-    def __enter__(self) -> NetworkdLab:
-        try:
-            self.setup()
-            if self.autostart:
-                self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
+    def _unavailable(self) -> str | None:
+        return available()
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    # -- setup -------------------------------------------------------------
-
-    @property
-    def holder_pid(self) -> int:
-        if self._holder is None:
-            raise LabError("lab is not set up")
-        return self._holder.pid
-
-    @property
-    def log_path(self) -> Path:
+    def _prepare_stage(self) -> None:
         assert self.stage is not None
-        return self.stage / "networkd.log"
-
-    @property
-    def dbus_enabled(self) -> bool:
-        return self._dbus is not None
-
-    def _ns(self, kind: str) -> str:
-        return f"/proc/{self.holder_pid}/ns/{kind}"
-
-    def root_path(self, path: str) -> Path:
-        """Host path through which ``path`` of the lab's mount namespace is
-        reachable (via /proc/HOLDER/root)."""
-        return Path(f"/proc/{self.holder_pid}/root") / path.lstrip("/")
-
-    def setup(self) -> None:
-        reason = available()
-        if reason:
-            raise LabError(reason)
-        cleanup.cleanup_stale_once()
-        t0 = time.monotonic()
-        cleanup.track(self)
-        if self._workdir_arg is not None:
-            self.stage = self._workdir_arg
-            self.stage.mkdir(parents=True, exist_ok=True)
-        else:
-            self.stage = Path(tempfile.mkdtemp(prefix=self.name + "."))
-            self._own_stage = True
         etc = self.stage / "etc-systemd"
         etc.mkdir(mode=0o755, exist_ok=True)
         etc.chmod(0o755)
         self._sync_config()
-        (self.stage / "dbus.conf").write_text(_DBUS_CONF)
 
-        r = subprocess.run(["ip", "netns", "add", self.name], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise LabError(f"ip netns add {self.name} failed: {r.stderr.strip()}")
-        self._netns_created = True
-
+    def _holder_env(self) -> dict[str, str]:
+        assert self.stage is not None
         pw = pwd.getpwnam("systemd-network")
         hide = []
         if not self.vendor_config:
@@ -478,69 +329,19 @@ class NetworkdLab:
                     if real not in seen:
                         seen.add(real)
                         hide.append(real)
-        env = {
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-            "LANG": "C.UTF-8",
-            ENV_MARKER: self.name,
-            "NHTEST_UID": str(pw.pw_uid),
-            "NHTEST_GID": str(pw.pw_gid),
-            "NHTEST_ETC": str(etc),
-            "NHTEST_NETWORK_BIND": str(self.network_dir) if self.bind else "",
-            "NHTEST_DROPIN_BIND": str(self.dropin_dir) if (self.bind and self.dropin_dir) else "",
+        binds = [f"/etc/systemd={self.stage / 'etc-systemd'}"]
+        if self.bind:
+            binds.append(f"/etc/systemd/network={self.network_dir}")
+            if self.dropin_dir:
+                binds.append(f"/etc/systemd/networkd.conf.d={self.dropin_dir}")
+        return {
+            "NHTEST_SYSFS": "ro",
+            "NHTEST_RUN_DIRS": "/run/systemd/network /run/systemd/netif /run/dbus",
+            "NHTEST_OWNER": f"{pw.pw_uid}:{pw.pw_gid}",
+            "NHTEST_OWNED": "/run/systemd/netif",
+            "NHTEST_BINDS": "\n".join(binds),
             "NHTEST_HIDE": " ".join(hide),
         }
-        holder_err = open(self.stage / "holder.log", "wb")
-        try:
-            self._holder = subprocess.Popen(
-                [
-                    "nsenter",
-                    f"--net={NETNS_DIR / self.name}",
-                    "--",
-                    "unshare",
-                    "--mount",
-                    "--pid",
-                    "--fork",
-                    "--kill-child",
-                    "--propagation",
-                    "private",
-                    "--",
-                    "/bin/sh",
-                    "-c",
-                    holder_script(),
-                    "nhlab-holder",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=holder_err,
-                env=env,
-                preexec_fn=_set_pdeathsig,
-                close_fds=True,
-            )
-        finally:
-            holder_err.close()
-        line = self._readline(self._holder.stdout, 10.0)
-        if line.strip() != "READY":
-            err = (self.stage / "holder.log").read_text(errors="replace")
-            raise LabError(f"namespace setup failed (got {line!r}):\n{err}")
-        self.timings["setup"] = time.monotonic() - t0
-
-    @staticmethod
-    def _readline(stream, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        buf = b""
-        fd = stream.fileno()
-        while not buf.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            rl, _, _ = select.select([fd], [], [], left)
-            if not rl:
-                break
-            chunk = os.read(fd, 1)
-            if not chunk:
-                break
-            buf += chunk
-        return buf.decode(errors="replace")
 
     def _sync_config(self) -> None:
         assert self.stage is not None
@@ -557,61 +358,6 @@ class NetworkdLab:
             _copy_dir(self.network_dir, etc / "network")
             _copy_dir(self.dropin_dir, etc / "networkd.conf.d")
 
-    def _spawn_in_ns(
-        self, argv: list[str], *, env: dict[str, str], stdout, stderr, stdin=subprocess.DEVNULL
-    ) -> tuple[subprocess.Popen, int]:
-        """Start argv inside net+mount+pid namespaces. Returns (nsenter Popen,
-        host PID of the real process)."""
-        full = [
-            "nsenter",
-            f"--net={self._ns('net')}",
-            f"--mount={self._ns('mnt')}",
-            f"--pid={self._ns('pid_for_children')}",
-            "--",
-            *argv,
-        ]
-        proc = subprocess.Popen(full, stdin=stdin, stdout=stdout, stderr=stderr, env=env, close_fds=True)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            kids = cleanup.children(proc.pid)
-            if kids:
-                return proc, kids[0]
-            if proc.poll() is not None:
-                break
-            time.sleep(0.002)
-        raise LabError(f"could not start {argv[0]} in the namespace (nsenter rc={proc.poll()})")
-
-    def _start_dbus(self) -> None:
-        assert self.stage is not None
-        exe = shutil.which("dbus-daemon")
-        if exe is None:
-            if self.want_dbus:
-                raise LabError("dbus=True but dbus-daemon is not installed")
-            return
-        t0 = time.monotonic()
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", ENV_MARKER: self.name}
-        with open(self.stage / "dbus.log", "ab") as err:
-            proc, pid = self._spawn_in_ns(
-                [
-                    exe,
-                    f"--config-file={self.stage / 'dbus.conf'}",
-                    "--nofork",
-                    "--nopidfile",
-                    "--nosyslog",
-                    "--print-address=1",
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=err,
-            )
-        self._dbus, self._dbus_pid = proc, pid
-        line = self._readline(proc.stdout, 10.0)
-        if not line.startswith("unix:"):
-            raise LabError(
-                "private dbus-daemon did not start: " + (self.stage / "dbus.log").read_text(errors="replace")
-            )
-        self.timings["dbus"] = time.monotonic() - t0
-
     def start(self) -> None:
         """Start networkd (and the private dbus first, if wanted)."""
         with self._lock:
@@ -620,10 +366,10 @@ class NetworkdLab:
             if self.networkd_running():
                 raise LabError("networkd is already running")
             if self._dbus is None and self.want_dbus is not False:
-                self._start_dbus()
+                self._start_dbus(required=bool(self.want_dbus))
             t0 = time.monotonic()
             env = {
-                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                "PATH": nsbase.SAFE_PATH,
                 "LANG": "C.UTF-8",
                 "SYSTEMD_LOG_LEVEL": "debug",
                 "SYSTEMD_LOG_TARGET": "console-prefixed",
@@ -635,7 +381,7 @@ class NetworkdLab:
             self._start_offset = start_offset
             log = open(self.log_path, "ab", buffering=0)
             try:
-                self._networkd, self._networkd_pid = self._spawn_in_ns(
+                self._daemon, self._daemon_pid = self._spawn_in_ns(
                     [networkd_binary() or _NETWORKD_CANDIDATES[0]], env=env, stdout=log, stderr=subprocess.STDOUT
                 )
             finally:
@@ -649,7 +395,8 @@ class NetworkdLab:
                 if all(n in text for n in needles):
                     break
                 if not self.networkd_running():
-                    raise LabError(f"systemd-networkd exited early (rc={self._networkd.poll()}):\n{text}")
+                    rc = self._daemon.poll() if self._daemon else None
+                    raise LabError(f"systemd-networkd exited early (rc={rc}):\n{text}")
                 if time.monotonic() > deadline:
                     raise LabError(f"systemd-networkd not ready after {self.ready_timeout}s:\n{text[-4000:]}")
                 time.sleep(0.01)
@@ -658,43 +405,7 @@ class NetworkdLab:
     # -- process control ---------------------------------------------------
 
     def networkd_running(self) -> bool:
-        return self._networkd is not None and self._networkd.poll() is None
-
-    @staticmethod
-    def _terminate(proc: subprocess.Popen | None, real_pid: int | None, timeout: float = 5.0) -> None:
-        if proc is None:
-            return
-        try:
-            if proc.poll() is None and real_pid is not None:
-                with contextlib.suppress(OSError):
-                    os.kill(real_pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                    return
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(OSError):
-                        os.kill(real_pid, signal.SIGKILL)
-            try:
-                proc.wait(2.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        finally:
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    with contextlib.suppress(OSError):
-                        stream.close()
-
-    def stop(self) -> None:
-        """Stop networkd (SIGTERM, SIGKILL after 5 s). The namespaces stay."""
-        with self._lock:
-            self._terminate(self._networkd, self._networkd_pid)
-            self._networkd = None
-            self._networkd_pid = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+        return self.daemon_running()
 
     def reload(self) -> None:
         """Re-copy the config dirs and make networkd reload them:
@@ -710,153 +421,7 @@ class NetworkdLab:
             self.run("networkctl", "reload", timeout=30)
             self.timings["reload"] = time.monotonic() - t0
 
-    def close(self) -> None:
-        """Tear everything down. Idempotent; safe on partially set-up labs."""
-        with self._lock, cleanup.sigint_deferred():
-            if self._closed:
-                return
-            self._closed = True
-            t0 = time.monotonic()
-            errors: list[str] = []
-
-            def step(fn, *a):
-                try:
-                    fn(*a)
-                except Exception as e:  # keep going, report at the end
-                    errors.append(f"{getattr(fn, '__name__', fn)}: {e}")
-
-            step(self.stop)
-            for p in self._bg:
-                step(self._terminate, p, next(iter(cleanup.children(p.pid)), None), 2.0)
-            step(self._terminate, self._dbus, self._dbus_pid, 3.0)
-            self._dbus = None
-            if self.stage is not None and self.log_path.exists():
-                with contextlib.suppress(OSError):
-                    self._final_log = self.log_path.read_text(errors="replace")
-            ino = None
-            if self._netns_created:
-                with contextlib.suppress(OSError):
-                    ino = os.stat(NETNS_DIR / self.name).st_ino
-            if self._holder is not None:
-                if self._holder.poll() is None:
-                    with contextlib.suppress(OSError):
-                        self._holder.kill()  # --kill-child -> PID-ns init dies -> ns killed
-                step(self._holder.wait, 5.0)
-                if self._holder.stdout:
-                    self._holder.stdout.close()
-            if self._netns_created:
-                # stragglers (e.g. run() commands that hung) - then drop the name
-                cleanup.kill_stragglers(self.name, ino)
-                r = subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, text=True)
-                if r.returncode != 0 and (NETNS_DIR / self.name).exists():
-                    errors.append(f"ip netns delete {self.name}: {r.stderr.strip()}")
-                self._netns_created = False
-            if self._own_stage and self.stage is not None:
-                shutil.rmtree(self.stage, ignore_errors=True)
-            cleanup.untrack(self)
-            self.timings["teardown"] = time.monotonic() - t0
-            if errors:
-                raise LabError("lab teardown incomplete: " + "; ".join(errors))
-
-    # -- commands ------------------------------------------------------------
-
-    def _cmd_env(self, extra: dict[str, str] | None) -> dict[str, str]:
-        # Never let a command reach a bus/notify socket outside the lab: an
-        # inherited DBUS_SYSTEM_BUS_ADDRESS would make networkctl talk to the
-        # HOST's networkd.
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("DBUS_", "SYSTEMD_", "NOTIFY_SOCKET", "LISTEN_", "JOURNAL_STREAM"))
-        }
-        env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/run/dbus/system_bus_socket"
-        env[ENV_MARKER] = self.name
-        env.update(extra or {})
-        return env
-
-    def run(
-        self,
-        *cmd: str,
-        check: bool = True,
-        timeout: float = 30.0,
-        input: str | None = None,
-        env: dict[str, str] | None = None,
-    ) -> subprocess.CompletedProcess:
-        """Run cmd inside the lab's net+mount namespaces (host PID ns, cwd /).
-        Raises LabCommandError (with stderr) on non-zero exit when check.
-        ``env``: extra variables (DBUS_*/SYSTEMD_* of the caller are dropped)."""
-        env = self._cmd_env(env)
-        argv = ["nsenter", f"--net={self._ns('net')}", f"--mount={self._ns('mnt')}", "--", *map(str, cmd)]
-        r = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=input,
-            env=env,
-            stdin=None if input is not None else subprocess.DEVNULL,
-        )
-        if check and r.returncode != 0:
-            raise LabCommandError(r.returncode, list(map(str, cmd)), r.stdout, r.stderr)
-        return r
-
-    def popen(self, *cmd: str, **kw) -> subprocess.Popen:
-        """Start a background command inside net+mount+PID namespaces; it is
-        killed at close() (and by the kernel with the PID namespace)."""
-        env = self._cmd_env(kw.pop("env", None))
-        kw.setdefault("stdout", subprocess.DEVNULL)
-        kw.setdefault("stderr", subprocess.DEVNULL)
-        proc, _pid = self._spawn_in_ns([*map(str, cmd)], env=env, **kw)
-        self._bg.append(proc)
-        return proc
-
-    def ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run("ip", *args, check=check)
-
-    def ip_json(self, *args: str):
-        out = self.run("ip", "-j", *args).stdout.strip()
-        return json.loads(out) if out else []
-
-    def add_veth(self, name: str, peer: str, *, peer_up: bool = True) -> None:
-        """Create a veth pair; bring the peer up (gives ``name`` carrier once
-        networkd brings it up). networkd itself decides about ``name``."""
-        self.ip("link", "add", name, "type", "veth", "peer", "name", peer)
-        if peer_up:
-            self.ip("link", "set", peer, "up")
-
-    def add_bridge(self, name: str, *, up: bool = False) -> None:
-        self.ip("link", "add", name, "type", "bridge")
-        if up:
-            self.ip("link", "set", name, "up")
-
     # -- state -----------------------------------------------------------------
-
-    def _sys(self, ifname: str, attr: str) -> str:
-        if "/" in ifname or not ifname:
-            raise ValueError(f"bad interface name {ifname!r}")
-        try:
-            return self.root_path(f"/sys/class/net/{ifname}/{attr}").read_text().strip()
-        except FileNotFoundError:
-            raise LookupError(f"no link {ifname!r} in {self.name}") from None
-
-    def ifindex(self, ifname: str) -> int:
-        return int(self._sys(ifname, "ifindex"))
-
-    def mac(self, ifname: str) -> str:
-        return self._sys(ifname, "address").lower()
-
-    def has_link(self, ifname: str) -> bool:
-        try:
-            self.ifindex(ifname)
-            return True
-        except LookupError:
-            return False
-
-    def link_names(self) -> list[str]:
-        try:
-            return sorted(os.listdir(self.root_path("/sys/class/net")))
-        except OSError:
-            return []
 
     @staticmethod
     def _parse_state(text: str) -> dict[str, str]:
@@ -913,33 +478,7 @@ class NetworkdLab:
                 )
             time.sleep(interval)
 
-    def addresses(self, ifname: str, family: str | None = None) -> list[str]:
-        """['192.0.2.10/24', ...] of ifname (family 'inet'/'inet6' to filter)."""
-        args = ["addr", "show", "dev", ifname]
-        data = self.ip_json(*args)
-        out = []
-        for link in data:
-            for a in link.get("addr_info", []):
-                if family and a.get("family") != family:
-                    continue
-                out.append(f"{a['local']}/{a['prefixlen']}")
-        return out
-
     # -- logs ------------------------------------------------------------------
-
-    def _read_log(self, offset: int = 0) -> str:
-        if self.stage is not None and self.log_path.exists():
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                return f.read().decode(errors="replace")
-        text = self._final_log or ""
-        return text[offset:]
-
-    def log_mark(self) -> int:
-        """Current log size; pass as ``since=`` to only see later messages."""
-        if self.stage is not None and self.log_path.exists():
-            return self.log_path.stat().st_size
-        return len((self._final_log or "").encode())
 
     def log_entries(self, since: int = 0) -> list[tuple[int, str]]:
         """[(syslog level 0-7, message)] parsed from the console-prefixed log."""
@@ -995,6 +534,3 @@ class NetworkdLab:
         tail = self.log_text().splitlines()[-log_lines:]
         parts.append("--- networkd log tail ---\n" + "\n".join(tail))
         return "\n".join(parts)
-
-    def __repr__(self) -> str:
-        return f"<NetworkdLab {self.name} holder={self._holder.pid if self._holder else None}>"
