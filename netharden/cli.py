@@ -126,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("profile", metavar="PROFILE")
     lab.add_argument("--scenario", "-s", action="append", metavar="ID", help="run only this scenario (repeatable)")
     lab.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    lab.add_argument(
+        "--udev",
+        action="store_true",
+        help="NetworkManager profiles: run a real systemd-udevd with NetworkManager's udev rules in the lab "
+        "(default: without udev, read-only /sys)",
+    )
     lab.add_argument("--keep", action="store_true", help="keep the work directory (rendered tree, networkd logs)")
 
     doc = sub.add_parser(
@@ -400,13 +406,18 @@ def cmd_lab(args) -> int:
     _require_known("scenario", args.scenario, scenarios)
     profile = netharden.load(args.profile)
     plan = netharden.plan(profile)
-    from .lab.netns import available
+    if args.udev and profile.stack != "networkmanager":
+        raise UsageError("--udev applies to NetworkManager profiles (platform.stack: networkmanager)")
+    from .lab import netns, nm
+    from .lab.scenario import networkd_version
 
-    reason = available()
+    if profile.stack == "networkmanager":
+        reason = nm.udev_available() if args.udev else nm.available()
+    else:
+        reason = netns.available()
     if reason is not None:
         raise UsageError(f"netharden lab cannot run here: {reason}")
     from .lab.runner import run
-    from .lab.scenario import networkd_version
 
     live = sys.stderr.isatty() and not args.json
 
@@ -415,12 +426,13 @@ def cmd_lab(args) -> int:
             sys.stderr.write("\r\033[K" + ("" if step == "done" else f"running {sid}: {step} ..."))
             sys.stderr.flush()
 
-    outcomes, kept = run(profile, plan, args.scenario, keep=args.keep, progress=progress)
-    version = networkd_version()
+    outcomes, kept = run(profile, plan, args.scenario, keep=args.keep, progress=progress, udev=args.udev)
+    version: int | str = nm.nm_version() if profile.stack == "networkmanager" else networkd_version()
     if args.json:
-        print(json.dumps(report.to_json(profile.name, version, outcomes), indent=2))
+        print(json.dumps(report.to_json(profile.name, version, outcomes, profile.stack), indent=2))
     else:
-        report.table(profile.name, version, outcomes, colour=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        report.table(profile.name, version, outcomes, colour=colour, stack=profile.stack)
     if kept:
         print(f"netharden lab: work directory kept: {kept}", file=sys.stderr)
     return report.exit_code(outcomes)

@@ -212,6 +212,15 @@ def nm_binary() -> str | None:
     return None
 
 
+def nm_version() -> str:
+    """The installed NetworkManager's version ("1.42.4"; "" when unknown)."""
+    binary = nm_binary()
+    if binary is None:
+        return ""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    return out.split()[0] if out else ""
+
+
 def _udevd_binary() -> str | None:
     for cand in _UDEVD_CANDIDATES:
         if os.access(cand, os.X_OK):

@@ -23,40 +23,52 @@ def exit_code(outcomes: list[Outcome]) -> int:
     return 1 if any(o.failed for o in outcomes) else 0
 
 
-def to_json(profile: str, version: int, outcomes: list[Outcome]) -> dict:
+# the lab's daemon per stack: (report name, JSON key)
+DAEMONS = {"networkd": ("systemd-networkd", "systemd"), "networkmanager": ("NetworkManager", "networkmanager")}
+
+
+def to_json(profile: str, version: int | str, outcomes: list[Outcome], stack: str = "networkd") -> dict:
     return {
         "profile": profile,
-        "systemd": version,
+        DAEMONS[stack][1]: version,
         "ok": exit_code(outcomes) == 0,
         "scenarios": [o.to_dict() for o in outcomes],
     }
 
 
-def _word(status: str, version: int, colour: bool) -> str:
-    text = _WORDS[status] + (f" on systemd {version}" if status == NOT_REPRODUCIBLE else "")
+def _word(status: str, version: int | str, colour: bool, stack: str = "networkd") -> str:
+    daemon = "systemd" if stack == "networkd" else DAEMONS[stack][0]
+    text = _WORDS[status] + (f" on {daemon} {version}" if status == NOT_REPRODUCIBLE else "")
     return f"\033[{_COLOURS[status]}m{text}\033[0m" if colour else text
 
 
-def table(profile: str, version: int, outcomes: list[Outcome], out: TextIO = sys.stdout, colour: bool = False) -> None:
+def table(
+    profile: str,
+    version: int | str,
+    outcomes: list[Outcome],
+    out: TextIO = sys.stdout,
+    colour: bool = False,
+    stack: str = "networkd",
+) -> None:
     rows = [("scenario", "incident", "baseline", "profile", "seconds")]
     for o in outcomes:
         rows.append(
             (
                 o.id,
                 o.incident,
-                _word(o.baseline.status, version, False),
-                _word(o.profile.status, version, False),
+                _word(o.baseline.status, version, False, stack),
+                _word(o.profile.status, version, False, stack),
                 f"{o.seconds:.1f}",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    print(f"netharden lab: {profile} on systemd-networkd {version}\n", file=out)
+    print(f"netharden lab: {profile} on {DAEMONS[stack][0]} {version}\n", file=out)
     for n, row in enumerate(rows):
         cells = list(row)
         if n and colour:  # pad first, then colour, so escapes do not break the columns
             o = outcomes[n - 1]
-            cells[2] = _word(o.baseline.status, version, True) + " " * (widths[2] - len(row[2]))
-            cells[3] = _word(o.profile.status, version, True) + " " * (widths[3] - len(row[3]))
+            cells[2] = _word(o.baseline.status, version, True, stack) + " " * (widths[2] - len(row[2]))
+            cells[3] = _word(o.profile.status, version, True, stack) + " " * (widths[3] - len(row[3]))
             print(
                 "  ".join(
                     [

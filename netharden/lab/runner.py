@@ -19,21 +19,27 @@ from pathlib import Path
 from ..plan_model import Plan
 from ..profile import Profile
 from .scenario import ERROR, SKIPPED, Context, Outcome, Result, remove_workdir
-from .scenarios import all_scenarios
+from .scenarios import for_stack
 
 Progress = Callable[[str, str], None]  # (scenario id, step: "baseline" | "profile" | "done")
 
 
 def run(
-    profile: Profile, plan: Plan, ids: list[str] | None = None, *, keep: bool = False, progress: Progress | None = None
+    profile: Profile,
+    plan: Plan,
+    ids: list[str] | None = None,
+    *,
+    keep: bool = False,
+    progress: Progress | None = None,
+    udev: bool = False,
 ) -> tuple[list[Outcome], Path | None]:
-    """Run the scenarios (all, or those in ``ids``, in lab order). Returns the outcomes
+    """Run the scenarios of the profile's stack (all, or those in ``ids``, in lab order). Returns the outcomes
     and the kept work directory (None unless ``keep``)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"netharden-lab.{os.getpid()}."))
     outcomes: list[Outcome] = []
     try:
-        ctx = Context(profile, plan, workdir)
-        for scenario in all_scenarios():
+        ctx = Context(profile, plan, workdir, udev=udev)
+        for scenario in for_stack(profile.stack):
             if ids and scenario.ID not in ids:
                 continue
             outcomes.append(_run_one(scenario, ctx, progress))

@@ -2,7 +2,8 @@
 
 A scenario is a module in ``netharden/lab/scenarios/`` with the same shape as a lint
 rule: ``ID``, ``TITLE``, ``INCIDENT`` (a guard id of plan_model.GUARDS), ``HINT`` (the
-profile key that fixes it), and three functions:
+profile key that fixes it), ``STACK`` (the network stack it replays: "networkd",
+"networkmanager", or None for every stack), and three functions:
 
   applies(ctx) -> str | None    None, or why the scenario does not apply to this profile
   baseline(ctx) -> Result       the naive host: BREAKS (harm reproduced, with evidence)
@@ -56,10 +57,12 @@ class Context:
     """Everything a scenario needs: the profile, its Plan rendered as a tree, the
     installed networkd's version, and scratch space that the runner removes."""
 
-    def __init__(self, profile: Profile, plan: Plan, workdir: Path):
+    def __init__(self, profile: Profile, plan: Plan, workdir: Path, *, udev: bool = False):
         self.profile = profile
         self.plan = plan
         self.workdir = workdir
+        # NetworkManager scenarios: run a real systemd-udevd with NM's udev rules
+        self.udev = udev
 
     @cached_property
     def tree(self) -> Path:

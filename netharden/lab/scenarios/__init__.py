@@ -1,4 +1,6 @@
-"""The lab's scenarios, in the order they run (see ``..scenario`` for their shape)."""
+"""The lab's scenarios, in the order they run (see ``..scenario`` for their shape). A
+scenario's ``STACK`` ("networkd", "networkmanager" or None for every stack) says which
+hosts it replays; the lab runs those of the profile's ``platform.stack``."""
 
 from __future__ import annotations
 
@@ -12,11 +14,20 @@ NAMES = (
     "stale_vxlan",
     "container_ipv6",
     "foreign_routes",
+    "nm_container_race",
+    "nm_auto_default_alone",
+    "nm_bridge_mac_churn",
+    "nm_unmanaged_drop",
 )
 
 
 def all_scenarios() -> list[ModuleType]:
     return [importlib.import_module(f"{__name__}.{name}") for name in NAMES]
+
+
+def for_stack(stack: str) -> list[ModuleType]:
+    """The scenarios of a network stack (``STACK``), and those every stack has (None)."""
+    return [m for m in all_scenarios() if getattr(m, "STACK", None) in (None, stack)]
 
 
 def by_id() -> dict[str, ModuleType]:

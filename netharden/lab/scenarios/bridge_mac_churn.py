@@ -51,6 +51,7 @@ from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result
 ID = "bridge-mac-churn"
 TITLE = "veths with random MACs join and leave a bridge; a container watches its gateway's MAC"
 INCIDENT = "incident-3"
+STACK = "networkd"
 HINT = "bridges[].mac (stable or explicit): networkd creates the bridge with that MAC pinned"
 
 CYCLES = 20

@@ -19,6 +19,7 @@ from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result
 ID = "container-ipv6"
 TITLE = "IPv6 inside a container whose runtime disabled it"
 INCIDENT = "incident-5"
+STACK = None  # every stack
 HINT = (
     'add net.ipv6.conf.all.disable_ipv6: "0" and net.ipv6.conf.default.disable_ipv6: "0" to '
     "docker.containers.NAME.sysctls"

@@ -50,6 +50,7 @@ from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result
 ID = "foreign-routes"
 TITLE = "CNI routes and policy rules across a networkd restart and reconfigure"
 INCIDENT = "hazard-foreign-routes"
+STACK = "networkd"
 HINT = "networkd.foreign_routes: keep (networkd.conf.d ManageForeignRoutes=no, ManageForeignRoutingPolicyRules=no)"
 
 STANDIN = "nhup0"

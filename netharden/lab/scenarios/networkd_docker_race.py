@@ -77,6 +77,7 @@ from .runtime_catchall import (
 ID = "networkd-docker-race"
 TITLE = "vendor 50-docker*.network make networkd race dockerd for its bridge and veths"
 INCIDENT = "incident-2"
+STACK = "networkd"
 HINT = (
     "networkd.mask: [50-docker.network, 50-docker-veth.network] and unmanaged.presets docker and veth "
     "(Unmanaged=yes for docker0 and veth*)"

@@ -77,6 +77,7 @@ from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result
 ID = "runtime-catchall"
 TITLE = "a stray runtime catch-all .network takes docker's bridge and veths"
 INCIDENT = "incident-1"
+STACK = "networkd"
 HINT = (
     "networkd.quarantine must cover /run/systemd/network/00-.network (default /run/systemd/network/*.network); "
     "unmanaged.presets docker and veth keep the container interfaces off it"

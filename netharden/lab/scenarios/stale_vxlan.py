@@ -47,6 +47,7 @@ from ..scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, Context, Result
 ID = "stale-vxlan"
 TITLE = 'stale vx-* devices block a Swarm overlay ("file exists")'
 INCIDENT = "incident-4"
+STACK = None  # every stack
 HINT = "set vxlan_gc.mode: remove (and a vxlan_gc.pattern that matches Swarm's vx-<vni>-<id> devices)"
 
 SCRIPT = "netharden-vxlan-gc"
