@@ -1,5 +1,6 @@
-"""Time the whole lab over each example profile (target: the full host in < 60 s on a
-2-core machine). Prints figures; needs root. Run: sudo .venv/bin/python benchmarks/lab.py"""
+"""Time the whole lab over each example profile (targets on a 2-core machine: the full host
+in < 60 s; the NetworkManager example, examples/fcos-k8s.yaml, in <= 30 s). Prints figures;
+needs root. Run: sudo .venv/bin/python benchmarks/lab.py"""
 from __future__ import annotations
 
 import json

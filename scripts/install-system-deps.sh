@@ -16,6 +16,8 @@ set -eu
 # the real Ignition binary (in its dracut module) that applies configs to a scratch root;
 # cloud-init: 'cloud-init schema' and 'cloud-init single' on the rendered cloud-config;
 # netplan.io: 'netplan generate', the reference benchmarks/cli.py times the CLI against;
+# network-manager: the real NetworkManager 1.42 the NetworkManager stack's files are run on
+# (only in throwaway namespaces: policy-rc.d keeps its service from starting at install);
 # jq: a non-Python consumer that reads --format plan documents; podman + runc/conmon:
 # rootful containers booting systemd for the role's molecule scenario;
 # containernetworking-plugins: podman's network-stack dependency, named because installs
@@ -37,6 +39,7 @@ ignition
 cloud-init
 jq
 netplan.io
+network-manager
 podman
 runc
 conmon

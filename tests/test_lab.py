@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import EXAMPLES, FULL_HOST, ROOT, require
+from helpers import NETWORKD_EXAMPLES, FULL_HOST, ROOT, require
 from netharden.lab.cleanup import leftovers
 from netharden.lab.netns import available
 
@@ -41,10 +41,11 @@ SCENARIOS = ("runtime-catchall", "networkd-docker-race", "bridge-mac-churn", "st
 
 
 def test_every_example_is_listed():
-    assert sorted(EXPECTED_252) == sorted(p.name for p in EXAMPLES)
+    # the networkd examples; the NetworkManager example's lab is tests/test_lab_nm.py
+    assert sorted(EXPECTED_252) == sorted(p.name for p in NETWORKD_EXAMPLES)
 
 
-@pytest.mark.parametrize("profile", EXAMPLES, ids=[p.name for p in EXAMPLES])
+@pytest.mark.parametrize("profile", NETWORKD_EXAMPLES, ids=[p.name for p in NETWORKD_EXAMPLES])
 def test_full_lab_on_every_example(profile):
     """The whole lab, as a user runs it, with the truthful outcome for systemd 252."""
     from netharden.lab.scenario import networkd_version

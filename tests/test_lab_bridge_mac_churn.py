@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import netharden
-from helpers import EXAMPLES, minimal
+from helpers import NETWORKD_EXAMPLES, minimal
 from netharden.lab import runner
 from netharden.lab.cleanup import leftovers
 from netharden.lab.netns import require_or_skip
@@ -47,7 +47,7 @@ def context(tmp_path: Path, data, netdev=None) -> Context:
     return Context(prof, plan, tmp_path)
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NETWORKD_EXAMPLES, ids=lambda p: p.name)
 def test_examples(tmp_path, path):
     ctx = context(tmp_path, path)
     outcome = runner._run_one(scenario, ctx, None)

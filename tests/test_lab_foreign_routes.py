@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import netharden
-from helpers import EXAMPLES, minimal
+from helpers import NETWORKD_EXAMPLES, minimal
 from netharden.lab import runner
 from netharden.lab.cleanup import leftovers
 from netharden.lab.netns import NetworkdLab, require_or_skip
@@ -81,7 +81,7 @@ def lines(name: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NETWORKD_EXAMPLES, ids=lambda p: p.name)
 def test_examples(tmp_path, path):
     ctx = context(tmp_path, path)
     outcome = runner._run_one(scenario, ctx, None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLES, debian_252, lab_context
+from helpers import NETWORKD_EXAMPLES, debian_252, lab_context
 from netharden.lab import runner
 from netharden.lab.scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, SKIPPED
 from netharden.lab.scenarios import networkd_docker_race as scenario
@@ -49,7 +49,7 @@ def test_vendor_files_are_coreos_own():
 
 
 def test_baseline_networkd_takes_the_veths_out_of_docker0(tmp_path):
-    ctx = context(tmp_path, EXAMPLES[0])
+    ctx = context(tmp_path, NETWORKD_EXAMPLES[0])
     outcome = runner._run_one(scenario, ctx, None)
     assert (outcome.id, outcome.incident) == ("networkd-docker-race", "incident-2")
     if ctx.version != 252:
@@ -66,7 +66,7 @@ def test_baseline_networkd_takes_the_veths_out_of_docker0(tmp_path):
     assert outcome.profile.status == HOLDS, outcome.to_dict()
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+@pytest.mark.parametrize("path", NETWORKD_EXAMPLES, ids=[p.name for p in NETWORKD_EXAMPLES])
 def test_examples_hold(tmp_path, path):
     ctx = context(tmp_path, path)
     assert scenario.applies(ctx) is None
@@ -116,7 +116,7 @@ def test_nothing_to_guard_is_skipped(tmp_path):
 
 
 def test_ctrl_c_leaves_nothing_behind(tmp_path, monkeypatch):
-    ctx = context(tmp_path, EXAMPLES[0])
+    ctx = context(tmp_path, NETWORKD_EXAMPLES[0])
     calls = []
 
     def interrupted(*args, **kwargs):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLES, debian_252, lab_context
+from helpers import NETWORKD_EXAMPLES, debian_252, lab_context
 from netharden.lab import runner
 from netharden.lab.scenario import BREAKS, FAILS, HOLDS, NOT_REPRODUCIBLE, SKIPPED
 from netharden.lab.scenarios import runtime_catchall as scenario
@@ -58,7 +58,7 @@ weak = debian_252
 
 
 def test_baseline_the_stray_takes_dockers_interfaces(tmp_path):
-    ctx = context(tmp_path, EXAMPLES[0])
+    ctx = context(tmp_path, NETWORKD_EXAMPLES[0])
     outcome = runner._run_one(scenario, ctx, None)
     assert (outcome.id, outcome.incident) == ("runtime-catchall", "incident-1")
     if ctx.version != 252:
@@ -72,7 +72,7 @@ def test_baseline_the_stray_takes_dockers_interfaces(tmp_path):
     assert outcome.profile.status == HOLDS, outcome.to_dict()
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+@pytest.mark.parametrize("path", NETWORKD_EXAMPLES, ids=[p.name for p in NETWORKD_EXAMPLES])
 def test_examples_hold(tmp_path, path):
     ctx = context(tmp_path, path)
     assert scenario.applies(ctx) is None
@@ -160,7 +160,7 @@ def test_exclusions_are_read_by_the_ini_reader():
 
 
 def test_ctrl_c_leaves_nothing_behind(tmp_path, monkeypatch):
-    ctx = context(tmp_path, EXAMPLES[0])
+    ctx = context(tmp_path, NETWORKD_EXAMPLES[0])
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -174,4 +174,4 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path, monkeypatch):
 
 
 def test_every_example_has_its_expected_uplink_evidence():
-    assert sorted(UPLINK_252) == sorted(p.name for p in EXAMPLES)
+    assert sorted(UPLINK_252) == sorted(p.name for p in NETWORKD_EXAMPLES)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import EXAMPLES, ROOT, require, lab_context
+from helpers import NETWORKD_EXAMPLES, ROOT, require, lab_context
 from netharden.lab import runner
 from netharden.lab.cleanup import leftovers
 from netharden.lab.scenario import BREAKS, ERROR, FAILS, HOLDS, SKIPPED, Context
@@ -53,7 +53,7 @@ def run(ctx: Context):
     return runner._run_one(scenario, ctx, None)
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+@pytest.mark.parametrize("path", NETWORKD_EXAMPLES, ids=[p.name for p in NETWORKD_EXAMPLES])
 def test_examples(tmp_path, path):
     outcome = run(context(tmp_path, example(path)))
     assert (outcome.id, outcome.incident) == ("stale-vxlan", "incident-4")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import netharden
-from helpers import EXAMPLES, minimal
+from helpers import NETWORKD_EXAMPLES, minimal
 from netharden.lab.netns import NetworkdLab, leftovers, require_or_skip
 
 pytestmark = pytest.mark.netns
@@ -158,7 +158,7 @@ def sample_name(glob: str) -> str:
     return re.sub(r"\[(.)[^\]]*\]", r"\1", glob).replace("?", "0").replace("*", "x")
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NETWORKD_EXAMPLES, ids=lambda p: p.name)
 def test_every_example_loads_without_warnings_and_beats_a_runtime_catchall(tmp_path, path):
     """networkd parses every .network/.netdev/networkd.conf file at start without a
     warning. Incident 1's stray /run/systemd/network/00-.network (Name=*) is present: every
