@@ -531,3 +531,355 @@ def test_profiles_agree_with_networkmanager(tmp_path, lab_harness):
     for p in profiles:
         if p.ignored and p.ignored.startswith(("File", "invalid")):
             assert f'"{p.path}": failed to load connection: {p.ignored}' in log, p.path
+
+
+# ------------------------------------------------------------------ the checks over scratch roots
+
+
+VETH_WIRED = ('; main.no-auto-default does not cover {} either: NetworkManager creates a "Wired connection" '
+              'profile for each such device and runs DHCP on it')
+
+
+def _manages(preset: str, unmanaged: str = "keyfile.unmanaged-devices is not set", wired: str = "") -> str:
+    from netharden.presets import PRESETS
+
+    text = (f"NetworkManager manages them ({PRESETS[preset][1]}; preset {preset}): {unmanaged} and no [device*] "
+            "section with managed=0 matches them")
+    return text + (VETH_WIRED.format(wired) if wired else "")
+
+
+def test_a_bare_networkmanager_host_manages_every_preset(tmp_path):
+    root = nm_root(tmp_path)
+    assert messages(root, MANAGES) == {
+        "docker0, docker_gwbridge, br-????????????": _manages("docker"),
+        "veth*": _manages("veth", wired="veth*"),
+        "cni*, cbr0": _manages("cni"),
+        "flannel*": _manages("flannel"),
+        "cali*, tunl0, vxlan.calico, vxlan-v6.calico, wireguard.cali": _manages("calico", wired="cali*"),
+        "cilium_*, lxc*": _manages("cilium", wired="cilium_*, lxc*"),
+        "weave, datapath, vethwe*, vxlan-6784": _manages("weave", wired="vethwe*"),
+        "vx-*": _manages("vxlan"),
+        "kube-ipvs0, kube-bridge, kube-dummy-if, nodelocaldns": _manages("kube"),
+    }
+
+
+def test_the_files_netharden_renders_leave_nothing_managed(tmp_path):
+    root = nm_root(tmp_path, "[main]\nplugins=ifupdown,keyfile\n\n[ifupdown]\nmanaged=false\n")
+    write(root, UNMANAGED_PATH, NETHARDEN_UNMANAGED, 0o644)
+    write(root, "/etc/NetworkManager/system-connections/netharden-bridge-br0.nmconnection", BRIDGE_KEYFILE)
+    write(root, "/etc/NetworkManager/system-connections/Wired.nmconnection", STRAY)  # cannot reach them now
+    for check in NM_CHECKS:
+        assert findings(root, check) == [], check
+
+
+def test_debian_udev_rule_keeps_veths_unmanaged(tmp_path):
+    root = nm_root(tmp_path)
+    write(root, "/usr/lib/udev/rules.d/85-nm-unmanaged.rules",
+          'ENV{ID_NET_DRIVER}=="veth", ENV{INTERFACE}!="eth[0-9]*", ENV{NM_UNMANAGED}="1"\n', 0o644)
+    got = messages(root, MANAGES)
+    assert "veth*" not in got and "cilium_*, lxc*" not in got
+    assert got["weave, datapath, vxlan-6784"] == _manages("weave")     # vethwe* is a veth: covered
+    assert got["tunl0, vxlan.calico, vxlan-v6.calico, wireguard.cali"] == _manages("calico")
+    # a [device*] section that manages veths beats the udev rule; one in /etc of the same name hides it
+    write(root, "/etc/NetworkManager/conf.d/90-veths.conf", "[device-veths]\nmatch-device=driver:veth\nmanaged=1\n", 0o644)
+    assert "veth*" in messages(root, MANAGES)
+    (root / "etc/NetworkManager/conf.d/90-veths.conf").unlink()
+    write(root, "/etc/udev/rules.d/85-nm-unmanaged.rules", "# emptied\n", 0o644)
+    assert "veth*" in messages(root, MANAGES)
+
+
+def test_later_files_undo_netharden_lists(tmp_path):
+    """A later file resets the list (key=), removes names (key-=) or adds an except: - the
+    [device-netharden-veth] section still keeps veths away."""
+    root = nm_root(tmp_path)
+    write(root, UNMANAGED_PATH, NETHARDEN_UNMANAGED, 0o644)
+    local = "/etc/NetworkManager/conf.d/90-local.conf"
+    write(root, local, "[keyfile]\nunmanaged-devices-=interface-name:veth*;interface-name:cni*\n", 0o644)
+    got = messages(root, MANAGES)
+    assert list(got) == ["cni*"]
+    value = nmc.load_config(Host(root, live=False)).value("keyfile", "unmanaged-devices")
+    assert got["cni*"] == _manages("cni", f"keyfile.unmanaged-devices={value} (last set in {local}) does not cover them")
+    write(root, local, "[keyfile]\nunmanaged-devices+=except:interface-name:docker0\n", 0o644)
+    assert list(messages(root, MANAGES)) == ["docker0"]
+    write(root, local, "[keyfile]\nunmanaged-devices=interface-name:other0\n", 0o644)
+    assert set(messages(root, MANAGES)) == {"docker0, docker_gwbridge, br-????????????", "cni*, cbr0", "flannel*",
+                                            "tunl0, vxlan.calico, vxlan-v6.calico, wireguard.cali", "weave, datapath, vxlan-6784",
+                                            "vx-*", "kube-ipvs0, kube-bridge, kube-dummy-if, nodelocaldns"}
+    # a file of the same name in /run is shadowed by /etc's; one in /usr/lib is read first
+    write(root, "/run/NetworkManager/conf.d/90-local.conf", "[keyfile]\nunmanaged-devices=*\n", 0o644)
+    assert len(messages(root, MANAGES)) == 7
+    (root / local.lstrip("/")).unlink()
+    assert messages(root, MANAGES) == {}
+
+
+def test_a_broken_configuration_is_reported(tmp_path):
+    root = nm_root(tmp_path)
+    bad = write(root, "/etc/NetworkManager/conf.d/90-bad.conf", "[keyfile]\nunmanaged-devices=*\n; comment\n", 0o644)
+    assert messages(root, MANAGES) == {str(bad): (
+        "NetworkManager refuses its configuration (/etc/NetworkManager/conf.d/90-bad.conf: Key file contains line "
+        "“; comment” which is not a key-value pair, group, or comment): it does not start, and keeps the old "
+        "configuration on a reload")}
+
+
+def _all_but(*skip: str) -> str:
+    from netharden.presets import PRESETS
+
+    return ";".join(f"interface-name:{g}" for globs, _ in PRESETS.values() for g in globs if g not in skip)
+
+
+def test_stray_profiles_that_catch_container_interfaces(tmp_path):
+    root = nm_root(tmp_path, f"[main]\nplugins=keyfile\n[keyfile]\nunmanaged-devices={_all_but('veth*', 'cni*')}\n")
+    sc = "/etc/NetworkManager/system-connections"
+    stray = write(root, f"{sc}/Wired connection 1.nmconnection", STRAY)
+    broad = write(root, f"{sc}/broad.nmconnection",
+                  "[connection]\nid=broad\ntype=ethernet\nautoconnect-priority=5\n[match]\ninterface-name=*;!eth0\n")
+    write(root, f"{sc}/uplink.nmconnection", "[connection]\nid=uplink\ntype=ethernet\n[match]\ninterface-name=ens*;en*\n")
+    write(root, f"{sc}/off.nmconnection", "[connection]\nid=off\ntype=ethernet\nautoconnect=false\n")
+    write(root, f"{sc}/pinned.nmconnection", "[connection]\nid=pinned\ntype=ethernet\n[ethernet]\n"
+          "mac-address=52:54:00:12:34:56\n")
+    write(root, f"{sc}/cni0.nmconnection", "[connection]\nid=cni0\ntype=bridge\ninterface-name=cni0\n[bridge]\n")
+    write(root, f"{sc}/open.nmconnection", STRAY, 0o644)  # ignored by NM: not a stray
+    got = {k: v for k, v in messages(root, MANAGES).items() if "/" in k}
+    assert got == {
+        str(stray): "profile 'Wired' (type ethernet, autoconnect, priority 0) has no interface-name, [match] or "
+                    "mac-address: NetworkManager can activate it on any managed ethernet device; it could activate "
+                    "on veth0, veth1a2b3c4, container interfaces NetworkManager manages",
+        str(broad): "profile 'broad' (type ethernet, autoconnect, priority 5) its [match] interface-name=*;!eth0 "
+                    "catches container interfaces; it could activate on veth0, veth1a2b3c4, container interfaces "
+                    "NetworkManager manages",
+    }
+    # cni0.nmconnection names cni0 (written for it): not a stray, the preset finding says NM takes cni0
+    assert set(messages(root, MANAGES)) == {str(stray), str(broad), "veth*", "cni*"}
+
+
+UNPINNED = ("bridge profile {id!r} ({name}) has {shown} and no bridge.mac-address: NetworkManager creates the bridge "
+            "without a MAC, so it takes the smallest MAC of its ports and the gateway MAC its containers cache "
+            "changes whenever a port with a smaller MAC joins or the smallest one leaves")
+
+
+def _bridge(name: str, extra: str = "") -> str:
+    return f"[connection]\nid={name}\ntype=bridge\ninterface-name={name}\n\n[bridge]\nstp=false\n{extra}"
+
+
+def test_bridge_profiles_without_a_pinned_mac(tmp_path):
+    root = nm_root(tmp_path)
+    sc = root / "etc/NetworkManager/system-connections"
+    write(root, "/etc/NetworkManager/system-connections/br0.nmconnection", _bridge("br0"))
+    write(root, "/etc/NetworkManager/system-connections/br1.nmconnection",
+          _bridge("br1", "[ethernet]\ncloned-mac-address=preserve\n"))
+    write(root, "/etc/NetworkManager/system-connections/br2.nmconnection",
+          _bridge("br2", "[ethernet]\ncloned-mac-address=random\n"))
+    write(root, "/etc/NetworkManager/system-connections/ok-mac.nmconnection",
+          _bridge("okmac", "[ethernet]\ncloned-mac-address=02:4E:48:00:00:01\n"))
+    write(root, "/etc/NetworkManager/system-connections/ok-stable.nmconnection",
+          _bridge("okstable", "[802-3-ethernet]\ncloned-mac-address=stable\n"))
+    write(root, "/etc/NetworkManager/system-connections/ok-old.nmconnection",
+          _bridge("okold").replace("stp=false", "mac-address=02:4e:48:00:00:02"))
+    write(root, "/etc/NetworkManager/system-connections/open.nmconnection", _bridge("open"), 0o644)  # not loaded
+    assert messages(root, BRIDGE) == {
+        str(sc / "br0.nmconnection"): UNPINNED.format(id="br0", name="br0", shown="no ethernet.cloned-mac-address"),
+        str(sc / "br1.nmconnection"): UNPINNED.format(
+            id="br1", name="br1", shown="ethernet.cloned-mac-address=preserve (the profile)"),
+        str(sc / "br2.nmconnection"): (
+            "bridge profile 'br2' (br2) sets ethernet.cloned-mac-address=random (the profile): NetworkManager gives "
+            "the bridge a new MAC on every activation, and the gateway MAC its containers cache changes with it"),
+    }
+    # a global default in NetworkManager.conf counts for profiles that do not set it
+    write(root, "/etc/NetworkManager/conf.d/50-bridges.conf",
+          "[connection-bridges]\nmatch-device=type:bridge,except:interface-name:br1\nethernet.cloned-mac-address=stable\n",
+          0o644)
+    assert list(messages(root, BRIDGE)) == [str(sc / "br1.nmconnection"), str(sc / "br2.nmconnection")]
+
+
+def test_keyfiles_network_manager_ignores(tmp_path):
+    root = nm_root(tmp_path)
+    sc = "/etc/NetworkManager/system-connections"
+    wifi = write(root, f"{sc}/home.nmconnection",
+                 "[connection]\nid=home\ntype=wifi\n[wifi]\nssid=home\n[wifi-security]\nkey-mgmt=wpa-psk\npsk=secret\n",
+                 0o644)
+    group = write(root, f"{sc}/group.nmconnection", STRAY, 0o640)
+    other = write(root, f"{sc}/owner.nmconnection", STRAY, 0o600, uid=1000)
+    write(root, f"{sc}/fine.nmconnection", STRAY, 0o600)
+    write(root, f"{sc}/.hidden", STRAY, 0o644)                     # not read by NM at all
+    write(root, "/run/NetworkManager/system-connections/x.conf", STRAY, 0o644)  # idem (/run wants .nmconnection)
+    got = messages(root, MODE)
+    assert got == {
+        str(wifi): 'mode 0644, owner uid 0: the profile is ignored by NetworkManager with a warning ("failed to load '
+                   'connection: File permissions (100644) are insecure"); other users can read its secrets '
+                   '(wifi-security.psk)',
+        str(group): 'mode 0640, owner uid 0: the profile is ignored by NetworkManager with a warning ("failed to load '
+                    'connection: File permissions (100640) are insecure")',
+        str(other): 'mode 0600, owner uid 1000: the profile is ignored by NetworkManager with a warning ("failed to '
+                    'load connection: File owner (1000) is insecure")',
+    }
+
+
+def test_which_stack_the_checks_apply_to(tmp_path):
+    """NM checks only where NetworkManager is; networkd's .network checks not on an NM host without
+    systemd-networkd (Fedora CoreOS) - but with it (Debian with network-manager) they run."""
+    catchall = "[Match]\nName=*\n\n[Network]\nDHCP=yes\n"
+    plain = tmp_path / "plain"
+    write(plain, "/run/systemd/network/00-.network", catchall, 0o644)
+    report = run(Host(plain, live=False))
+    skipped = {c.id: c.skipped for c in report.checks if c.skipped and "live" not in c.skipped}
+    assert skipped == {c: "does not apply: no NetworkManager: no /usr/sbin/NetworkManager, no /etc/NetworkManager"
+                       for c in NM_CHECKS}
+    assert [f.check for f in report.findings] == ["catchall-network"]
+
+    fcos = tmp_path / "fcos"
+    write(fcos, "/run/systemd/network/00-.network", catchall, 0o644)
+    write(fcos, "/usr/sbin/NetworkManager", "", 0o755)
+    write(fcos, UNMANAGED_PATH, NETHARDEN_UNMANAGED, 0o644)
+    report = run(Host(fcos, live=False))
+    skipped = {c.id: c.skipped for c in report.checks if c.skipped and "live" not in c.skipped}
+    assert skipped == {c: "does not apply: NetworkManager host without /usr/lib/systemd/systemd-networkd: nothing "
+                          "reads .network files" for c in ("catchall-network", "vendor-docker-network", "foreign-routes")}
+    assert report.findings == []
+
+    write(fcos, "/usr/lib/systemd/systemd-networkd", "", 0o755)
+    assert [f.check for f in run(Host(fcos, live=False)).findings] == ["catchall-network"]
+
+
+def _plan(*files: File):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(files=list(files), links=[])
+
+
+def test_profile_verdicts_with_the_networkmanager_files(tmp_path):
+    """--profile: the runner lays the Plan's files over the host (here a hand-written Plan in
+    the shape CONTRACT.md gives the networkmanager stack's)."""
+    root = nm_root(tmp_path)
+    sc = "/etc/NetworkManager/system-connections"
+    write(root, f"{sc}/Wired connection 1.nmconnection", STRAY)
+    write(root, f"{sc}/br0.nmconnection", _bridge("br0"))
+    write(root, f"{sc}/open.nmconnection", STRAY, 0o644)
+    write(root, f"{sc}/netharden-bridge-br0.nmconnection", BRIDGE_KEYFILE, 0o644)  # an old copy, 0644
+    plan = _plan(File(UNMANAGED_PATH, NETHARDEN_UNMANAGED),
+                 File(f"{sc}/netharden-bridge-br0.nmconnection", BRIDGE_KEYFILE, 0o600))
+    report = run(Host(root, live=False), only=list(NM_CHECKS), profile=netharden.load(minimal()), plan=plan)
+    verdicts = {(f.check, f.subject.replace(str(root), "")): (f.fixed_by_profile, f.profile_note)
+                for f in report.findings}
+    gone = (True, "gone with the profile's files in place")
+    assert verdicts == {
+        **{(MANAGES, s): gone for s in (
+            "docker0, docker_gwbridge, br-????????????", "veth*", "cni*, cbr0", "flannel*",
+            "cali*, tunl0, vxlan.calico, vxlan-v6.calico, wireguard.cali", "cilium_*, lxc*",
+            "weave, datapath, vethwe*, vxlan-6784", "vx-*", "kube-ipvs0, kube-bridge, kube-dummy-if, nodelocaldns",
+            f"{sc}/Wired connection 1.nmconnection")},
+        (BRIDGE, f"{sc}/br0.nmconnection"): (True, (
+            f"{sc}/netharden-bridge-br0.nmconnection pins ethernet.cloned-mac-address=02:4e:48:00:00:01 and wins for "
+            "br0 (autoconnect-priority 100); NetworkManager sets the MAC when it activates it (nmcli connection up "
+            "netharden-bridge-br0, or a reboot)")),
+        (MODE, f"{sc}/open.nmconnection"): (
+            False, "the profile does not write this file: chown root:root and chmod 0600 it yourself"),
+        (MODE, f"{sc}/netharden-bridge-br0.nmconnection"): (True, "the profile writes it with mode 0600, owned by root"),
+    }
+    # a Plan without the bridge keyfile does not fix the bridge; nor does a tie in priority
+    report = run(Host(root, live=False), only=[BRIDGE], profile=netharden.load(minimal()), plan=_plan())
+    (f,) = report.findings
+    assert (f.fixed_by_profile, f.profile_note) == (
+        False, f"{root}{sc}/br0.nmconnection, the profile NetworkManager would pick for br0, does not pin it")
+    tie = File(f"{sc}/netharden-bridge-br0.nmconnection", BRIDGE_KEYFILE.replace("autoconnect-priority=100\n", ""))
+    report = run(Host(root, live=False), only=[BRIDGE], profile=netharden.load(minimal()), plan=_plan(tie))
+    (f,) = report.findings
+    assert (f.fixed_by_profile, f.profile_note) == (
+        False, "with the profile's files 2 bridge profiles for br0 share the highest autoconnect-priority: "
+               "NetworkManager may pick one that does not pin the MAC")
+
+
+# ------------------------------------------------------------------ live: the real NetworkManager and its nmcli
+
+_IN_LAB = r"""
+import json, sys
+from types import SimpleNamespace
+import netharden
+from netharden.doctor import Host
+from netharden.doctor.runner import run
+from netharden.plan_model import File
+root, unmanaged_path, unmanaged = sys.argv[1:4]
+plan = SimpleNamespace(files=[File(unmanaged_path, unmanaged)], links=[])
+profile = netharden.load({"apiVersion": "netharden/v1", "kind": "HostProfile", "metadata": {"name": "h"}})
+report = run(Host(root, live=True), only=sys.argv[4:], profile=profile, plan=plan)
+print(json.dumps([f.to_dict() for f in report.findings]))
+"""
+
+
+@pytest.mark.netns
+def test_live_findings_from_nmcli(tmp_path, lab_harness):
+    import json
+    import re
+
+    from helpers import ROOT
+
+    root = nm_root(tmp_path, BASE + f"[keyfile]\nunmanaged-devices={_all_but('veth*', 'cni*')}\n")
+    with _nm_lab(root, tmp_path) as nm:
+        nm.add_veth("veth1a2b3c", "p0")
+        nm.add_veth("cali0123abcd", "p1")
+        for name, port, net in (("cni0", "p2", 1), ("docker0", "p3", 2)):
+            nm.ip("link", "add", name, "type", "bridge")
+            nm.add_veth(f"{port}x", port)
+            nm.ip("link", "set", f"{port}x", "master", name)
+            nm.ip("link", "set", name, "up")
+            nm.ip("addr", "add", f"10.88.{net}.1/24", "dev", name)
+        states = nm.settle(["veth1a2b3c", "cali0123abcd", "cni0", "docker0"])
+        assert states["cni0"][1] == "connected (externally)" and states["docker0"][1] == "unmanaged", states
+        mac = nm.lab.mac("cni0")
+        env = {"PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+        done = nm.lab.run(sys_executable(), "-c", _IN_LAB, str(root), UNMANAGED_PATH, NETHARDEN_UNMANAGED, MANAGES,
+                          BRIDGE, env=env, check=False, timeout=120)
+        states = nm.devices()
+    assert done.returncode == 0, done.stderr
+    got = {(f["check"], f["subject"]): f for f in json.loads(done.stdout)}
+    assert set(got) == {(MANAGES, "veth*"), (MANAGES, "cni*"), (MANAGES, "veth1a2b3c"), (MANAGES, "cni0"),
+                        (BRIDGE, "cni0")}
+    veth = got[(MANAGES, "veth1a2b3c")]
+    _, state, conn = states["veth1a2b3c"]
+    assert re.fullmatch(r"NetworkManager manages veth1a2b3c now \(nmcli: ethernet, state (connecting \(getting IP "
+                        r"configuration\)|connected|disconnected)(, connection 'Wired connection \d')?\): a container "
+                        r"interface NM configures and takes over", veth["message"]), veth["message"]
+    assert got[(MANAGES, "cni0")]["message"] == (
+        "NetworkManager manages cni0 now (nmcli: bridge, state connected (externally), connection 'cni0'): a container "
+        "interface NM configures and takes over")
+    assert got[(BRIDGE, "cni0")]["message"] == (
+        f"NetworkManager manages bridge cni0 with profile 'cni0' (state connected (externally)) and its MAC {mac} has "
+        "address type random (NET_ADDR_RANDOM), not set: it follows the smallest MAC of its ports")
+    fix = ("keyfile.unmanaged-devices of the profile's files unmanages it; NetworkManager lets it go when "
+           "netharden-nm-reload-conf runs nmcli general reload conf")
+    assert (veth["fixed_by_profile"], veth["profile_note"]) == (True, fix)
+    assert got[(MANAGES, "cni0")]["fixed_by_profile"] is True
+    assert got[(MANAGES, "veth*")]["profile_note"] == "gone with the profile's files in place"
+
+
+def sys_executable() -> str:
+    import sys
+
+    return sys.executable
+
+
+def test_nmcli_terse_output_is_parsed():
+    """Captured from NetworkManager 1.42 in a namespace (tests/nm_netns.py), plus an escaped ":"."""
+    out = ("lo:loopback:connected (externally):lo\npeer1:ethernet:connecting (getting IP configuration):Wired connection 1\n"
+           "br0:bridge:unmanaged:\nweird\\:name:ethernet:connected:a\\\\b\\:c\n")
+    assert nmc.parse_nmcli_devices(out) == [
+        nmc.NmcliDevice("lo", "loopback", "connected (externally)", "lo"),
+        nmc.NmcliDevice("peer1", "ethernet", "connecting (getting IP configuration)", "Wired connection 1"),
+        nmc.NmcliDevice("br0", "bridge", "unmanaged", ""),
+        nmc.NmcliDevice("weird:name", "ethernet", "connected", "a\\b:c"),
+    ]
+
+
+def test_no_nmcli_verdicts_under_another_namespace(doctor_host):
+    """Under ip netns exec the NM of the system bus (if any) manages another namespace: the
+    check does not ask it; a live container interface is judged by the files."""
+    root = doctor_host.root
+    write(root, "/etc/NetworkManager/NetworkManager.conf",
+          f"[main]\nplugins=keyfile\n[keyfile]\nunmanaged-devices={_all_but('veth*')}\n", 0o644)
+    write(root, "/etc/NetworkManager/conf.d/10-samples.conf",
+          "[keyfile]\nunmanaged-devices+=interface-name:veth0;interface-name:veth1a2b3c4\n", 0o644)
+    doctor_host.ip("link", "add", "veth9f8e7d", "type", "veth", "peer", "name", "eth1")
+    _, report = doctor_host.doctor("--only", MANAGES)
+    found = {f["subject"]: f["message"] for f in report["checks"][0]["findings"]}
+    assert list(found) == ["veth9f8e7d"]
+    assert found["veth9f8e7d"].startswith(
+        "NetworkManager manages veth9f8e7d (veth (live); judged by its configuration, nmcli not asked: ")

@@ -32,9 +32,10 @@ Configuration (NetworkManager.conf(5) DESCRIPTION; read_entire_config() of nm-co
     (main.no-auto-default, main.ignore-carrier, main.assume-ipv6ll-only,
     keyfile.unmanaged-devices, [connection*]/[device*] match-device) split and joined as
     nm_match_spec_split()/nm_match_spec_join() do, and for the string lists main.plugins,
-    main.debug, logging.domains; ``key-=`` of a spec key never set leaves it set to "";
-    ``+=``/``-=`` on any other key is dropped. Keys ".was.*"/".set.*" and groups ".intern*"
-    are ignored.
+    main.debug, logging.domains; ``key-=`` of a spec key never set leaves it set to ""
+    (main.plugins without a value starts from NM's compile-time default: not modelled);
+    ``+=``/``-=`` on any other key is dropped, and so is ``key +=`` (the blank belongs to the
+    key). Keys ".was.*"/".set.*" and groups ".intern*" are ignored.
   * GKeyFile syntax (glib 2.74, as NM loads it): lines starting with "#" (after blanks) and
     blank lines are comments, ";" is not; "[group]" (trailing blanks allowed; a name with "[",
     "]" or control characters is an error); "key=value" with blanks around "=" dropped and
@@ -140,7 +141,7 @@ def not_nm_host(host: Host) -> str | None:
     """Why the NetworkManager checks do not apply (``applies()`` of those checks)."""
     if is_nm_host(host):
         return None
-    return "not a NetworkManager host (no /usr/sbin/NetworkManager, no /etc/NetworkManager)"
+    return "no NetworkManager: no /usr/sbin/NetworkManager, no /etc/NetworkManager"
 
 
 def networkd_absent(host: Host) -> str | None:
@@ -149,7 +150,7 @@ def networkd_absent(host: Host) -> str | None:
     (including a root with neither stack, such as a rendered tree: judged as networkd's)."""
     if not is_nm_host(host) or any(host.kind(p) in ("file", "link") for p in NETWORKD_BINARIES):
         return None
-    return "a NetworkManager host without systemd-networkd (no /usr/lib/systemd/systemd-networkd): nothing reads .network files"
+    return "NetworkManager host without /usr/lib/systemd/systemd-networkd: nothing reads .network files"
 
 
 # --------------------------------------------------------------------------- GKeyFile
