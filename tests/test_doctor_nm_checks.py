@@ -343,6 +343,10 @@ LAYOUTS = {
         "/etc/NetworkManager/nm-system-settings.conf": "[keyfile]\nunmanaged-devices=interface-name:old\n",
         "/etc/NetworkManager/NetworkManager.conf": "[keyfile]\nunmanaged-devices=interface-name:new\n",
     },
+    "old-main-file-broken": {
+        "/etc/NetworkManager/nm-system-settings.conf": "junk\n",
+        "/etc/NetworkManager/NetworkManager.conf": "[keyfile]\nunmanaged-devices=interface-name:new\n",
+    },
     "broken-line": {"/etc/NetworkManager/conf.d/10-x.conf": "[main]\nno-auto-default=*\n; a semicolon comment\n"},
     "key-before-group": {"/usr/lib/NetworkManager/conf.d/10-x.conf": "unmanaged-devices=*\n"},
     "directory-named-conf": {"/etc/NetworkManager/conf.d/20-dir.conf/": ""},

@@ -239,6 +239,7 @@ def split_list(value: str | None, sep: str = ";") -> list[str]:
 
 
 _SPLIT_ESCAPES = {"s": " ", "n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+_ASCII_BLANKS = " \t\n\r\v\f"  # g_ascii_isspace()
 
 
 def split_specs(value: str | None) -> list[str]:
@@ -249,7 +250,7 @@ def split_specs(value: str | None) -> list[str]:
     cur: list[str] = []
     trailing = 0  # unescaped blanks at the end of cur
     i, n = 0, len(value)
-    while i < n and value[i].isspace() and value[i].isascii():
+    while i < n and value[i] in _ASCII_BLANKS:
         i += 1
     while i < n:
         c = value[i]
@@ -268,19 +269,18 @@ def split_specs(value: str | None) -> list[str]:
             trailing = 0
         elif c in ",;":
             if len(cur) > trailing:
-                pieces.append("".join(cur[: len(cur) - trailing]) if trailing else "".join(cur))
+                pieces.append("".join(cur[: len(cur) - trailing]))
             cur, trailing = [], 0
             i += 1
-            while i < n and value[i] in " \t\n\r\v\f":
+            while i < n and value[i] in _ASCII_BLANKS:
                 i += 1
         else:
             cur.append(c)
-            trailing = trailing + 1 if c in " \t\n\r\v\f" else 0
+            trailing = trailing + 1 if c in _ASCII_BLANKS else 0
             i += 1
     if len(cur) > trailing:
-        pieces.append("".join(cur[: len(cur) - trailing]) if trailing else "".join(cur))
-    # "\\x" escapes other than the known ones were kept as two characters; a piece is one string
-    return ["".join(p) for p in pieces]
+        pieces.append("".join(cur[: len(cur) - trailing]))
+    return pieces
 
 
 def join_specs(specs: list[str]) -> str:
@@ -515,8 +515,7 @@ def load_config(host: Host) -> NMConfig:
             cfg.shadowed.append(run[name])
         else:
             order.append((run[name], False))
-    main = CONF_MAIN_OLD if host.kind(CONF_MAIN_OLD) in ("file", "link") else CONF_MAIN
-    order.append((main, True))
+    order.append((_main_file(host), True))
     order += [(etc[name], False) for name in sorted(etc)]
     for path, is_main in order:
         kind = host.kind(path)
@@ -538,6 +537,19 @@ def load_config(host: Host) -> NMConfig:
         cfg.files.append(path)
         _merge(cfg, parsed, path)
     return cfg
+
+
+def _main_file(host: Host) -> str:
+    """read_base_config(): the deprecated nm-system-settings.conf when it exists and parses
+    (an invalid one only draws a warning), else NetworkManager.conf."""
+    text = host.read_text(CONF_MAIN_OLD) if host.kind(CONF_MAIN_OLD) in ("file", "link") else None
+    if text is not None:
+        try:
+            parse_keyfile(text)
+            return CONF_MAIN_OLD
+        except KeyFileError:
+            pass
+    return CONF_MAIN
 
 
 def _sorted_groups(names: list[str]) -> list[str]:

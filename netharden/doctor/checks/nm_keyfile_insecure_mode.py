@@ -67,6 +67,8 @@ def check(host: Host) -> list[Finding]:
     for prof in load_profiles(host, load_config(host)):
         if prof.ignored is None or prof.mode is None or not prof.ignored.lower().startswith("file "):
             continue  # a permission problem (not a parse error: NM refuses those for what they say)
+        if host.kind(prof.path) not in ("file", "link"):
+            continue  # a directory or socket in system-connections is no keyfile anybody wrote
         mode = prof.mode
         message = (
             f"mode {mode:04o}, owner uid {prof.uid}: the profile is ignored by NetworkManager with a warning "

@@ -38,6 +38,7 @@ from ...presets import PRESETS
 from ..host import Host
 from ..model import Finding
 from ..nm_config import (
+    NM_TYPES,
     NMConfig,
     NMDevice,
     Profile,
@@ -97,9 +98,8 @@ def applies(host: Host) -> str | None:
 
 
 def samples(glob: str) -> list[NMDevice]:
-    """Interfaces a preset glob names, as NM sees them."""
-    from ..nm_config import NM_TYPES
-
+    """Interfaces a preset glob names, as NM sees them (a glob KINDS does not know is taken for
+    a veth's: the kind NM treats as ethernet, auto-default profiles included)."""
     kind = KINDS.get(glob, "veth")
     names = []
     for star, hexes in _FILLS:
@@ -152,6 +152,10 @@ def judge(host: Host) -> tuple[NMConfig, list[Profile], dict[str, list[NMDevice]
 
 def _globs(devs: list[NMDevice]) -> list[str]:
     return list(dict.fromkeys(d.description.split("(", 1)[1].rstrip(")") for d in devs))
+
+
+def uncovered_all(uncovered: dict[str, list[NMDevice]]) -> list[NMDevice]:
+    return [d for devs in uncovered.values() for d in devs]
 
 
 def check(host: Host) -> list[Finding]:
@@ -234,10 +238,6 @@ def check(host: Host) -> list[Finding]:
             )
         )
     return findings
-
-
-def uncovered_all(uncovered: dict[str, list[NMDevice]]) -> list[NMDevice]:
-    return [d for devs in uncovered.values() for d in devs]
 
 
 def fixed_by(profile, plan, finding: Finding, host: Host):
