@@ -194,8 +194,8 @@ class NMNetns:
         return {d.name: (d.type, d.state, d.connection) for d in parse_nmcli_devices(out)}
 
     def settle(self, names: list[str], timeout: float = 15.0) -> dict[str, tuple[str, str, str]]:
-        """Wait until NM knows every device in ``names`` and none is still "unavailable" for
-        want of its first look; the devices then."""
+        """Wait until NM lists every device in ``names``, give it half a second to apply its
+        configuration to them, and return the devices."""
         deadline = time.monotonic() + timeout
         while True:
             devices = self.devices()
