@@ -19,6 +19,7 @@ from netharden.doctor.checks import all_checks
 from netharden.plan_model import GUARDS
 
 CATCHALL = "[Match]\nName=*\n\n[Network]\nDHCP=yes\n"
+NM_CHECKS = {"nm-manages-container-interfaces", "nm-bridge-mac-not-pinned", "nm-keyfile-insecure-mode"}
 
 
 def doctor(*args: str) -> subprocess.CompletedProcess:
@@ -51,8 +52,10 @@ def test_every_check_has_the_rule_shape():
         assert check.INCIDENT in GUARDS, check.ID
         assert check.NEEDS in ("files", "live"), check.ID
         assert callable(check.check)
+        assert callable(getattr(check, "applies", callable))
     assert ids == ["catchall-network", "vendor-docker-network", "bridge-mac-follows-ports", "stale-vxlan",
-                   "veth-mac-policy", "foreign-routes", "docker-daemon", "runtime-not-held"]
+                   "veth-mac-policy", "foreign-routes", "docker-daemon", "runtime-not-held",
+                   "nm-manages-container-interfaces", "nm-bridge-mac-not-pinned", "nm-keyfile-insecure-mode"]
 
 
 def test_list_names_every_check():
@@ -71,8 +74,14 @@ def test_the_tree_netharden_renders_is_clean(profile, tmp_path):
     assert [f for c in report["checks"] for f in c["findings"]] == []
     assert [c["id"] for c in report["checks"] if c["error"]] == []
     assert done.returncode == 0, done.stdout + done.stderr
-    # live checks are skipped with --root, and say so
-    assert {c["id"] for c in report["checks"] if c["skipped"]} == {c.ID for c in all_checks() if c.NEEDS == "live"}
+    # live checks are skipped with --root, and say so; so are the checks of the other stack
+    from netharden.doctor.nm_config import is_nm_host
+
+    nm = is_nm_host(Host(tree, live=False))
+    other_stack = {c.ID for c in all_checks() if hasattr(c, "applies") and c.applies(Host(tree, live=False))}
+    assert other_stack == ({"catchall-network", "vendor-docker-network", "foreign-routes"} if nm else NM_CHECKS)
+    assert {c["id"] for c in report["checks"] if c["skipped"]} == {
+        c.ID for c in all_checks() if c.NEEDS == "live"} | other_stack
 
 
 def test_findings_exit_1_and_fail_on(tmp_path):
@@ -84,7 +93,9 @@ def test_findings_exit_1_and_fail_on(tmp_path):
     assert "fix: " in done.stdout
     # the summary line, plain (not a terminal: no escape codes)
     last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith("8 checks: ") and "2 errors" in last
+    assert last.startswith("11 checks: ") and "2 errors" in last
+    assert "; not applicable: nm-manages-container-interfaces, nm-bridge-mac-not-pinned, nm-keyfile-insecure-mode " \
+           "(no NetworkManager: no /usr/sbin/NetworkManager" in last
     assert "\033[" not in done.stdout
     assert doctor("--root", str(root), "--fail-on", "never").returncode == 0
     assert doctor("--root", str(root), "--fail-on", "error").returncode == 1
@@ -106,7 +117,7 @@ def test_json_report_shape(tmp_path):
     report = json.loads(done.stdout)
     assert report["apiVersion"] == "netharden/v1" and report["kind"] == "DoctorReport"
     assert report["live"] is False and report["summary"]["error"] == 2
-    assert len(report["checks"]) == 8
+    assert len(report["checks"]) == 11
 
 
 @pytest.mark.parametrize("args, message", [

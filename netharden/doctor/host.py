@@ -114,6 +114,22 @@ class Host:
         target = value if value.startswith("/") else os.path.normpath(os.path.join(os.path.dirname(path), value))
         return self.read_text(target, _depth + 1)
 
+    def stat(self, path: str, _depth: int = 0) -> os.stat_result | None:
+        """The stat of a file under the root, symlinks followed inside the root; None for a
+        path the overlay provides (its mode and owner are whatever the applier gives it), for
+        an absent file and for a link loop."""
+        if _depth > 16 or path in self.overlay:
+            return None
+        real = self._real(path)
+        try:
+            if not real.is_symlink():
+                return os.stat(real)
+            value = os.readlink(real)
+        except OSError:
+            return None
+        target = value if value.startswith("/") else os.path.normpath(os.path.join(os.path.dirname(path), value))
+        return self.stat(target, _depth + 1)
+
     def listdir(self, path: str) -> list[str]:
         """Names in a directory (sorted), overlay included."""
         names = set()

@@ -34,11 +34,15 @@ def text(report: Report, out: TextIO = sys.stdout, colour: bool = False, summary
             print(f"{paint(COLOURS['error'], 'error')} {paint(BOLD, run.id)}: the check failed: {run.error}", file=out)
     if summary:
         counts = {s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITIES}
-        skipped = [r.id for r in report.checks if r.skipped]
+        live = [r.id for r in report.checks if r.skipped and r.skipped.startswith("needs the live host")]
+        other = [r for r in report.checks if r.skipped and r.id not in live]
         parts = [f"{n} {s}{'s' if n != 1 and s != 'info' else ''}" for s, n in counts.items()]
         line = f"{len(report.checks)} checks: " + ", ".join(parts)
-        if skipped:
-            line += f"; skipped (need the live host): {', '.join(skipped)}"
+        if live:
+            line += f"; skipped (need the live host): {', '.join(live)}"
+        for reason in dict.fromkeys(r.skipped or "" for r in other):
+            ids = ", ".join(r.id for r in other if r.skipped == reason)
+            line += f"; not applicable: {ids} ({reason.removeprefix('does not apply: ')})"
         errors = [r.id for r in report.checks if r.error]
         if errors:
             line += f"; failed to run: {', '.join(errors)}"

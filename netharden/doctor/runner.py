@@ -23,6 +23,10 @@ def _run_one(check, host: Host) -> CheckRun:
     if check.NEEDS == "live" and not host.live:
         run.skipped = "needs the live host (not with --root)"
         return run
+    reason = check.applies(host) if hasattr(check, "applies") else None
+    if reason:
+        run.skipped = f"does not apply: {reason}"
+        return run
     try:
         findings = check.check(host)
     except Exception as exc:  # one broken check must not hide the others' findings
@@ -32,25 +36,27 @@ def _run_one(check, host: Host) -> CheckRun:
     return run
 
 
-def _plan_overlay(plan) -> dict[str, tuple[str, str]]:
+def plan_overlay(plan) -> dict[str, tuple[str, str]]:
     overlay = {f.path: ("file", f.content) for f in plan.files}
     overlay.update({link.path: ("link", link.target) for link in plan.links})
     return overlay
 
 
-def run(host: Host, only: list[str] | None = None, profile=None) -> Report:
+def run(host: Host, only: list[str] | None = None, profile=None, plan=None) -> Report:
+    """``plan``: the profile's Plan when the caller has it (tests hand-write one); built from
+    ``profile`` otherwise."""
     from dataclasses import replace
 
     from .checks import all_checks
 
     checks = [c for c in all_checks() if not only or c.ID in only]
     report = Report(root=str(host.root), live=host.live, profile=getattr(profile, "name", None))
-    plan = fixed_host = None
+    fixed_host = None
     if profile is not None:
         from ..renderers import build_plan
 
-        plan = build_plan(profile)
-        fixed_host = host.with_overlay(_plan_overlay(plan))
+        plan = build_plan(profile) if plan is None else plan
+        fixed_host = host.with_overlay(plan_overlay(plan))
     for check in checks:
         result = _run_one(check, host)
         if plan is not None and fixed_host is not None and result.findings:
@@ -64,6 +70,8 @@ def run(host: Host, only: list[str] | None = None, profile=None) -> Report:
                     fixed, note = verdict
                 elif after.error:
                     fixed, note = False, f"could not check with the profile applied: {after.error}"
+                elif after.skipped:
+                    fixed, note = False, f"not checked with the profile's files in place: {after.skipped}"
                 elif f.subject in remaining_subjects:
                     fixed = False
                     note = (

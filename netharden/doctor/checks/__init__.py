@@ -2,7 +2,10 @@
 NEEDS ("files" or "live") and check(host) -> list[Finding]; optionally
 fixed_by(profile, plan, finding, host) -> (bool, note) | None where applying a profile fixes a
 finding in a way its files alone cannot show (live state, a helper that moves files); None
-falls back to re-running the check with the profile's files laid over the host."""
+falls back to re-running the check with the profile's files laid over the host; optionally
+applies(host) -> str | None: why the check does not apply to this host (it is then skipped
+with that reason: the NetworkManager checks on a host without NetworkManager, the checks of
+networkd's .network files on a NetworkManager host without systemd-networkd)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ MODULES = (
     "foreign_routes",
     "docker_daemon",
     "runtime_not_held",
+    "nm_manages_container_interfaces",
+    "nm_bridge_mac_not_pinned",
+    "nm_keyfile_insecure_mode",
 )
 
 

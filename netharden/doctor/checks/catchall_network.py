@@ -31,6 +31,7 @@ from __future__ import annotations
 from ..host import Host
 from ..model import Finding
 from ..networkd_config import REPRESENTATIVES, ConfFile, Device, first_match, literally_named, load_files, netdev_names
+from ..nm_config import networkd_absent
 
 ID = "catchall-network"
 TITLE = "a .network file matches and manages container interfaces"
@@ -42,6 +43,12 @@ HINT = (
     "and precise uplinks[].match (netharden adds Kind=!* / Driver=! exclusions to broad matches)"
 )
 NEEDS = "files"
+
+
+def applies(host: Host) -> str | None:
+    """Not on a NetworkManager host without systemd-networkd (nm_config.networkd_absent())."""
+    return networkd_absent(host)
+
 
 # systemd's own files for systemd-nspawn / systemd-vmspawn devices (ve-*, vb-*, vz-*, vt-*, host0)
 SYSTEMD_STOCK = frozenset(

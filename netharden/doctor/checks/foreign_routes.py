@@ -48,6 +48,7 @@ from ..networkd_config import (
     load_files,
     networkd_conf,
 )
+from ..nm_config import networkd_absent
 
 ID = "foreign-routes"
 TITLE = "networkd deletes routes and rules a CNI plugin installed"
@@ -58,6 +59,12 @@ HINT = (
     "ManageForeignRoutes=no and ManageForeignRoutingPolicyRules=no)"
 )
 NEEDS = "files"
+
+
+def applies(host: Host) -> str | None:
+    """Not on a NetworkManager host without systemd-networkd (nm_config.networkd_absent())."""
+    return networkd_absent(host)
+
 
 CNI_PRESETS = ("flannel", "calico", "cilium", "weave", "cni", "kube")
 CNI_GLOBS = tuple(g for p in CNI_PRESETS for g in PRESETS[p][0])

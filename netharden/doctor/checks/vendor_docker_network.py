@@ -30,6 +30,7 @@ import re
 from ..host import Host
 from ..model import Finding
 from ..networkd_config import PHYSICAL, REPRESENTATIVES, ConfFile, Device, first_match, load_files, netdev_names
+from ..nm_config import networkd_absent
 
 ID = "vendor-docker-network"
 TITLE = "a vendor .network file makes networkd manage docker's bridges and veths"
@@ -40,6 +41,12 @@ HINT = (
     "[50-docker.network, 50-docker-veth.network]) and keep unmanaged.presets docker and veth"
 )
 NEEDS = "files"
+
+
+def applies(host: Host) -> str | None:
+    """Not on a NetworkManager host without systemd-networkd (nm_config.networkd_absent())."""
+    return networkd_absent(host)
+
 
 DOCKER_REPS = ("docker0", "docker_gwbridge", "br-0123456789ab", "veth1a2b3c4")
 _DOCKER_BRIDGE = re.compile(r"^(docker0|docker_gwbridge|br-[0-9a-f]{12})$")
