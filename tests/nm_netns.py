@@ -131,7 +131,7 @@ class NMNetns:
     def start(self) -> None:
         lab = self.lab
         lab.setup()
-        lab._start_dbus()
+        lab._start_dbus(required=True)
         etc = self._stage("etc/NetworkManager")
         if not (etc / "NetworkManager.conf").exists():
             (etc / "NetworkManager.conf").write_text(BASE_CONF)
