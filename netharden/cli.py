@@ -52,7 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="VERSION",
         help="Ignition spec of --format ignition/butane: 3.3.0 (default) or 3.4.0",
     )
-    r.add_argument("--variant", metavar="VARIANT", help="Butane variant of --format butane: flatcar (default) or fcos")
+    r.add_argument(
+        "--variant",
+        metavar="VARIANT",
+        help="Butane variant of --format butane: flatcar (default) or fcos (the default for a platform.os: fcos profile)",
+    )
     r.add_argument(
         "--keep-going",
         action="store_true",
@@ -187,8 +191,11 @@ def cmd_render(args) -> int:
         raise UsageError(f"{'--keep-going' if args.keep_going else '--jobs'} applies to fleets only")
     profile = netharden.load(args.profile)
     plan = netharden.plan(profile)
+    variant = args.variant
+    if variant is None and args.format == "butane" and profile.os == "fcos":
+        variant = "fcos"  # the Butane variant of the profile's own OS
     data = netharden.emit(
-        plan, args.format, args.out, force=args.force, ignition_version=args.ignition_version, variant=args.variant
+        plan, args.format, args.out, force=args.force, ignition_version=args.ignition_version, variant=variant
     )
     if data is not None:
         sys.stdout.buffer.write(data)

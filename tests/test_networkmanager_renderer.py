@@ -213,3 +213,47 @@ def test_rendered_helper_passes_shellcheck():
     text = plan_files(netharden.plan(netharden.load(FCOS_K8S)))["/opt/netharden/bin/netharden-nm-reload-conf"]
     done = subprocess.run(["shellcheck", "-s", "sh", "--severity=style", "-"], input=text, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_required_for_online_false_is_a_note():
+    plan = plan_of(platform={"os": "rhel"}, uplinks=[{"name": "lan", "match": {"name": "eth0"}, "required_for_online": False}])
+    assert any(n.startswith("uplinks[].required_for_online: false (lan)") for n in plan.notes)
+
+
+def test_butane_of_an_fcos_profile_is_the_fcos_variant(capsys):
+    from netharden.cli import main
+
+    assert main(["render", str(FCOS_K8S), "--format", "butane"]) == 0
+    out = capsys.readouterr().out
+    assert "\nvariant: fcos\n" in out
+    assert main(["render", str(FCOS_K8S), "--format", "butane", "--variant", "flatcar"]) == 0
+    assert "\nvariant: flatcar\n" in capsys.readouterr().out
+
+
+def test_without_uplinks_auto_defaults_stay_on():
+    """The host's NICs may live on NetworkManager's auto-default profiles: only a profile with
+    uplinks turns them off."""
+    plan = plan_of(platform={"os": "fcos"}, bridges=[{"name": "ctrbr0", "addresses": ["10.50.0.1/24"]}])
+    conf = keyfile(plan_files(plan)[CONF])
+    assert "main" not in conf and "keyfile" in conf
+    assert any(n.startswith("no uplinks: NetworkManager's auto-default profiles stay on") for n in plan.notes)
+
+
+def test_a_fleet_of_networkmanager_hosts(tmp_path):
+    """Hosts of a fleet pick their stack from their own platform; the stack rules are checked per host."""
+    from netharden.cli import main
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "apiVersion: netharden/v1\nkind: Fleet\ndefaults:\n  platform: {os: fcos}\n"
+        "  uplinks: [{name: primary, match: {name: ['ens*']}, dhcp: 'yes'}]\n"
+        "hosts:\n  - name: n1\n    profile: {bridges: [{name: buildbr0}]}\n"
+        "  - name: n2\n    profile: {platform: {os: debian}}\n"
+    )
+    assert main(["render", str(fleet), "--format", "tree", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out/n1/etc/NetworkManager/system-connections/netharden-bridge-buildbr0.nmconnection").exists()
+    assert (tmp_path / "out/n2/etc/systemd/network/20-netharden-uplink-primary.network").exists()
+    assert not (tmp_path / "out/n2/etc/NetworkManager").exists()
+    fleet.write_text(fleet.read_text().replace("{platform: {os: debian}}", "{platform: {os: fcos, stack: networkd}}"))
+    assert main(["render", str(fleet), "--format", "tree", "--out", str(tmp_path / "out2")]) == 2
+    assert not (tmp_path / "out2").exists()

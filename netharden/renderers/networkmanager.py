@@ -14,6 +14,10 @@ files for systemd-networkd would be read by nothing there.
 Decisions (measured on NetworkManager 1.42 in a throwaway namespace, see
 ``netharden/lab/scenarios/nm_*.py`` and tests/test_networkmanager_netns.py):
 
+- ``no-auto-default=*`` only when the profile has uplinks: they are the NICs' profiles. Without
+  uplinks the host's NICs may live on auto-defaults (Fedora CoreOS does not carry the
+  initramfs' profiles over once a keyfile is in /etc/NetworkManager/system-connections:
+  coreos-teardown-initramfs, ignition-dracut 813ea6b), so they stay, and a Plan note says so.
 - Unmanaged is the guard. ``no-auto-default=*`` alone does NOT keep NM away: an unlisted
   ``cali*`` still had its sysctls changed. A device in ``keyfile.unmanaged-devices`` is
   strictly unmanaged (API calls cannot overrule it); no profile, stray or auto-default,
@@ -76,6 +80,14 @@ FOREIGN_ROUTES = (
 )
 
 
+NO_UPLINKS = (
+    "no uplinks: NetworkManager's auto-default profiles stay on (no-auto-default is not written), because "
+    "the host's NICs may depend on them (on Fedora CoreOS, a keyfile in /etc/NetworkManager/system-connections "
+    "also stops the initramfs' network profiles from being carried over); the unmanaged list keeps them off "
+    "container interfaces"
+)
+
+
 def _line(key: str, value: Any) -> dict:
     return {"key": key, "value": str(value), "comment": ""}
 
@@ -100,15 +112,23 @@ def connection_path(kind: str, name: str) -> str:
 def render(profile: Profile, plan: Plan) -> None:
     version = profile.networkmanager
     exact = tuple(sorted({n for u in profile.uplinks for n in exact_names(u)}))
-    plan.extend(unmanaged(profile.unmanaged, exact, profile.helper_dir, version))
+    plan.extend(unmanaged(profile.unmanaged, exact, profile.helper_dir, version, bool(profile.uplinks)))
+    if not profile.uplinks:
+        plan.note(NO_UPLINKS)
     for bridge in profile.bridges:
-        plan.add(bridge_file(profile.name, bridge, version))
+        plan.add(bridge_file(profile.name, bridge))
     for uplink in profile.uplinks:
-        plan.extend(uplink_entries(profile.name, uplink, profile.unmanaged, version))
+        plan.extend(uplink_entries(profile.name, uplink, profile.unmanaged))
     if profile.uplinks or profile.bridges:
         plan.add(connection_reload())
     if profile.foreign_routes == "keep":
         plan.note(FOREIGN_ROUTES)
+    optional = [u.name for u in profile.uplinks if not u.required_for_online]
+    if optional:
+        plan.note(
+            f"uplinks[].required_for_online: false ({', '.join(optional)}) has no NetworkManager equivalent: "
+            "NetworkManager-wait-online waits until every profile that activates at boot is up or failed"
+        )
 
 
 def exact_names(uplink: Uplink) -> tuple[str, ...]:
@@ -124,18 +144,26 @@ def specs(groups: tuple[UnmanagedGroup, ...]) -> tuple[str, ...]:
 
 @lru_cache(maxsize=64)
 def unmanaged(
-    groups: tuple[UnmanagedGroup, ...], exact_uplinks: tuple[str, ...], helper_dir: str, version: nm.Version
+    groups: tuple[UnmanagedGroup, ...],
+    exact_uplinks: tuple[str, ...],
+    helper_dir: str,
+    version: nm.Version,
+    no_auto_default: bool = True,
 ) -> tuple[File | Action, ...]:
+    """The conf.d file, its reload helper and drop-in. ``no_auto_default``: the profile's
+    uplinks configure the NICs, so NetworkManager's auto-default profiles are off."""
     guards = ("incident-2",)
-    sections: list[dict] = [
-        {
-            "name": "main",
-            "lines": [
-                _comment('no "Wired connection N" profile for a device without one (a veth would get DHCP)'),
-                _line("no-auto-default", "*"),
-            ],
-        }
-    ]
+    sections: list[dict] = []
+    if no_auto_default:
+        sections.append(
+            {
+                "name": "main",
+                "lines": [
+                    _comment('no "Wired connection N" profile for a device without one: the uplinks are the profiles'),
+                    _line("no-auto-default", "*"),
+                ],
+            }
+        )
     if groups:
         sections.append(
             {
@@ -229,7 +257,7 @@ def _families(
 
 
 @lru_cache(maxsize=256)
-def bridge_file(host: str, bridge: Bridge, version: nm.Version) -> File:
+def bridge_file(host: str, bridge: Bridge) -> File:
     origin = "derived from host and bridge name" if bridge.mac_source == "stable" else "explicit"
     cid = connection_id("bridge", bridge.name)
     ethernet = [
@@ -263,9 +291,7 @@ def bridge_file(host: str, bridge: Bridge, version: nm.Version) -> File:
 
 
 @lru_cache(maxsize=256)
-def uplink_entries(
-    host: str, uplink: Uplink, groups: tuple[UnmanagedGroup, ...], version: nm.Version
-) -> tuple[File | Action, ...]:
+def uplink_entries(host: str, uplink: Uplink, groups: tuple[UnmanagedGroup, ...]) -> tuple[File | Action, ...]:
     m = uplink.match
     cid = connection_id("uplink", uplink.name)
     conn = [_line("id", cid), _line("uuid", stable_uuid(f"{host}/{cid}")), _line("type", "ethernet")]
