@@ -17,7 +17,12 @@ of NetworkManager.conf and conf.d, device specs, [device*] sections, keyfile pro
   veths, where no [device*] section says ``managed=1`` - by the udev rule of NetworkManager's
   package (85-nm-unmanaged.rules marks veths NM_UNMANAGED where udev runs).
 * One finding per preset with uncovered globs; it says whether ``no-auto-default`` lets NM create
-  "Wired connection" profiles on them.
+  "Wired connection" profiles on them. Where netharden's own conf.d file is on the host, the
+  presets it lists are the ones the host chose (its profile's ``unmanaged.presets``; a runtime
+  the host does not run has no devices): from files, a preset none of whose globs that file
+  lists is not reported (weave's vethwe* is a veth, but weave was not chosen). Its own presets
+  are, whatever undid them (a later file that resets or edits the list, in part or whole); on
+  a host without netharden's file every preset is. Live interfaces are always judged.
 * One finding per loaded keyfile profile that NM could autoconnect on an uncovered sample (or
   live interface) that it does not name literally: a catch-all (no interface-name, [match] or
   mac-address) or a [match] that catches container interfaces.
@@ -32,6 +37,7 @@ of NetworkManager.conf and conf.d, device specs, [device*] sections, keyfile pro
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 
 from ...presets import PRESETS
@@ -150,6 +156,21 @@ def judge(host: Host) -> tuple[NMConfig, list[Profile], dict[str, list[NMDevice]
     return cfg, profiles, uncovered, live
 
 
+def _chosen_presets(host: Host) -> set[str] | None:
+    """The presets netharden's own conf.d file lists (any of their globs, or the veth section),
+    or None when the host has no such file."""
+    from ...renderers.networkmanager import CONF
+
+    text = host.read_text(CONF)
+    if text is None:
+        return None
+    listed = set(re.findall(r"interface-name:([^;,\s]+)", text))
+    chosen = {preset for preset, (globs, _) in PRESETS.items() if listed & set(globs)}
+    if "[device-netharden-veth]" in text:
+        chosen.add("veth")
+    return chosen
+
+
 def _globs(devs: list[NMDevice]) -> list[str]:
     return list(dict.fromkeys(d.description.split("(", 1)[1].rstrip(")") for d in devs))
 
@@ -172,8 +193,11 @@ def check(host: Host) -> list[Finding]:
             )
         )
         return findings
+    chosen = _chosen_presets(host)
     for preset, devs in uncovered.items():
         globs = _globs(devs)
+        if chosen is not None and preset not in chosen:
+            continue  # a runtime this host chose not to cover (see the module docstring)
         message = (
             f"NetworkManager manages them ({PRESETS[preset][1]}; preset {preset}): {_unmanaged_text(cfg)} "
             "and no [device*] section with managed=0 matches them"
