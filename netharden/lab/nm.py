@@ -285,22 +285,10 @@ def require_or_skip(pytest_module, *, udev: bool = False, allow_module_level: bo
 
 
 def split_terse(line: str) -> list[str]:
-    """Fields of one line of ``nmcli -t`` output (``:`` separates, ``\\`` escapes)."""
-    fields, cur, i = [], [], 0
-    while i < len(line):
-        c = line[i]
-        if c == "\\" and i + 1 < len(line):
-            cur.append(line[i + 1])
-            i += 2
-            continue
-        if c == ":":
-            fields.append("".join(cur))
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    fields.append("".join(cur))
-    return fields
+    """Fields of one line of ``nmcli -t`` output (``:`` separates, ``\\`` escapes): the doctor's reader."""
+    from ..doctor.nm_config import split_terse as split
+
+    return split(line)
 
 
 # ---------------------------------------------------------------------------
