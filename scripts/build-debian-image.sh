@@ -1,31 +1,42 @@
 #!/bin/sh
 # Build the booted-Debian podman images the molecule scenario of roles/netharden runs on.
 #
-#   sh scripts/build-debian-image.sh [12|11 ...]      (default: both)
+#   sh scripts/build-debian-image.sh [12|11|12nm ...]      (default: all three)
 #
-# Each release is debootstrapped (minbase + systemd as PID 1, dbus for networkctl,
+# Each image is debootstrapped (minbase + systemd as PID 1, dbus for networkctl,
 # python3 for Ansible, iproute2 for the verify's veths, procps for sysctl) from the
 # Debian mirror apt on this machine is configured with - read from apt's own sources at
 # run time, never written anywhere - and imported with `podman import` as
-#   localhost/netharden-debian12:latest   (bookworm, systemd 252)
-#   localhost/netharden-debian11:latest   (bullseye, systemd 247)
+#   localhost/netharden-debian12:latest      (bookworm, systemd 252, systemd-networkd)
+#   localhost/netharden-debian11:latest      (bullseye, systemd 247, systemd-networkd)
+#   localhost/netharden-debian12-nm:latest   (bookworm + network-manager 1.42: a host whose
+#                                             stack is NetworkManager; no ifupdown)
 # The root filesystem tarballs are cached under $NETHARDEN_IMAGE_CACHE
-# (default /var/cache/netharden/images); a release is debootstrapped again only when its
+# (default /var/cache/netharden/images); an image is debootstrapped again only when its
 # tarball is missing, and imported again only when podman does not have the image
 # (to refresh: remove the tarball and `podman rmi` the image, then run this again).
 #
-# Users with a registry set NETHARDEN_MOLECULE_IMAGE_DEBIAN12 / _DEBIAN11 to their own
-# image (anything not under localhost/): this script then builds nothing for that
-# release and molecule pulls the image. NETHARDEN_DEBIAN_MIRROR overrides the mirror.
+# Users with a registry set NETHARDEN_MOLECULE_IMAGE_DEBIAN12 / _DEBIAN11 / _DEBIAN12NM to
+# their own image (anything not under localhost/): this script then builds nothing for
+# that image and molecule pulls it. NETHARDEN_DEBIAN_MIRROR overrides the mirror.
 #
-# udev is left out on purpose: in a container /sys is read-only, systemd-udevd does not
-# start (ConditionPathIsReadWrite=/sys), and systemd-networkd works without it (it does
-# not wait for udev inside a container), as in the netns lab.
+# udev is left out of 12 and 11 on purpose: in a container /sys is read-only,
+# systemd-udevd does not start (ConditionPathIsReadWrite=/sys), and systemd-networkd works
+# without it (it does not wait for udev inside a container), as in the netns lab.
+# network-manager depends on udev, so 12nm has it installed, and the same holds: udevd does
+# not start, and NetworkManager, seeing a read-only /sys, runs without udev ("no udev" in
+# its platform log), as in the NetworkManager lab (netharden/lab/nm.py). minbase has no
+# ifupdown; the 12nm build fails if anything pulled it in (NetworkManager's ifupdown plugin
+# would then leave /etc/network/interfaces devices to it).
 # Needs root (debootstrap, rootful podman).
 set -eu
 
 CACHE=${NETHARDEN_IMAGE_CACHE:-/var/cache/netharden/images}
 PACKAGES=systemd,systemd-sysv,dbus,python3,iproute2,procps
+# the NetworkManager image: network-manager and what it pulls in (udev, polkitd, libnm ...);
+# libpam-systemd provides the logind polkitd depends on (debootstrap resolves no virtual
+# package: without it polkitd and network-manager stay unconfigured)
+NM_PACKAGES=$PACKAGES,libpam-systemd,network-manager
 
 die() {
     echo "build-debian-image: $*" >&2
@@ -92,10 +103,12 @@ apt_proxy() {
     fi
 }
 
-# build_rootfs SUITE TARBALL: debootstrap SUITE and pack it into TARBALL (atomically).
+# build_rootfs SUITE PACKAGES TARBALL: debootstrap SUITE with PACKAGES and pack it into
+# TARBALL (atomically).
 build_rootfs() {
     suite=$1
-    tarball=$2
+    packages=$2
+    tarball=$3
     command -v debootstrap >/dev/null 2>&1 || die "debootstrap is not installed (sh scripts/install-system-deps.sh)"
     mirror=$(apt_mirror) || die "no Debian mirror found in apt's sources (set NETHARDEN_DEBIAN_MIRROR)"
     apt_proxy
@@ -104,13 +117,14 @@ build_rootfs() {
     # shellcheck disable=SC2064  # expand $work now: the trap must remove this build's dir
     trap "rm -rf '$work'" EXIT
     trap 'exit 130' INT TERM
-    say "debootstrap $suite (minbase + $PACKAGES) from the mirror in apt's sources"
+    say "debootstrap $suite (minbase + $packages) from the mirror in apt's sources"
     start=$(date +%s)
-    debootstrap --variant=minbase --include="$PACKAGES" \
+    debootstrap --variant=minbase --include="$packages" \
         --keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
         "$suite" "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
         { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap $suite failed"; }
     root=$work/root
+    check_rootfs "$root" "$packages"
     # A container image, not an installed machine: no apt sources (they would name the
     # mirror, and the containers run with --network=none), no caches, no machine id (systemd
     # makes one at boot), a hostname podman sets, no console getty.
@@ -128,15 +142,31 @@ build_rootfs() {
     say "$suite rootfs built in $(($(date +%s) - start)) s: $tarball"
 }
 
-# build RELEASE SUITE IMAGE
+# check_rootfs ROOT PACKAGES: with network-manager, it is installed, enabled at boot, and
+# ifupdown is not installed.
+check_rootfs() {
+    case ",$2," in
+        *,network-manager,*) ;;
+        *) return 0 ;;
+    esac
+    status=$1/var/lib/dpkg/status
+    grep -qx 'Package: network-manager' "$status" || die "network-manager is not installed in the rootfs"
+    ! grep -qx 'Package: ifupdown' "$status" || die "ifupdown got installed next to network-manager"
+    [ -L "$1/etc/systemd/system/multi-user.target.wants/NetworkManager.service" ] ||
+        die "NetworkManager.service is not enabled in the rootfs"
+}
+
+# build RELEASE SUITE IMAGE PACKAGES VARIABLE
 build() {
     release=$1
     suite=$2
     image=$3
+    packages=$4
+    variable=$5
     case $image in
         localhost/*) ;;
         *)
-            say "debian$release: using $image (set by NETHARDEN_MOLECULE_IMAGE_DEBIAN$release), nothing to build"
+            say "debian$release: using $image (set by $variable), nothing to build"
             return 0
             ;;
     esac
@@ -146,7 +176,7 @@ build() {
     fi
     tarball=$CACHE/netharden-debian$release-rootfs.tar.gz
     if [ ! -s "$tarball" ]; then
-        build_rootfs "$suite" "$tarball"
+        build_rootfs "$suite" "$packages" "$tarball"
     else
         say "debian$release: using the cached rootfs $tarball"
     fi
@@ -154,7 +184,7 @@ build() {
         --change 'CMD ["/sbin/init"]' \
         --change 'ENV container=podman' \
         --change 'STOPSIGNAL SIGRTMIN+3' \
-        --message "netharden molecule image: Debian $release ($suite) debootstrap minbase + $PACKAGES" \
+        --message "netharden molecule image: Debian $release ($suite) debootstrap minbase + $packages" \
         "$tarball" "$image" >/dev/null
     say "debian$release: imported $image"
 }
@@ -162,11 +192,21 @@ build() {
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap and rootful podman)"
 command -v podman >/dev/null 2>&1 || die "podman is not installed (sh scripts/install-system-deps.sh)"
 
-[ $# -gt 0 ] || set -- 12 11
+[ $# -gt 0 ] || set -- 12 11 12nm
 for release in "$@"; do
     case $release in
-        12) build 12 bookworm "${NETHARDEN_MOLECULE_IMAGE_DEBIAN12:-localhost/netharden-debian12:latest}" ;;
-        11) build 11 bullseye "${NETHARDEN_MOLECULE_IMAGE_DEBIAN11:-localhost/netharden-debian11:latest}" ;;
-        *) die "unknown release '$release' (12 or 11)" ;;
+        12)
+            build 12 bookworm "${NETHARDEN_MOLECULE_IMAGE_DEBIAN12:-localhost/netharden-debian12:latest}" \
+                "$PACKAGES" NETHARDEN_MOLECULE_IMAGE_DEBIAN12
+            ;;
+        11)
+            build 11 bullseye "${NETHARDEN_MOLECULE_IMAGE_DEBIAN11:-localhost/netharden-debian11:latest}" \
+                "$PACKAGES" NETHARDEN_MOLECULE_IMAGE_DEBIAN11
+            ;;
+        12nm)
+            build 12nm bookworm "${NETHARDEN_MOLECULE_IMAGE_DEBIAN12NM:-localhost/netharden-debian12-nm:latest}" \
+                "$NM_PACKAGES" NETHARDEN_MOLECULE_IMAGE_DEBIAN12NM
+            ;;
+        *) die "unknown release '$release' (12, 11 or 12nm)" ;;
     esac
 done

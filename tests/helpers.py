@@ -114,9 +114,12 @@ def debian_252(**extra) -> dict:
     return minimal(platform={"os": "debian", "systemd": 252}, **extra)
 
 
+# the booted-Debian images of scripts/build-debian-image.sh, by its release keys: 12 and 11
+# with systemd-networkd, 12nm with NetworkManager 1.42 (no ifupdown)
 DEBIAN_IMAGES = {
     "12": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN12", "localhost/netharden-debian12:latest"),
     "11": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN11", "localhost/netharden-debian11:latest"),
+    "12nm": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN12NM", "localhost/netharden-debian12-nm:latest"),
 }
 
 

@@ -1,9 +1,11 @@
-"""roles/netharden on booted Debian 12 (systemd 252) and Debian 11 (systemd 247): the
-molecule scenario roles/netharden/molecule/default, run the way a role author runs it
-(``molecule test``: create, prepare, converge, idempotence, verify, destroy) with the
-podman driver. The images are built by scripts/build-debian-image.sh (debootstrap from
-the mirror apt uses, cached under /var/cache/netharden/images); the scenario's verify
-compares every file on the hosts with the controller's ``netharden render --format tree``.
+"""roles/netharden on booted Debian 12 (systemd 252) and Debian 11 (systemd 247) with
+systemd-networkd, and on Debian 12 with NetworkManager 1.42 (platform.stack:
+networkmanager): the molecule scenario roles/netharden/molecule/default, run the way a
+role author runs it (``molecule test``: create, prepare, converge, idempotence, verify,
+destroy) with the podman driver, all three hosts in one run. The images are built by
+scripts/build-debian-image.sh (debootstrap from the mirror apt uses, cached under
+/var/cache/netharden/images); the scenario's verify compares every file on the hosts with
+the controller's ``netharden render --format tree``.
 
 Skips with the reason when podman, root or molecule is missing; fails under CI=true."""
 from __future__ import annotations
@@ -29,7 +31,7 @@ SCENARIO = ROLE / "molecule" / "default"
 BUILD = ROOT / "scripts" / "build-debian-image.sh"
 BIN = Path(sys.executable).parent
 # molecule.yml's platform names are the container names
-CONTAINERS = ("netharden-debian12", "netharden-debian11")
+CONTAINERS = ("netharden-debian12", "netharden-debian11", "netharden-debian12-nm")
 IMAGES = DEBIAN_IMAGES
 TIMEOUT = 1800
 # molecule's progress lines: "INFO     [default > converge] Executing" / "... Executed: Successful"
@@ -102,21 +104,26 @@ def _tail(text: str, lines: int = 150) -> str:
 
 
 def test_molecule_scenario_is_complete():
-    for name in ("molecule.yml", "prepare.yml", "converge.yml", "verify.yml", "files/profile.yaml"):
+    for name in ("molecule.yml", "prepare.yml", "converge.yml", "verify.yml", "files/profile.yaml",
+                 "files/profile-nm.yaml", "tasks/verify_networkd.yml", "tasks/verify_networkmanager.yml"):
         assert (SCENARIO / name).is_file(), name
 
 
-def test_molecule_test_on_debian_12_and_11():
+def test_molecule_test_on_debian_12_and_11_and_networkmanager():
     """create, prepare (incl. a --check run on the fresh hosts that changes nothing),
-    converge, idempotence (changed=0), verify (render equality, bridges + MACs, unmanaged
-    veths, quarantine path unit, VXLAN GC timer, sysctls, a --check run with changed=0),
+    converge, idempotence (changed=0), verify (render equality, VXLAN GC timer, sysctls, a
+    --check run with changed=0; networkd: bridges + MACs, unmanaged veths, quarantine path
+    unit; NetworkManager: exactly the Plan's files, keyfiles 0600 and loaded without a
+    warning, bridges with pinned MACs, unmanaged veths with untouched sysctls, the conf
+    reload helper's record, the uplink activation pending until a run with
+    netharden_activate_networkmanager=true, then changed=0, a NetworkManager restart),
     destroy."""
     require(_missing())
     assert not _leftovers(), f"containers left by an earlier run: {_leftovers()} (podman rm -f them)"
     env = _env()
 
     start = time.monotonic()
-    build = subprocess.run(["sh", str(BUILD), "12", "11"], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    build = subprocess.run(["sh", str(BUILD), *IMAGES], env=env, capture_output=True, text=True, timeout=TIMEOUT)
     build_seconds = time.monotonic() - start
     assert build.returncode == 0, build.stdout + build.stderr
 
