@@ -20,7 +20,7 @@ from helpers import ROOT
 from netharden.lab.cleanup import leftovers
 from netharden.lab.nm import require_or_skip
 from netharden.lab.scenario import FAILS, HOLDS, Context
-from netharden.lab.scenarios import for_stack, nm_bridge_mac_churn, nm_container_race, nm_unmanaged_drop
+from netharden.lab.scenarios import for_stack, nm_bridge_mac_churn, nm_container_race, nm_live_apply, nm_unmanaged_drop
 
 pytestmark = pytest.mark.netns
 
@@ -31,9 +31,9 @@ B, NR, S = ("breaks", "holds"), ("not-reproducible", "holds"), ("skipped", "skip
 # MAC of every bridge udev sees, so those baselines do not break there.
 EXPECTED = {
     False: {"stale-vxlan": B, "container-ipv6": S, "nm-container-race": B, "nm-auto-default-alone": B,
-            "nm-bridge-mac-churn": B, "nm-unmanaged-drop": B},
+            "nm-bridge-mac-churn": B, "nm-unmanaged-drop": B, "nm-live-apply": B},
     True: {"stale-vxlan": B, "container-ipv6": S, "nm-container-race": NR, "nm-auto-default-alone": NR,
-           "nm-bridge-mac-churn": NR, "nm-unmanaged-drop": B},
+           "nm-bridge-mac-churn": NR, "nm-unmanaged-drop": B, "nm-live-apply": NR},
 }
 
 
@@ -51,7 +51,7 @@ def lab(*args: str) -> subprocess.CompletedProcess:
 def test_scenarios_per_stack():
     ids = [m.ID for m in for_stack("networkmanager")]
     assert ids == ["stale-vxlan", "container-ipv6", "nm-container-race", "nm-auto-default-alone",
-                   "nm-bridge-mac-churn", "nm-unmanaged-drop"]
+                   "nm-bridge-mac-churn", "nm-unmanaged-drop", "nm-live-apply"]
     assert not {"runtime-catchall", "networkd-docker-race", "bridge-mac-churn", "foreign-routes"} & set(ids)
     assert not [m.ID for m in for_stack("networkd") if m.ID.startswith("nm-")]
 
@@ -134,3 +134,19 @@ def test_a_bare_reload_in_place_of_the_helper_fails(tmp_path):
     assert result.status == FAILS, result.evidence
     good = nm_unmanaged_drop.profile(_context(tmp_path / "good"))
     assert good.status == HOLDS, good.evidence
+
+
+def test_a_helper_that_does_not_bring_devices_back_fails(tmp_path):
+    """What holds nm-live-apply is the helper's re-up of what NetworkManager set down."""
+    require_or_skip(pytest)
+    helper = "/opt/netharden/bin/netharden-nm-reload-conf"
+
+    def no_reup(f):
+        if f.path == helper:
+            assert '    ip link set dev "$dev" up || true\n' in f.content
+            return replace(f, content=f.content.replace('    ip link set dev "$dev" up || true\n', "    :\n"))
+        return f
+
+    result = nm_live_apply.profile(_context(tmp_path, edit=no_reup))
+    assert result.status == FAILS, result.evidence
+    assert any("after unmanaged, DOWN" in e for e in result.evidence), result.evidence

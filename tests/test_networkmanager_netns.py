@@ -7,9 +7,9 @@
    flannel.1 stay unmanaged, with their sysctls, masters and addresses unchanged, while
    they come and go. Without udev and with a real systemd-udevd and NetworkManager's udev
    rules. One adaptation, which a real host does not need: the uplink's stand-in is a veth
-   (this kernel has no other ethernet device), and the profile's [device-netharden-veth]
-   section rightly catches every veth, so the test adds ``except:interface-name:eth0`` for
-   it, as the renderer itself does for an uplink named exactly.
+   (this kernel has no other ethernet device), and the profile's ``driver:veth`` rightly
+   makes every veth unmanaged, so the test adds ``except:interface-name:eth0`` to the list,
+   as the renderer itself does for an uplink named exactly.
 2. Every keyfile and conf file the NetworkManager tests render (variants of uplinks and
    bridges) is loaded by NetworkManager without a warning.
 """
@@ -51,7 +51,9 @@ def test_fcos_ignition_config_runs_on_the_real_networkmanager(udev, tmp_path):
     etc = root / "etc" / "NetworkManager"
     conf = etc / CONF.removeprefix("/etc/NetworkManager/")
     assert (etc / "system-connections" / "netharden-uplink-primary.nmconnection").stat().st_mode & 0o777 == 0o600
-    conf.write_text(conf.read_text().replace("match-device=driver:veth\n", "match-device=driver:veth,except:interface-name:eth0\n"))
+    text = conf.read_text()
+    assert ";driver:veth\n" in text
+    conf.write_text(text.replace(";driver:veth\n", ";driver:veth;except:interface-name:eth0\n"))
     (bridge,) = profile.bridges
 
     with NetworkManagerLab(etc, udev=udev, start=False) as lab:

@@ -73,10 +73,11 @@ def test_unmanaged_conf_lists_every_preset_glob_and_catches_veths_by_driver():
     assert conf["main"] == {"no-auto-default": "*"}
     specs = conf["keyfile"]["unmanaged-devices+"].split(";")
     profile = netharden.load(FCOS_K8S)
-    assert specs == [f"interface-name:{g}" for group in profile.unmanaged for g in group.globs]
+    # every glob, then veths of any name by driver; a broad uplink (ens*, eth*) is no exact name: no except:
+    assert specs == [f"interface-name:{g}" for group in profile.unmanaged for g in group.globs] + ["driver:veth"]
     assert {"interface-name:docker0", "interface-name:cni*", "interface-name:cali*", "interface-name:flannel*"} <= set(specs)
-    # a broad uplink (ens*, eth*) is no exact name: no exception in the veth section
-    assert conf["device-netharden-veth"] == {"match-device": "driver:veth", "managed": "0"}
+    # strict: no [device-*] section (one with managed=0 leaves a veth NM already manages managed)
+    assert [s for s in conf if s.startswith("device")] == []
     (f,) = [f for f in plan.files if f.path == CONF]
     assert f.mode == 0o644
 
@@ -84,16 +85,16 @@ def test_unmanaged_conf_lists_every_preset_glob_and_catches_veths_by_driver():
 def test_uplinks_named_exactly_are_not_caught_by_the_veth_section():
     plan = plan_of(platform={"os": "rhel"}, uplinks=[{"name": "lan", "match": {"name": "eth0"}}])
     conf = keyfile(plan_files(plan)[CONF])
-    assert conf["device-netharden-veth"]["match-device"] == "driver:veth,except:interface-name:eth0"
+    assert conf["keyfile"]["unmanaged-devices+"].endswith(";driver:veth;except:interface-name:eth0")
     up = keyfile(plan_files(plan)[UPLINK.format("lan")])
     assert up["connection"]["interface-name"] == "eth0" and "match" not in up
 
 
-def test_no_veth_section_without_the_veth_preset():
-    plan = plan_of(platform={"os": "rhel"}, unmanaged={"presets": ["calico"]})
+def test_no_driver_spec_without_the_veth_preset():
+    plan = plan_of(platform={"os": "rhel"}, unmanaged={"presets": ["calico"]}, uplinks=[{"name": "lan", "match": {"name": "eth0"}}])
     conf = keyfile(plan_files(plan)[CONF])
-    assert "device-netharden-veth" not in conf
     assert conf["keyfile"]["unmanaged-devices+"].startswith("interface-name:cali*;")
+    assert "driver:" not in conf["keyfile"]["unmanaged-devices+"] and "except:" not in conf["keyfile"]["unmanaged-devices+"]
 
 
 def test_a_broad_uplink_excludes_container_interfaces_by_name():

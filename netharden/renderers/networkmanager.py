@@ -5,9 +5,8 @@ files for systemd-networkd would be read by nothing there.
 
   /etc/NetworkManager/conf.d/50-netharden-unmanaged.conf
       ``[main] no-auto-default=*``, ``[keyfile] unmanaged-devices+=`` every preset glob
-      (``interface-name:GLOB``), and with the veth preset a ``[device-netharden-veth]``
-      section ``match-device=driver:veth`` ``managed=0`` that catches veths of any name
-      (minus uplinks named exactly: the lab's uplink stand-in is a veth).
+      (``interface-name:GLOB``) and, with the veth preset, ``driver:veth`` for veths of any
+      name, minus uplinks named exactly (``except:interface-name:NAME``).
   /etc/NetworkManager/system-connections/netharden-uplink-NAME.nmconnection   (0600)
   /etc/NetworkManager/system-connections/netharden-bridge-NAME.nmconnection   (0600)
 
@@ -23,6 +22,10 @@ Decisions (measured on NetworkManager 1.42 in a throwaway namespace, see
   strictly unmanaged (API calls cannot overrule it); no profile, stray or auto-default,
   can activate on it. That is also NM's answer to incident 1 (a stray catch-all profile
   catching container interfaces), so no quarantine is rendered on this stack.
+- Veths by driver in the strict list, not in a ``[device-*]`` section with ``managed=0``:
+  measured on 1.42, such a section leaves a veth NetworkManager already manages managed at a
+  reload ("connecting") and after a restart ("connected (externally)"; NM keeps a device's
+  state in /run), while ``driver:veth`` in ``unmanaged-devices`` lets it go at once.
 - ``+=`` appends to the list earlier files set (a vendor's unmanaged devices stay); a
   later file that sets ``unmanaged-devices=`` replaces everything: the doctor's
   ``nm-manages-container-interfaces`` reports that.
@@ -48,7 +51,10 @@ Decisions (measured on NetworkManager 1.42 in a throwaway namespace, see
   the helper ``netharden-nm-reload-conf`` reloads only when the new file drops nothing
   from what NM loaded (recorded at every NetworkManager start by a drop-in and at every
   reload); otherwise it says so and leaves the reload to the next NM start or to
-  ``--allow-drop``.
+  ``--allow-drop``. A device NM had activated itself (a veth it took with an auto-default)
+  and now lets go is deconfigured and set down by NM (measured): the helper brings up again
+  what was up before the reload and is unmanaged after it, so a container whose veth NM
+  had taken gets its link back (lab scenario nm-live-apply).
 """
 
 from __future__ import annotations
@@ -164,29 +170,23 @@ def unmanaged(
                 ],
             }
         )
-    if groups:
+    listed = specs(groups)
+    if any(g.id == "veth" for g in groups):
+        # veths of any name by their driver; an except: takes a device out of the whole list
+        listed += ("driver:veth",) + tuple(f"except:interface-name:{n}" for n in exact_uplinks)
+    if listed:
         sections.append(
             {
                 "name": "keyfile",
                 "lines": [
                     _comment("strictly unmanaged: NetworkManager never touches their addresses, sysctls or masters;"),
                     _comment("+= keeps the devices earlier files list"),
-                    _line("unmanaged-devices+", ";".join(specs(groups))),
-                ],
-            }
-        )
-    if any(g.id == "veth" for g in groups):
-        match = ",".join(("driver:veth",) + tuple(f"except:interface-name:{n}" for n in exact_uplinks))
-        sections.append(
-            {
-                "name": "device-netharden-veth",
-                "lines": [
-                    _comment(
-                        "every veth by its driver, whatever its name"
-                        + (" (not the uplinks named exactly)" if exact_uplinks else "")
+                    *(
+                        [_comment("driver:veth: every veth, whatever its name (not the uplinks named exactly)")]
+                        if "driver:veth" in listed
+                        else []
                     ),
-                    _line("match-device", match),
-                    _line("managed", 0),
+                    _line("unmanaged-devices+", ";".join(listed)),
                 ],
             }
         )

@@ -157,7 +157,7 @@ def judge(host: Host) -> tuple[NMConfig, list[Profile], dict[str, list[NMDevice]
 
 
 def _chosen_presets(host: Host) -> set[str] | None:
-    """The presets netharden's own conf.d file lists (any of their globs, or the veth section),
+    """The presets netharden's own conf.d file lists (any of their globs, or driver:veth),
     or None when the host has no such file."""
     from ...renderers.networkmanager import CONF
 
@@ -166,7 +166,7 @@ def _chosen_presets(host: Host) -> set[str] | None:
         return None
     listed = set(re.findall(r"interface-name:([^;,\s]+)", text))
     chosen = {preset for preset, (globs, _) in PRESETS.items() if listed & set(globs)}
-    if "[device-netharden-veth]" in text:
+    if "driver:veth" in text:
         chosen.add("veth")
     return chosen
 

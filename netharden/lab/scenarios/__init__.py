@@ -18,6 +18,7 @@ NAMES = (
     "nm_auto_default_alone",
     "nm_bridge_mac_churn",
     "nm_unmanaged_drop",
+    "nm_live_apply",
 )
 
 

@@ -43,8 +43,9 @@ def etc(ctx: Context, tag: str, *, plan: bool) -> Path:
     src = ctx.path(NM_ETC)
     if plan and src.is_dir():
         shutil.copytree(src, out, symlinks=True)
-    else:
-        out.mkdir()
+    else:  # what a host's package leaves: the directories, no files
+        (out / "conf.d").mkdir(parents=True)
+        (out / "system-connections").mkdir()
     return out
 
 
