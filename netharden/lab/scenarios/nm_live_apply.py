@@ -39,7 +39,7 @@ def applies(ctx: Context) -> str | None:
     return None if ids & {"veth", "calico"} else "the profile unmanages neither Calico's devices nor veths"
 
 
-def _state(lab) -> dict[str, tuple[str, str, str]]:
+def _state(lab) -> dict[str, tuple[str, str]]:
     states = lab.device_states()
     out = {}
     for name in VETHS:
