@@ -192,8 +192,10 @@ def cmd_render(args) -> int:
     profile = netharden.load(args.profile)
     plan = netharden.plan(profile)
     variant = args.variant
-    if variant is None and args.format == "butane" and profile.os == "fcos":
-        variant = "fcos"  # the Butane variant of the profile's own OS
+    if args.format == "butane":
+        from .emitters.butane import variant_for
+
+        variant = variant_for(profile.os, variant)  # the Butane variant of the profile's own OS
     data = netharden.emit(
         plan, args.format, args.out, force=args.force, ignition_version=args.ignition_version, variant=variant
     )

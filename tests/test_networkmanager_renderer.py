@@ -258,3 +258,18 @@ def test_a_fleet_of_networkmanager_hosts(tmp_path):
     fleet.write_text(fleet.read_text().replace("{platform: {os: debian}}", "{platform: {os: fcos, stack: networkd}}"))
     assert main(["render", str(fleet), "--format", "tree", "--out", str(tmp_path / "out2")]) == 2
     assert not (tmp_path / "out2").exists()
+
+
+def test_butane_of_a_fleet_follows_each_hosts_os(tmp_path):
+    from netharden.cli import main
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "apiVersion: netharden/v1\nkind: Fleet\ndefaults:\n  platform: {os: fcos}\n"
+        "hosts:\n  - name: n1\n  - name: n2\n    profile: {platform: {os: debian}}\n"
+    )
+    assert main(["render", str(fleet), "--format", "butane", "--out", str(tmp_path / "out")]) == 0
+    assert "\nvariant: fcos\n" in (tmp_path / "out/n1.bu").read_text()
+    assert "\nvariant: flatcar\n" in (tmp_path / "out/n2.bu").read_text()
+    assert main(["render", str(fleet), "--format", "butane", "--variant", "flatcar", "--out", str(tmp_path / "o2")]) == 0
+    assert "\nvariant: flatcar\n" in (tmp_path / "o2/n1.bu").read_text()

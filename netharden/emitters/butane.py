@@ -42,6 +42,16 @@ OPTIONS = {
     "variant": (("flatcar", "fcos"), "flatcar"),
 }
 
+# The variant a profile's platform.os gets when --variant is not given (the emitter reads
+# only the Plan, so the CLI and the fleet runner ask here).
+OS_VARIANT = {"fcos": "fcos"}
+
+
+def variant_for(os_name: str, given: str | None) -> str | None:
+    """``given``, else the variant of the profile's OS (None: the emitter's default)."""
+    return given if given is not None else OS_VARIANT.get(os_name)
+
+
 # (variant, Ignition spec) -> Butane spec version
 BUTANE_VERSIONS = {
     ("flatcar", "3.3.0"): "1.0.0",

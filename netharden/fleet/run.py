@@ -116,6 +116,10 @@ def _emit(name: str, profile) -> None:
         os.chmod(root, 0o755)
         emitter.fill(plan, root)
         return
+    if _job["os_variant"]:
+        from ..emitters.butane import variant_for
+
+        options = {**options, "variant": variant_for(profile.os, None) or options["variant"]}
     data = emitter.render(plan, **options)
     fd = os.open(_stage(tmp) / (name + _job["ext"]), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
@@ -208,9 +212,13 @@ def run(
             raise UsageError("a fleet renders one output per host into a directory: give --out DIR")
         emitter = emitters.get(fmt)
         chosen = emitters.options_for(emitter, fmt, options or {})
-        _job.update(emitter=emitter, options=chosen, ext=EXTENSIONS.get(fmt, ""), validate_only=False)
+        # Butane without --variant: each host gets its own OS's variant
+        os_variant = fmt == "butane" and (options or {}).get("variant") is None
+        _job.update(
+            emitter=emitter, options=chosen, ext=EXTENSIONS.get(fmt, ""), validate_only=False, os_variant=os_variant
+        )
     else:
-        _job.update(emitter=None, options={}, ext="", validate_only=True)
+        _job.update(emitter=None, options={}, ext="", validate_only=True, os_variant=False)
     _job["fleet"] = fleet
 
     def fill(tmp: Path | None) -> None:
