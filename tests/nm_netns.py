@@ -1,36 +1,20 @@
-"""The real NetworkManager 1.42 in a throwaway network namespace, for the doctor's tests.
-
-Interim harness until ``netharden/lab/nm.py`` (``NetworkManagerLab``) lands: it borrows the
-namespaces, the private dbus-daemon and the teardown of :class:`netharden.lab.netns.NetworkdLab`
-(networkd itself is never started) and runs ``/usr/sbin/NetworkManager --no-daemon`` inside
-them with
-
-* a read-only sysfs of the namespace (the holder's; NM then does not wait for udev, so udev
-  rules such as 85-nm-unmanaged.rules do not apply),
-* a fresh tmpfs on /run (``/run/NetworkManager/conf.d`` and ``system-connections`` come from
-  the scratch root),
-* bind mounts of scratch directories over /etc/NetworkManager and /var/lib/NetworkManager and of
-  an empty file over /etc/resolv.conf, ``--system-config-dir`` pointing at the scratch root's
-  /usr/lib/NetworkManager/conf.d and a bind over /usr/lib/NetworkManager/system-connections,
-* a base configuration with ``[main] plugins=keyfile dns=none rc-manager=unmanaged
-  hostname-mode=none auth-polkit=false`` unless the scratch root brings its own
-  NetworkManager.conf.
-
-Nothing of the host's NetworkManager configuration or state is read or written. NM is
-stopped (SIGTERM, then the PID namespace dies with the holder) by :meth:`NMNetns.close`.
+"""The real NetworkManager 1.42 over a scratch root, for the doctor's tests: a thin wrapper of
+:class:`netharden.lab.nm.NetworkManagerLab` (the lab's harness: throwaway network, mount, UTS
+and PID namespaces, read-only sysfs, private dbus, overlay on /etc) that takes the root's
+etc/NetworkManager, usr/lib/NetworkManager (conf.d, system-connections) and
+run/NetworkManager, and adds the doctor tests' helpers (``devices``, ``settle``). The lab's
+base configuration (``plugins=keyfile dns=none rc-manager=unmanaged hostname-mode=none``) is
+read first, so a root's own NetworkManager.conf and conf.d files override it.
+``print_config`` runs ``NetworkManager --print-config`` on a root without any daemon.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
 NM_BINARY = "/usr/sbin/NetworkManager"
-BASE_CONF = (
-    "[main]\nplugins=keyfile\ndns=none\nrc-manager=unmanaged\nhostname-mode=none\nauth-polkit=false\n"
-)
 
 
 def unavailable() -> str | None:
@@ -84,106 +68,44 @@ def parse_print_config(text: str) -> list[tuple[str, dict[str, str]]]:
 
 
 class NMNetns:
-    """``NMNetns(root)`` where ``root`` is a scratch root holding etc/NetworkManager,
+    """``NMNetns(root, work)`` where ``root`` is a scratch root holding etc/NetworkManager,
     run/NetworkManager and usr/lib/NetworkManager (any of them optional)."""
 
     def __init__(self, root: Path, work: Path):
-        from netharden.lab.netns import NetworkdLab
+        from netharden.lab.nm import NetworkManagerLab
 
         self.root = root
-        self.work = work
         work.mkdir(parents=True, exist_ok=True)
-        (work / "net").mkdir(exist_ok=True)
-        self.lab = NetworkdLab(work / "net", dbus=True, start=False)
-        self.log = work / "NetworkManager.log"
-        self._nm = None
+
+        def part(sub: str) -> Path | None:
+            return root / sub if (root / sub).is_dir() else None
+
+        self.lab = NetworkManagerLab(
+            part("etc/NetworkManager"),
+            lib_dir=part("usr/lib/NetworkManager"),
+            run_dir=part("run/NetworkManager"),
+            workdir=work / "lab",
+        )
 
     def __enter__(self) -> NMNetns:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
+        self.lab.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _stage(self, sub: str) -> Path:
-        """A world-readable copy of root/sub (modes and owners kept) in the work dir."""
-        src = self.root / sub
-        dst = self.work / "stage" / sub
-        if dst.exists():
-            shutil.rmtree(dst)
-        if src.is_dir():
-            shutil.copytree(src, dst, symlinks=True)
-            for dirpath, dirnames, filenames in os.walk(src):
-                for name in dirnames + filenames:
-                    st = os.lstat(os.path.join(dirpath, name))
-                    os.lchown(dst / os.path.relpath(os.path.join(dirpath, name), src), st.st_uid, st.st_gid)
-        else:
-            dst.mkdir(parents=True)
-        for d in (self.work, self.work / "stage", *dst.parents, dst):
-            if d.is_relative_to(self.work):
-                d.chmod(0o755)
-        return dst
-
-    def start(self) -> None:
-        lab = self.lab
-        lab.setup()
-        lab._start_dbus(required=True)
-        etc = self._stage("etc/NetworkManager")
-        if not (etc / "NetworkManager.conf").exists():
-            (etc / "NetworkManager.conf").write_text(BASE_CONF)
-        run = self._stage("run/NetworkManager")
-        lib_conf = self._stage("usr/lib/NetworkManager/conf.d")
-        lib_conn = self._stage("usr/lib/NetworkManager/system-connections")
-        varlib = self.work / "var-lib-nm"
-        varlib.mkdir(exist_ok=True)
-        resolv = self.work / "resolv.conf"
-        resolv.write_text("")
-        lab.run("mkdir", "-p", "/run/NetworkManager")
-        lab.run("cp", "-a", f"{run}/.", "/run/NetworkManager/")
-        for src, dst in ((etc, "/etc/NetworkManager"), (varlib, "/var/lib/NetworkManager"), (resolv, "/etc/resolv.conf")):
-            lab.run("mount", "--bind", str(src), dst)
-        if os.path.isdir("/usr/lib/NetworkManager/system-connections"):
-            lab.run("mount", "--bind", str(lib_conn), "/usr/lib/NetworkManager/system-connections")
-        log = open(self.log, "ab")
-        try:
-            self._nm = lab.popen(
-                NM_BINARY,
-                "--no-daemon",
-                "--debug",
-                "--log-level=DEBUG",
-                f"--system-config-dir={lib_conf}",
-                "--intern-config=",
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        finally:
-            log.close()
-        deadline = time.monotonic() + 20
-        while True:
-            done = self.nmcli("-t", "-f", "RUNNING,STARTUP", "general", check=False)
-            if done.returncode == 0 and done.stdout.strip().startswith("running"):
-                break
-            if self._nm.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"NetworkManager did not start:\n{self.log_text()[-4000:]}")
-            time.sleep(0.1)
-
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+        return self.lab.log_text()
 
     def nmcli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.lab.run("nmcli", *args, check=check)
+        return self.lab.nmcli(*args, check=check)
 
     def ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.lab.ip(*args, check=check)
 
     def add_veth(self, name: str, peer: str) -> None:
         """A veth pair with both ends up (so NM sees carrier on ``name``)."""
-        self.ip("link", "add", name, "type", "veth", "peer", "name", peer)
-        self.ip("link", "set", peer, "up")
+        self.lab.add_veth(name, peer)
         self.ip("link", "set", name, "up")
 
     def devices(self) -> dict[str, tuple[str, str, str]]:
@@ -205,16 +127,4 @@ class NMNetns:
             time.sleep(0.1)
 
     def close(self) -> None:
-        try:
-            if self._nm is not None:
-                self.lab._terminate(self._nm, next(iter(_children(self._nm.pid)), None), 5.0)
-                self.lab._bg.remove(self._nm)
-                self._nm = None
-        finally:
-            self.lab.close()
-
-
-def _children(pid: int) -> list[int]:
-    from netharden.lab import cleanup
-
-    return cleanup.children(pid)
+        self.lab.close()

@@ -309,6 +309,11 @@ class NetworkManagerLab(NamespaceLab):
     workdir: staging/log directory to use and keep (default: temp dir, removed).
     ready_timeout: seconds to wait for nmcli to get an answer.
     log_level: NetworkManager's --log-level (TRACE, DEBUG, INFO, ...).
+    lib_dir: optional, stands for /usr/lib/NetworkManager: its conf.d files are read
+        with the lab's base file (which sorts first), its system-connections are shown
+        instead of an empty directory (the doctor's differential tests use both).
+    run_dir: optional, its content is copied into /run/NetworkManager before
+        NetworkManager starts (runtime conf.d and system-connections).
     """
 
     DAEMON = "NetworkManager"
@@ -327,9 +332,13 @@ class NetworkManagerLab(NamespaceLab):
         workdir: Path | str | None = None,
         ready_timeout: float = 10.0,
         log_level: str = "DEBUG",
+        lib_dir: Path | str | None = None,
+        run_dir: Path | str | None = None,
     ) -> None:
         super().__init__(start=start, workdir=workdir, ready_timeout=ready_timeout)
         self.etc_dir = Path(etc_dir).resolve() if etc_dir is not None else None
+        self.lib_dir = Path(lib_dir).resolve() if lib_dir is not None else None
+        self.run_dir = Path(run_dir).resolve() if run_dir is not None else None
         self.udev = udev
         self.log_level = log_level
         self._udevd: subprocess.Popen | None = None
@@ -356,9 +365,12 @@ class NetworkManagerLab(NamespaceLab):
     def _prepare_stage(self) -> None:
         assert self.stage is not None
         lib = self.stage / "lib-conf.d"
-        nsbase.copy_tree(None, lib)
+        given = self.lib_dir / "conf.d" if self.lib_dir is not None and (self.lib_dir / "conf.d").is_dir() else None
+        nsbase.copy_tree(given, lib, keep_owner=True)
         (lib / BASE_CONF_NAME).write_text(BASE_CONF)
         (lib / BASE_CONF_NAME).chmod(0o644)
+        if self.lib_dir is not None and (self.lib_dir / "system-connections").is_dir():
+            nsbase.copy_tree(self.lib_dir / "system-connections", self.stage / "lib-connections", keep_owner=True)
         state = self.stage / "var-lib-NetworkManager"
         state.mkdir(mode=0o755, exist_ok=True)
         if self.udev:
@@ -376,7 +388,11 @@ class NetworkManagerLab(NamespaceLab):
             f"{_NM_STATE}={self.stage / 'var-lib-NetworkManager'}",
             f"{_NM_LIB_CONF}={self.stage / 'lib-conf.d'}",
         ]
-        hide = [_NM_LIB_CONNECTIONS]
+        hide = []
+        if (self.stage / "lib-connections").is_dir():
+            binds.append(f"{_NM_LIB_CONNECTIONS}={self.stage / 'lib-connections'}")
+        else:
+            hide.append(_NM_LIB_CONNECTIONS)
         env = {
             "NHTEST_SYSFS": "ro",
             "NHTEST_PROC": "private",
@@ -396,6 +412,8 @@ class NetworkManagerLab(NamespaceLab):
         for name in _ETC_MOUNTED:
             if os.path.ismount(name) and os.path.isfile(name):
                 shutil.copyfile(name, self.root_path(name))
+        if self.run_dir is not None:
+            shutil.copytree(self.run_dir, self.root_path("/run/NetworkManager"), symlinks=True, dirs_exist_ok=True)
 
     def resync(self, etc_dir: Path | str | None = None) -> None:
         """Copy etc_dir (default: the constructor's) again over the lab's
