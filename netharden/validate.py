@@ -458,7 +458,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
             glob, source = hit
             yield doc.problem(
                 ("bridges", i, "name"),
-                f"bridge {name!r} matches {glob!r} of {source}, so systemd-networkd would leave it unconfigured",
+                f"bridge {name!r} matches {glob!r} of {source}, so {_daemon(data)} would leave it unconfigured",
                 "rename the bridge (e.g. 'dockerbr' + purpose) or drop that preset/glob",
             )
 
@@ -535,12 +535,22 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                     )
 
 
+def _daemon(data: dict) -> str:
+    """The network daemon of the profile's stack (platform.stack, or the os's default)."""
+    platform = _mapping(data, "platform")
+    os_name = platform.get("os", "generic")
+    stack = platform.get("stack") or nm.DEFAULT_STACK.get(os_name if isinstance(os_name, str) else "", "networkd")
+    return "NetworkManager" if stack == "networkmanager" else "systemd-networkd"
+
+
 def _stack_checks(doc: Document, data: dict, uplinks: list) -> Iterator[Problem]:
     """The network stack the os can have, and what NetworkManager cannot express."""
     platform = _mapping(data, "platform")
     os_name, stack = platform.get("os", "generic"), platform.get("stack")
-    if os_name not in nm.DEFAULT_STACK or (stack is not None and stack not in ("networkd", "networkmanager")):
+    if not isinstance(os_name, str) or os_name not in nm.DEFAULT_STACK:
         return  # the schema reports it
+    if stack is not None and stack not in ("networkd", "networkmanager"):
+        return
     if stack is not None and (os_name, stack) in nm.MISSING_STACK:
         other = "networkmanager" if stack == "networkd" else "networkd"
         yield doc.problem(
