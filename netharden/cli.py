@@ -324,10 +324,10 @@ def cmd_explain(args) -> int:
             entry.pop("content")
         print(json.dumps(doc, indent=2))
         return EXIT_OK
+    from .networkmanager import text as nm_text
+
     stack = (
-        f"NetworkManager {profile.networkmanager[0]}.{profile.networkmanager[1]}"
-        if profile.stack == "networkmanager"
-        else "systemd-networkd"
+        f"NetworkManager {nm_text(profile.networkmanager)}" if profile.stack == "networkmanager" else "systemd-networkd"
     )
     print(f"host {profile.name}: {profile.os}, {stack}, systemd {profile.systemd}")
     entries: list[File | Link] = [*plan.files, *plan.links]
