@@ -54,6 +54,15 @@ DEFAULT_STACK: dict[str, str] = {
     "generic": "networkd",
 }
 
+
+def stack_for(os_name: object, stack: object = None) -> str:
+    """The profile's network stack: ``platform.stack`` when given, else its os's default
+    (networkd for an os the schema refuses: validation reads raw data with this too)."""
+    if isinstance(stack, str) and stack:
+        return stack
+    return DEFAULT_STACK.get(os_name, "networkd") if isinstance(os_name, str) else "networkd"
+
+
 # Stacks a platform.os cannot have: the image ships no such daemon.
 MISSING_STACK: dict[tuple[str, str], str] = {
     ("fcos", "networkd"): "Fedora CoreOS ships no systemd-networkd (coreos/fedora-coreos-config#574, #632)",

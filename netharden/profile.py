@@ -325,7 +325,7 @@ def normalize(data: dict, source: str = "") -> Profile:
         helper_dir=HELPER_DIR[os_name],
         sysctl=tuple(sorted((k, str(v)) for k, v in (data.get("sysctl") or {}).items())),
         source=source,
-        stack=platform.get("stack", nm.DEFAULT_STACK[os_name]),
+        stack=nm.stack_for(os_name, platform.get("stack")),
         networkmanager=nm.parse(platform["networkmanager"])
         if "networkmanager" in platform
         else nm.default_version(os_name),

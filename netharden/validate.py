@@ -538,8 +538,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
 def _daemon(data: dict) -> str:
     """The network daemon of the profile's stack (platform.stack, or the os's default)."""
     platform = _mapping(data, "platform")
-    os_name = platform.get("os", "generic")
-    stack = platform.get("stack") or nm.DEFAULT_STACK.get(os_name if isinstance(os_name, str) else "", "networkd")
+    stack = nm.stack_for(platform.get("os", "generic"), platform.get("stack"))
     return "NetworkManager" if stack == "networkmanager" else "systemd-networkd"
 
 
@@ -558,7 +557,7 @@ def _stack_checks(doc: Document, data: dict, uplinks: list) -> Iterator[Problem]
             f"platform.stack {stack!r} cannot run on {os_name}: {nm.MISSING_STACK[os_name, stack]}",
             f"use stack {other!r} (the default for {os_name}) or drop platform.stack",
         )
-    stack = stack or nm.DEFAULT_STACK[os_name]
+    stack = nm.stack_for(os_name, stack)
     version = platform.get("networkmanager")
     if isinstance(version, str) and re.fullmatch(r"1\.[0-9]{1,3}", version):
         if stack != "networkmanager":

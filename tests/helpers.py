@@ -17,10 +17,10 @@ PROFILES = EXAMPLES + [AWKWARD_PROFILE]
 
 
 def _stack(path: Path) -> str:
-    from netharden.networkmanager import DEFAULT_STACK
+    from netharden.networkmanager import stack_for
 
     platform = yaml.safe_load(path.read_text()).get("platform") or {}
-    return platform.get("stack", DEFAULT_STACK[platform.get("os", "generic")])
+    return stack_for(platform.get("os", "generic"), platform.get("stack"))
 
 
 # the examples of each network stack (platform.stack, or its default for platform.os)

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import netharden
-from helpers import NETWORKMANAGER_EXAMPLES, ROOT, minimal, need, plan_files
+from helpers import NETWORKMANAGER_EXAMPLES, ROOT, ini, minimal, need, plan_files
 from netharden import networkmanager as nm
 from netharden.renderers.networkmanager import CONF, FOREIGN_ROUTES
 
@@ -19,18 +19,11 @@ BRIDGE = "/etc/NetworkManager/system-connections/netharden-bridge-{}.nmconnectio
 
 
 def keyfile(text: str) -> dict[str, dict[str, str]]:
-    """GKeyFile text -> section -> key -> value (comments dropped; a key appears once)."""
-    out: dict[str, dict[str, str]] = {}
-    section = None
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            section = out.setdefault(line.strip("[]"), {})
-            continue
-        key, _, value = line.partition("=")
-        assert section is not None and key not in section, line
-        section[key] = value
+    """GKeyFile text -> section -> key -> value (helpers.ini; every key appears once)."""
+    out = {}
+    for section, keys in ini(text).items():
+        assert all(len(values) == 1 for values in keys.values()), (section, keys)
+        out[section] = {key: values[0] for key, values in keys.items()}
     return out
 
 
