@@ -40,36 +40,6 @@ FEATURES: dict[str, tuple[Version, str, str]] = {
     ),
 }
 
-# The stack each platform.os runs by default (documented in the schema).
-DEFAULT_STACK: dict[str, str] = {
-    "flatcar": "networkd",
-    "fcos": "networkmanager",
-    "coreos": "networkd",
-    "debian": "networkd",
-    "ubuntu": "networkd",
-    "rhel": "networkmanager",
-    "rocky": "networkmanager",
-    "alma": "networkmanager",
-    "fedora": "networkmanager",
-    "generic": "networkd",
-}
-
-
-def stack_for(os_name: object, stack: object = None) -> str:
-    """The profile's network stack: ``platform.stack`` when given, else its os's default
-    (networkd for an os the schema refuses: validation reads raw data with this too)."""
-    if isinstance(stack, str) and stack:
-        return stack
-    return DEFAULT_STACK.get(os_name, "networkd") if isinstance(os_name, str) else "networkd"
-
-
-# Stacks a platform.os cannot have: the image ships no such daemon.
-MISSING_STACK: dict[tuple[str, str], str] = {
-    ("fcos", "networkd"): "Fedora CoreOS ships no systemd-networkd (coreos/fedora-coreos-config#574, #632)",
-    ("flatcar", "networkmanager"): "Flatcar Container Linux ships no NetworkManager",
-    ("coreos", "networkmanager"): "CoreOS Container Linux ships no NetworkManager",
-}
-
 # Default NetworkManager version per platform.os (documented in the schema).
 DEFAULT_VERSION: dict[str, Version] = {
     "fcos": (1, 50),  # Fedora CoreOS on Fedora 41

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import mac as macs
 from . import networkmanager as nm
+from . import stack as stacks
 from .presets import ALL as ALL_PRESETS
 from .presets import PRESETS
 from .systemd import DEFAULT_VERSION
@@ -195,7 +196,7 @@ class Profile:
     sysctl: tuple[tuple[str, str], ...]
     helper_dir: str = "/usr/local/libexec/netharden"  # where host-side sh helpers go (targets.HELPER_DIR)
     source: str = ""
-    stack: str = "networkd"  # networkd | networkmanager (networkmanager.DEFAULT_STACK per os)
+    stack: str = "networkd"  # networkd | netplan | networkmanager (stack.DEFAULT_STACK per os)
     networkmanager: tuple[int, int] = nm.FALLBACK_VERSION  # (major, minor); read only on that stack
 
 
@@ -325,7 +326,7 @@ def normalize(data: dict, source: str = "") -> Profile:
         helper_dir=HELPER_DIR[os_name],
         sysctl=tuple(sorted((k, str(v)) for k, v in (data.get("sysctl") or {}).items())),
         source=source,
-        stack=nm.stack_for(os_name, platform.get("stack")),
+        stack=stacks.stack_for(os_name, platform.get("stack")),
         networkmanager=nm.parse(platform["networkmanager"])
         if "networkmanager" in platform
         else nm.default_version(os_name),

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import mac as macs
 from . import networkmanager as nm
+from . import stack as stacks
 from .presets import ALL as ALL_PRESETS
 from .presets import PRESETS
 from .problems import Problem, json_path
@@ -538,7 +539,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
 def _daemon(data: dict) -> str:
     """The network daemon of the profile's stack (platform.stack, or the os's default)."""
     platform = _mapping(data, "platform")
-    stack = nm.stack_for(platform.get("os", "generic"), platform.get("stack"))
+    stack = stacks.stack_for(platform.get("os", "generic"), platform.get("stack"))
     return "NetworkManager" if stack == "networkmanager" else "systemd-networkd"
 
 
@@ -546,18 +547,18 @@ def _stack_checks(doc: Document, data: dict, uplinks: list) -> Iterator[Problem]
     """The network stack the os can have, and what NetworkManager cannot express."""
     platform = _mapping(data, "platform")
     os_name, stack = platform.get("os", "generic"), platform.get("stack")
-    if not isinstance(os_name, str) or os_name not in nm.DEFAULT_STACK:
+    if not isinstance(os_name, str) or os_name not in stacks.DEFAULT_STACK:
         return  # the schema reports it
     if stack is not None and stack not in ("networkd", "networkmanager"):
         return
-    if stack is not None and (os_name, stack) in nm.MISSING_STACK:
+    if stack is not None and (os_name, stack) in stacks.MISSING_STACK:
         other = "networkmanager" if stack == "networkd" else "networkd"
         yield doc.problem(
             ("platform", "stack"),
-            f"platform.stack {stack!r} cannot run on {os_name}: {nm.MISSING_STACK[os_name, stack]}",
+            f"platform.stack {stack!r} cannot run on {os_name}: {stacks.MISSING_STACK[os_name, stack]}",
             f"use stack {other!r} (the default for {os_name}) or drop platform.stack",
         )
-    stack = nm.stack_for(os_name, stack)
+    stack = stacks.stack_for(os_name, stack)
     version = platform.get("networkmanager")
     if isinstance(version, str) and re.fullmatch(r"1\.[0-9]{1,3}", version):
         if stack != "networkmanager":

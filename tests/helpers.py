@@ -17,7 +17,7 @@ PROFILES = EXAMPLES + [AWKWARD_PROFILE]
 
 
 def _stack(path: Path) -> str:
-    from netharden.networkmanager import stack_for
+    from netharden.stack import stack_for
 
     platform = yaml.safe_load(path.read_text()).get("platform") or {}
     return stack_for(platform.get("os", "generic"), platform.get("stack"))
