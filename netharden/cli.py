@@ -44,7 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("profile", metavar="PROFILE", help="host profile (YAML or JSON), or a fleet file or directory")
     r.add_argument("--format", "-f", default="tree", choices=sorted(EMITTERS), help="output format (default: tree)")
     r.add_argument(
-        "--out", "-o", metavar="PATH", help="output directory (tree) or file; stream formats default to stdout"
+        "--out",
+        "-o",
+        metavar="PATH",
+        help="output directory (tree; default ./NAME/ after metadata.name) or file; stream formats default to stdout",
     )
     r.add_argument("--force", action="store_true", help="replace an existing non-empty output directory or file")
     r.add_argument(
@@ -184,6 +187,7 @@ def _is_fleet(path: str) -> bool:
 
 def cmd_render(args) -> int:
     import netharden
+    from netharden import emitters
 
     if _is_fleet(args.profile):
         return _render_fleet(args)
@@ -196,14 +200,24 @@ def cmd_render(args) -> int:
         from .emitters.butane import variant_for
 
         variant = variant_for(profile.os, variant)  # the Butane variant of the profile's own OS
+    out = args.out
+    if out is None and emitters.get(args.format).KIND == "directory":
+        out = default_out(profile.name)  # a directory format without --out: ./NAME/
     data = netharden.emit(
-        plan, args.format, args.out, force=args.force, ignition_version=args.ignition_version, variant=variant
+        plan, args.format, out, force=args.force, ignition_version=args.ignition_version, variant=variant
     )
     if data is not None:
         sys.stdout.buffer.write(data)
-    elif args.out:
-        print(f"wrote {args.format} for {profile.name} to {args.out}", file=sys.stderr)
+    elif out:
+        count = len(plan.files) + len(plan.links)
+        print(f"wrote {args.format} for {profile.name} to {out} ({count} files and links)", file=sys.stderr)
     return EXIT_OK
+
+
+def default_out(name: str) -> str:
+    """Where a directory format goes without --out: ``./<metadata.name>/`` in the working
+    directory (metadata.name is a DNS label: always one plain path component)."""
+    return f"./{name}/"
 
 
 def _render_fleet(args) -> int:

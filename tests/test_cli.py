@@ -128,3 +128,36 @@ def test_readme_error_example_is_real_output(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "host.yaml"]) == 2
     assert capsys.readouterr().err.splitlines() == shown[1:]
+
+
+def test_render_without_options_writes_a_tree_named_after_the_host(tmp_path, monkeypatch):
+    """`netharden render PROFILE`, the headline usage: the tree goes to ./<metadata.name>/
+    and the CLI says where; a second run needs --force, as with --out."""
+    monkeypatch.chdir(tmp_path)
+    cmd = [sys.executable, "-m", "netharden", "render", str(FULL_HOST)]
+    first = subprocess.run(cmd, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == ""
+    assert "wrote tree for build-01 to ./build-01/" in first.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build-01"]
+    out = tmp_path / "out"
+    assert render(FULL_HOST, out) == 0
+    assert tree_files(tmp_path / "build-01") == tree_files(out)
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 2 and "use --force" in again.stderr and "Traceback" not in again.stderr
+    assert subprocess.run(cmd + ["--force"], capture_output=True, text=True).returncode == 0
+
+
+def test_render_without_out_refuses_a_file_in_the_way(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "build-01").write_text("not a directory\n")
+    assert main(["render", str(FULL_HOST)]) == 2
+    assert "build-01" in capsys.readouterr().err
+    assert (tmp_path / "build-01").read_text() == "not a directory\n"
+
+
+def test_stream_formats_without_out_still_go_to_stdout(tmp_path, monkeypatch, capsysbinary):
+    monkeypatch.chdir(tmp_path)
+    assert main(["render", str(FULL_HOST), "--format", "ignition"]) == 0
+    assert json.loads(capsysbinary.readouterr().out)["ignition"]["version"]
+    assert list(tmp_path.iterdir()) == []
