@@ -614,12 +614,13 @@ def _netplan_checks(doc: Document, data: dict, uplinks: list) -> Iterator[Proble
                 "netplan cannot match a NIC by udev device path: its match has name, macaddress and driver only",
                 "match the NIC by name, mac or driver, or set platform.stack: networkd",
             )
-        for key, what, netplan_key in (("name", "name glob", "name"), ("mac", "MAC", "macaddress")):
+        for key, what, netplan_key, hint in (
+            ("name", "name glob", "name", "give each NIC its own uplink, or write one glob that covers them"),
+            ("mac", "MAC", "macaddress", "give each NIC its own uplink"),
+        ):
             if len(_strings(match.get(key))) > 1:
                 yield doc.problem(
-                    at + (key,),
-                    f"a netplan match takes one {what} (match.{netplan_key}), not a list",
-                    "give each NIC its own uplink, or one glob that covers them",
+                    at + (key,), f"a netplan match takes one {what} (match.{netplan_key}), not a list", hint
                 )
         names = [g for _, g in _strings(match.get("name"))]
         if "match" not in up and isinstance(up.get("name"), str):
@@ -628,15 +629,18 @@ def _netplan_checks(doc: Document, data: dict, uplinks: list) -> Iterator[Proble
         if match.get("mac") is not None or len(names) != 1:
             continue
         glob = names[0]
-        for victim, kind, driver in [(b, "bridge", "bridge") for b in bridges] + [("lo", "loopback interface", "")]:
+        victims = [
+            (b, "bridge", "bridge", "networkd's Kind=!*; the uplinks' netplan files sort first") for b in bridges
+        ]
+        victims.append(("lo", "loopback interface", "", "networkd's Type=!loopback"))
+        for victim, kind, driver, why in victims:
             if fnmatch.fnmatchcase(victim, glob) and (
                 not drivers or any(fnmatch.fnmatchcase(driver, d) for d in drivers)
             ):
                 path = at + ("name",) if "match" in up else ("uplinks", i, "name")
                 yield doc.problem(
                     path,
-                    f"uplink glob {glob!r} matches the {kind} {victim!r}: netplan cannot exclude virtual "
-                    "interfaces from a match (networkd's Kind=!*), and the uplinks' netplan files sort first",
+                    f"uplink glob {glob!r} matches the {kind} {victim!r}: netplan cannot exclude it from a match ({why})",
                     "match the NIC by mac (netplan matches the permanent MAC) or driver, or a glob that leaves "
                     f"{victim!r} out",
                 )
