@@ -141,6 +141,24 @@ def netplan_file(uplinks: tuple[Uplink, ...], bridges: tuple[Bridge, ...]) -> Fi
     return File(path=NETPLAN_FILE, content=text, mode=0o600, guards=guards, why=why)
 
 
+def where(profile: Profile) -> list[str]:
+    """``netharden explain``'s lines: where each uplink and bridge goes on the netplan stack."""
+    if not (profile.uplinks or profile.bridges):
+        return ["uplinks and bridges: none (only the networkd guards are written)"]
+    out = [f"uplinks and bridges go to {NETPLAN_FILE}; netplan generate renders them to {GENERATED_DIR}:"]
+    for up in profile.uplinks:
+        out.append(
+            f"    uplink {up.name}: network.ethernets.{netdef_id(up)} -> {generated_network(up)} "
+            "(sorts before cloud-init's 10-netplan-<interface>.network: networkd takes it first)"
+        )
+    for br in profile.bridges:
+        out.append(
+            f"    bridge {br.name}: network.bridges.{netdef_id(br)} -> {generated_network(br)} "
+            f"and {generated_network(br)[: -len('.network')]}.netdev (MAC {br.mac})"
+        )
+    return out
+
+
 # ---------------------------------------------------------------- conflicts
 
 
