@@ -130,7 +130,7 @@ def test_explain_says_where_uplinks_go(tmp_path, capsys):
 
 
 def test_netplan_examples_exist():
-    assert [p.name for p in NETPLAN_EXAMPLES] == ["incident-4-stale-vxlan.yaml"]
+    assert [p.name for p in NETPLAN_EXAMPLES] == ["incident-4-stale-vxlan.yaml", "ubuntu-cloud.yaml"]
 
 
 # ------------------------------------------------------------------ the real netplan generate
