@@ -245,7 +245,7 @@ def _ours() -> str:
     ({"/etc/netplan/70-user.yaml": "network: {version: 2, bridges: {dockerbr0: {addresses: [10.9.0.1/24]}}}"},
      "/etc/netplan/70-user.yaml", ["network.bridges.dockerbr0", "its scalars override the profile's"]),
     ({"/etc/netplan/50-cloud-init.yaml":
-      "network: {version: 2, ethernets: {nic: {match: {macaddress: '02:00:00:aa:bb:cc'}, set-name: ens3}}}"},
+      "network: {version: 2, ethernets: {nic: {match: {name: 'eth*'}, set-name: ens3}}}"},
      "/etc/netplan/50-cloud-init.yaml", ["renames the NIC", "'ens3' (set-name)", "uplink 0-netharden-eth0"]),
     ({"/etc/netplan/01-early.yaml": "network: {version: 2, ethernets: {'0-a': {match: {name: 'eth*'}, dhcp4: true}}}"},
      "/etc/netplan/01-early.yaml", ["10-netplan-0-a.network, which sorts before", "name eth*"]),
@@ -265,6 +265,10 @@ def test_no_conflict_for_unrelated_or_agreeing_files():
         "/etc/netplan/50-cloud-init.yaml": CLOUD_INIT,  # set-name eth0: our match still holds
         "/lib/netplan/00-other.yaml": "network: {version: 2, ethernets: {'0-x': {match: {name: 'ens9'}}}}",
         "/etc/netplan/90-vlan.yaml": "network: {version: 2, vlans: {vlan5: {id: 5, link: eth0}}}",
+        # a second NIC that cloud-init matches by MAC and names eth1: another NIC, not ours
+        "/etc/netplan/50-cloud-init.yaml.d": "",
+        "/run/netplan/50-second.yaml":
+            "network: {version: 2, ethernets: {eth1: {match: {macaddress: '02:00:00:aa:bb:01'}, set-name: eth1}}}",
         "/etc/netplan/README": "not yaml: [",  # netplan reads *.yaml only
     }) == []
 

@@ -316,9 +316,13 @@ def conflicts(
                 mine = own_matches[up]
                 if not _can_match_same(mine, theirs):
                     continue
+                # the NIC is ours when their match says so by a key both have (a MAC-only
+                # set-name on a multi-NIC host names another NIC as often as ours)
+                same_nic = any(mine.get(k) and theirs.get(k) for k in ("name", "macaddress"))
                 if (
                     isinstance(set_name, str)
                     and kind == "ethernets"
+                    and same_nic
                     and mine.get("name")
                     and not any(fnmatch.fnmatchcase(set_name, g) for g in mine["name"])
                 ):
