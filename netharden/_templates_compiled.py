@@ -370,6 +370,150 @@ def _t_e36d43f44b52(environment):
     return root
 
 
+# netplan/netharden.yaml.j2
+def _t_ddd2aee12081(environment):
+    def root(context, missing=missing):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_uplinks = resolve('uplinks')
+        l_0_bridges = resolve('bridges')
+        try:
+            t_1 = environment.filters['ini']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'ini' found.")
+        try:
+            t_2 = environment.filters['yaml']
+        except KeyError:
+            @internalcode
+            def t_2(*unused):
+                raise TemplateRuntimeError("No filter named 'yaml' found.")
+        pass
+        template = environment.get_template('_header.j2', 'netplan/netharden.yaml.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+        yield 'network:\n  version: 2\n'
+        if (undefined(name='uplinks') if l_0_uplinks is missing else l_0_uplinks):
+            pass
+            yield '  ethernets:\n'
+            for l_1_up in (undefined(name='uplinks') if l_0_uplinks is missing else l_0_uplinks):
+                _loop_vars = {}
+                pass
+                yield '    '
+                yield str(t_2(environment.getattr(l_1_up, 'id')))
+                yield ':\n      # '
+                yield str(t_1(environment.getattr(l_1_up, 'why')))
+                yield '\n      renderer: networkd\n      match:\n'
+                if environment.getattr(environment.getattr(l_1_up, 'match'), 'names'):
+                    pass
+                    yield '        name: '
+                    yield str(t_2(environment.getitem(environment.getattr(environment.getattr(l_1_up, 'match'), 'names'), 0)))
+                    yield '\n'
+                if environment.getattr(environment.getattr(l_1_up, 'match'), 'macs'):
+                    pass
+                    yield '        macaddress: '
+                    yield str(t_2(environment.getitem(environment.getattr(environment.getattr(l_1_up, 'match'), 'macs'), 0)))
+                    yield '\n'
+                if environment.getattr(environment.getattr(l_1_up, 'match'), 'drivers'):
+                    pass
+                    yield '        driver:\n'
+                    for l_2_d in environment.getattr(environment.getattr(l_1_up, 'match'), 'drivers'):
+                        _loop_vars = {}
+                        pass
+                        yield '          - '
+                        yield str(t_2(l_2_d))
+                        yield '\n'
+                    l_2_d = missing
+                yield '      dhcp4: '
+                yield str(t_2(environment.getattr(l_1_up, 'dhcp4')))
+                yield '\n      dhcp6: '
+                yield str(t_2(environment.getattr(l_1_up, 'dhcp6')))
+                yield '\n      accept-ra: '
+                yield str(t_2(environment.getattr(environment.getattr(l_1_up, 'uplink'), 'ipv6_accept_ra')))
+                yield '\n'
+                if environment.getattr(environment.getattr(l_1_up, 'uplink'), 'addresses'):
+                    pass
+                    yield '      addresses:\n'
+                    for l_2_a in environment.getattr(environment.getattr(l_1_up, 'uplink'), 'addresses'):
+                        _loop_vars = {}
+                        pass
+                        yield '        - '
+                        yield str(t_2(l_2_a))
+                        yield '\n'
+                    l_2_a = missing
+                if environment.getattr(environment.getattr(l_1_up, 'uplink'), 'gateways'):
+                    pass
+                    yield '      routes:\n'
+                    for l_2_g in environment.getattr(environment.getattr(l_1_up, 'uplink'), 'gateways'):
+                        _loop_vars = {}
+                        pass
+                        yield '        - to: default\n          via: '
+                        yield str(t_2(l_2_g))
+                        yield '\n'
+                    l_2_g = missing
+                if environment.getattr(environment.getattr(l_1_up, 'uplink'), 'dns'):
+                    pass
+                    yield '      nameservers:\n        addresses:\n'
+                    for l_2_d in environment.getattr(environment.getattr(l_1_up, 'uplink'), 'dns'):
+                        _loop_vars = {}
+                        pass
+                        yield '          - '
+                        yield str(t_2(l_2_d))
+                        yield '\n'
+                    l_2_d = missing
+                if environment.getattr(environment.getattr(l_1_up, 'uplink'), 'mtu'):
+                    pass
+                    yield '      mtu: '
+                    yield str(t_2(environment.getattr(environment.getattr(l_1_up, 'uplink'), 'mtu')))
+                    yield '\n'
+                if (not environment.getattr(environment.getattr(l_1_up, 'uplink'), 'required_for_online')):
+                    pass
+                    yield '      optional: true\n'
+            l_1_up = missing
+        if (undefined(name='bridges') if l_0_bridges is missing else l_0_bridges):
+            pass
+            yield '  bridges:\n'
+            for l_1_br in (undefined(name='bridges') if l_0_bridges is missing else l_0_bridges):
+                _loop_vars = {}
+                pass
+                yield '    '
+                yield str(t_2(environment.getattr(l_1_br, 'id')))
+                yield ':\n      # '
+                yield str(t_1(environment.getattr(l_1_br, 'why')))
+                yield '\n      renderer: networkd\n      # pinned: an unpinned bridge takes the smallest MAC of its ports and changes it as ports come and go\n      macaddress: '
+                yield str(t_2(environment.getattr(environment.getattr(l_1_br, 'bridge'), 'mac')))
+                yield '\n'
+                if environment.getattr(environment.getattr(l_1_br, 'bridge'), 'mtu'):
+                    pass
+                    yield '      mtu: '
+                    yield str(t_2(environment.getattr(environment.getattr(l_1_br, 'bridge'), 'mtu')))
+                    yield '\n'
+                yield '      parameters:\n        stp: '
+                yield str(t_2(environment.getattr(environment.getattr(l_1_br, 'bridge'), 'stp')))
+                yield '\n      # a container bridge without ports has no carrier: configure it anyway, and do not\n      # hold up network-online.target for it (ConfigureWithoutCarrier=yes, RequiredForOnline=no)\n      ignore-carrier: true\n      optional: true\n      dhcp4: false\n      dhcp6: false\n      accept-ra: false\n      link-local: ['
+                yield str(('ipv6' if environment.getattr(l_1_br, 'has_ipv6') else ''))
+                yield ']\n'
+                if environment.getattr(environment.getattr(l_1_br, 'bridge'), 'addresses'):
+                    pass
+                    yield '      addresses:\n'
+                    for l_2_a in environment.getattr(environment.getattr(l_1_br, 'bridge'), 'addresses'):
+                        _loop_vars = {}
+                        pass
+                        yield '        - '
+                        yield str(t_2(l_2_a))
+                        yield '\n'
+                    l_2_a = missing
+            l_1_br = missing
+    return root
+
+
 # networkd/bridge.netdev.j2
 def _t_a5ded88dca26(environment):
     def root(context, missing=missing):
@@ -1130,6 +1274,7 @@ TEMPLATES = {
     'docker/docker-daemon.service.j2': (b'{% include "_header.j2" %}\n\n[Unit]\nDescription=Docker Application Container Engine ({{ daemon.name | ini }}, extra daemon)\nDocumentation=https://docs.docker.com/engine/reference/commandline/dockerd/\nAfter={{ after | ini_list }}\nWants={{ wants | ini_list }}\n# like the packaged docker.service: give up after 3 failed starts within a minute\nStartLimitIntervalSec=60s\nStartLimitBurst=3\n\n[Service]\nType=notify\n{% if wait %}\n# dockerd puts an address of its own on a bridge that has none yet: wait for networkd\nExecStartPre={{ wait | map("sh") | join(" ") }}\n{% endif %}\nExecStart={{ exec_start | map("sh") | join(" ") }}\nExecReload=/bin/kill -s HUP $MAINPID\nLimitNOFILE=1048576\nLimitNPROC=infinity\nLimitCORE=infinity\nTasksMax=infinity\nTimeoutStartSec=0\n# containers keep their cgroups; a stop or restart kills dockerd only, not the shims\nDelegate=yes\nKillMode=process\nRestart=on-failure\n\n[Install]\nWantedBy={{ wanted_by | ini_list }}\n', _t_08bc612f972e),
     'docker/docker.service.conf.j2': (b'{% include "_header.j2" %}\n\n[Unit]\nAfter={{ after | ini_list }}\nWants={{ wants | ini_list }}\n{% if wait %}\n\n[Service]\n# dockerd puts an address of its own on a bridge that has none yet: wait for networkd\nExecStartPre={{ wait | map("sh") | join(" ") }}\n{% endif %}\n', _t_233c61dcf413),
     'docker/netharden-wait-bridge.sh.j2': (b'#!/bin/sh\n{% include "_header.j2" %}\n#\n# netharden-wait-bridge: wait until a bridge exists and carries the given addresses.\n#\n# Usage: netharden-wait-bridge BRIDGE SECONDS [ADDRESS/PREFIX ...]\n# Exit 0 as soon as BRIDGE exists with every ADDRESS (as \'ip -o addr\' prints them);\n# exit 1 after SECONDS without them; exit 2 on bad arguments.\n#\n# dockerd started with "bridge": BRIDGE refuses to start while the bridge is missing,\n# and when the bridge has no IPv4 address yet it adds one of its own (172.17.0.1/16,\n# the main daemon\'s subnet). systemd-networkd creates the bridge and its addresses\n# asynchronously, after it has started: the unit runs this before dockerd.\nset -eu\n\nusage() {\n    echo "usage: netharden-wait-bridge BRIDGE SECONDS [ADDRESS/PREFIX ...]" >&2\n    exit 2\n}\n\n[ "$#" -ge 2 ] || usage\nbridge=$1\nseconds=$2\nshift 2\ncase $seconds in\n    \'\' | *[!0-9]*) usage ;;\nesac\ncase $bridge in\n    \'\' | . | .. | */* | *[[:space:]]*) usage ;;\nesac\n\n# the bridge exists (\'ip\' fails for a missing device) and has every ADDRESS\nready() {\n    have=$(ip -o addr show dev "$bridge" 2>/dev/null) || return 1\n    for address in "$@"; do\n        case " $have " in\n            *" $address "*) ;;\n            *) return 1 ;;\n        esac\n    done\n    return 0\n}\n\nwaited=0\nuntil ready "$@"; do\n    if [ "$waited" -ge "$seconds" ]; then\n        echo "netharden-wait-bridge: $bridge did not come up with ${*:-its device} within ${seconds}s" >&2\n        exit 1\n    fi\n    sleep 1\n    waited=$((waited + 1))\ndone\n', _t_e36d43f44b52),
+    'netplan/netharden.yaml.j2': (b'{% include "_header.j2" %}\nnetwork:\n  version: 2\n{% if uplinks %}\n  ethernets:\n{% for up in uplinks %}\n    {{ up.id | yaml }}:\n      # {{ up.why | ini }}\n      renderer: networkd\n      match:\n{% if up.match.names %}\n        name: {{ up.match.names[0] | yaml }}\n{% endif %}\n{% if up.match.macs %}\n        macaddress: {{ up.match.macs[0] | yaml }}\n{% endif %}\n{% if up.match.drivers %}\n        driver:\n{% for d in up.match.drivers %}\n          - {{ d | yaml }}\n{% endfor %}\n{% endif %}\n      dhcp4: {{ up.dhcp4 | yaml }}\n      dhcp6: {{ up.dhcp6 | yaml }}\n      accept-ra: {{ up.uplink.ipv6_accept_ra | yaml }}\n{% if up.uplink.addresses %}\n      addresses:\n{% for a in up.uplink.addresses %}\n        - {{ a | yaml }}\n{% endfor %}\n{% endif %}\n{% if up.uplink.gateways %}\n      routes:\n{% for g in up.uplink.gateways %}\n        - to: default\n          via: {{ g | yaml }}\n{% endfor %}\n{% endif %}\n{% if up.uplink.dns %}\n      nameservers:\n        addresses:\n{% for d in up.uplink.dns %}\n          - {{ d | yaml }}\n{% endfor %}\n{% endif %}\n{% if up.uplink.mtu %}\n      mtu: {{ up.uplink.mtu | yaml }}\n{% endif %}\n{% if not up.uplink.required_for_online %}\n      optional: true\n{% endif %}\n{% endfor %}\n{% endif %}\n{% if bridges %}\n  bridges:\n{% for br in bridges %}\n    {{ br.id | yaml }}:\n      # {{ br.why | ini }}\n      renderer: networkd\n      # pinned: an unpinned bridge takes the smallest MAC of its ports and changes it as ports come and go\n      macaddress: {{ br.bridge.mac | yaml }}\n{% if br.bridge.mtu %}\n      mtu: {{ br.bridge.mtu | yaml }}\n{% endif %}\n      parameters:\n        stp: {{ br.bridge.stp | yaml }}\n      # a container bridge without ports has no carrier: configure it anyway, and do not\n      # hold up network-online.target for it (ConfigureWithoutCarrier=yes, RequiredForOnline=no)\n      ignore-carrier: true\n      optional: true\n      dhcp4: false\n      dhcp6: false\n      accept-ra: false\n      link-local: [{{ "ipv6" if br.has_ipv6 else "" }}]\n{% if br.bridge.addresses %}\n      addresses:\n{% for a in br.bridge.addresses %}\n        - {{ a | yaml }}\n{% endfor %}\n{% endif %}\n{% endfor %}\n{% endif %}\n', _t_ddd2aee12081),
     'networkd/bridge.netdev.j2': (b'{% include "_header.j2" %}\n\n[NetDev]\nName={{ bridge.name | ini }}\nKind=bridge\n# pinned: an unpinned bridge takes the smallest MAC of its ports and changes it as ports come and go\nMACAddress={{ bridge.mac | ini }}\n{% if bridge.mtu %}\nMTUBytes={{ bridge.mtu }}\n{% endif %}\n\n[Bridge]\nSTP={{ bridge.stp | yesno }}\n', _t_a5ded88dca26),
     'networkd/bridge.network.j2': (b'{% include "_header.j2" %}\n\n[Match]\nName={{ bridge.name | ini }}\n{% if features["match.kind"] %}\nKind=bridge\n{% endif %}\n\n[Link]\n# a container bridge without ports has no carrier; it must not hold up network-online.target\nRequiredForOnline=no\n\n[Network]\nConfigureWithoutCarrier=yes\nIPv6AcceptRA=no\nLinkLocalAddressing={{ "ipv6" if has_ipv6 else "no" }}\n{% for a in bridge.addresses %}\nAddress={{ a | ini }}\n{% endfor %}\n', _t_a27542d744b9),
     'networkd/mac-policy.link.j2': (b'{% include "_header.j2" %}\n\n[Match]\nOriginalName={{ group.globs | ini_list }}\n\n[Link]\nMACAddressPolicy=none\n', _t_afad338b7434),

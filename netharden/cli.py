@@ -340,10 +340,16 @@ def cmd_explain(args) -> int:
         return EXIT_OK
     from .networkmanager import text as nm_text
 
-    stack = (
-        f"NetworkManager {nm_text(profile.networkmanager)}" if profile.stack == "networkmanager" else "systemd-networkd"
-    )
+    stack = {
+        "networkmanager": f"NetworkManager {nm_text(profile.networkmanager)}",
+        "netplan": "netplan (renders to systemd-networkd)",
+    }.get(profile.stack, "systemd-networkd")
     print(f"host {profile.name}: {profile.os}, {stack}, systemd {profile.systemd}")
+    if profile.stack == "netplan":
+        from .renderers.netplan import where
+
+        for line in where(profile):
+            print(line)
     entries: list[File | Link] = [*plan.files, *plan.links]
     for entry in entries:
         suffix = f" -> {entry.target}" if isinstance(entry, Link) else ""

@@ -21,7 +21,7 @@ DEFAULT_STACK: dict[str, str] = {
     "fcos": "networkmanager",
     "coreos": "networkd",
     "debian": "networkd",
-    "ubuntu": "networkd",
+    "ubuntu": "netplan",
     "rhel": "networkmanager",
     "rocky": "networkmanager",
     "alma": "networkmanager",
@@ -34,6 +34,9 @@ MISSING_STACK: dict[tuple[str, str], str] = {
     ("fcos", "networkd"): "Fedora CoreOS ships no systemd-networkd (coreos/fedora-coreos-config#574, #632)",
     ("flatcar", "networkmanager"): "Flatcar Container Linux ships no NetworkManager",
     ("coreos", "networkmanager"): "CoreOS Container Linux ships no NetworkManager",
+    ("flatcar", "netplan"): "Flatcar Container Linux ships no netplan",
+    ("coreos", "netplan"): "CoreOS Container Linux ships no netplan",
+    ("fcos", "netplan"): "Fedora CoreOS ships no netplan",
 }
 
 

@@ -75,7 +75,19 @@ def _yesno(value: bool) -> str:
     return "yes" if value else "no"
 
 
-FILTERS = {"ini": _ini, "ini_list": _ini_list, "yesno": _yesno, "sh": _sh, "json": _json}
+def _yaml(value: Any) -> str:
+    """One YAML scalar (emitters/_yaml.scalar: a plain word, else quoted; booleans as
+    true/false), refusing control characters like ``ini`` (netplan's values never hold one)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    from .emitters._yaml import scalar
+
+    return scalar(_ini(value))
+
+
+FILTERS = {"ini": _ini, "ini_list": _ini_list, "yesno": _yesno, "sh": _sh, "json": _json, "yaml": _yaml}
 
 
 # What every template may read besides its own context.

@@ -549,10 +549,10 @@ def _stack_checks(doc: Document, data: dict, uplinks: list) -> Iterator[Problem]
     os_name, stack = platform.get("os", "generic"), platform.get("stack")
     if not isinstance(os_name, str) or os_name not in stacks.DEFAULT_STACK:
         return  # the schema reports it
-    if stack is not None and stack not in ("networkd", "networkmanager"):
+    if stack is not None and stack not in stacks.STACKS:
         return
     if stack is not None and (os_name, stack) in stacks.MISSING_STACK:
-        other = "networkmanager" if stack == "networkd" else "networkd"
+        other = stacks.DEFAULT_STACK[os_name]
         yield doc.problem(
             ("platform", "stack"),
             f"platform.stack {stack!r} cannot run on {os_name}: {stacks.MISSING_STACK[os_name, stack]}",
@@ -573,6 +573,8 @@ def _stack_checks(doc: Document, data: dict, uplinks: list) -> Iterator[Problem]
                 f"NetworkManager {version} is older than {nm.text(nm.MINIMUM)}, the oldest netharden renders for",
                 "NetworkManager 1.26 (RHEL 8.3) added the [match] driver=, path= and ! that uplinks need",
             )
+    if stack == "netplan":
+        yield from _netplan_checks(doc, data, uplinks)
     if stack != "networkmanager":
         return
     ranges = "NetworkManager matches interface names with '*' and '?' only, not [ranges]"
@@ -594,6 +596,55 @@ def _stack_checks(doc: Document, data: dict, uplinks: list) -> Iterator[Problem]
                 "a NetworkManager profile matches one MAC (ethernet.mac-address)",
                 "give each NIC its own uplink, or match it by name or path",
             )
+
+
+def _netplan_checks(doc: Document, data: dict, uplinks: list) -> Iterator[Problem]:
+    """What a netplan ``match`` cannot express (renderers/netplan.py): one name glob, one
+    MAC, no udev path, and no exclusion of virtual interfaces. netplan matches a MAC as
+    the permanent MAC (which bridges and veths do not have) and the uplinks' generated
+    files (10-netplan-0-netharden-*) sort before the bridges', so a name glob without a MAC
+    must not match one of the profile's bridges or the loopback interface."""
+    bridges = [name for _, br in _items(data, "bridges") if isinstance(name := br.get("name"), str)]
+    for i, up in uplinks:
+        match = _mapping(up, "match")
+        at = ("uplinks", i, "match")
+        if "path" in match:
+            yield doc.problem(
+                at + ("path",),
+                "netplan cannot match a NIC by udev device path: its match has name, macaddress and driver only",
+                "match the NIC by name, mac or driver, or set platform.stack: networkd",
+            )
+        for key, what, netplan_key, hint in (
+            ("name", "name glob", "name", "give each NIC its own uplink, or write one glob that covers them"),
+            ("mac", "MAC", "macaddress", "give each NIC its own uplink"),
+        ):
+            if len(_strings(match.get(key))) > 1:
+                yield doc.problem(
+                    at + (key,), f"a netplan match takes one {what} (match.{netplan_key}), not a list", hint
+                )
+        names = [g for _, g in _strings(match.get("name"))]
+        if "match" not in up and isinstance(up.get("name"), str):
+            names = [up["name"]]
+        drivers = [g for _, g in _strings(match.get("driver"))]
+        if match.get("mac") is not None or len(names) != 1:
+            continue
+        glob = names[0]
+        victims = [
+            (b, "bridge", "bridge", "networkd's Kind=!*; the uplinks' netplan files sort first") for b in bridges
+        ]
+        victims.append(("lo", "loopback interface", "", "networkd's Type=!loopback"))
+        for victim, kind, driver, why in victims:
+            if fnmatch.fnmatchcase(victim, glob) and (
+                not drivers or any(fnmatch.fnmatchcase(driver, d) for d in drivers)
+            ):
+                path = at + ("name",) if "match" in up else ("uplinks", i, "name")
+                yield doc.problem(
+                    path,
+                    f"uplink glob {glob!r} matches the {kind} {victim!r}: netplan cannot exclude it from a match ({why})",
+                    "match the NIC by mac (netplan matches the permanent MAC) or driver, or a glob that leaves "
+                    f"{victim!r} out",
+                )
+                break
 
 
 def _mac_checks(doc: Document, path: tuple, value: str, hint: str) -> Iterator[Problem]:

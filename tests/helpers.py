@@ -23,9 +23,14 @@ def _stack(path: Path) -> str:
     return stack_for(platform.get("os", "generic"), platform.get("stack"))
 
 
-# the examples of each network stack (platform.stack, or its default for platform.os)
+# the examples of each network stack (platform.stack, or its default for platform.os);
+# the lab runs a Plan's networkd files as they are, so its tests take NETWORKD_EXAMPLES
 NETWORKD_EXAMPLES = [p for p in EXAMPLES if _stack(p) == "networkd"]
+NETPLAN_EXAMPLES = [p for p in EXAMPLES if _stack(p) == "netplan"]
 NETWORKMANAGER_EXAMPLES = [p for p in EXAMPLES if _stack(p) == "networkmanager"]
+# the examples whose stack renders networkd files: netplan's Plan has the networkd guards
+# (unmanaged, .link, masks, networkd.conf) and netplan renders its YAML to networkd
+NETWORKD_FILE_EXAMPLES = NETWORKD_EXAMPLES + NETPLAN_EXAMPLES
 
 
 def minimal(**extra) -> dict:

@@ -77,20 +77,25 @@ def regex(entries) -> str:
     return "^(?:" + "|".join(parts) + ")" if parts else "(?!)"
 
 
-def _entries(argv: list[str], files: dict[str, str], has_reload: bool) -> tuple[list[str], str | None, str]:
+def _entries(argv: list[str], files: dict[str, str], has_reload: bool,
+             generates: bool = False) -> tuple[list[str], str | None, str]:
     """(trigger entries, unit, kind) of one action, from its argv and the unit text."""
     if argv == ["systemctl", "daemon-reload"]:
         return [UNIT_DIR + "/"], None, "run"
     if argv[:1] == ["sysctl"]:
         return [a for a in argv[1:] if a.startswith("/")] or ["/etc/sysctl.d/", "/etc/sysctl.conf"], None, "run"
-    if argv == ["networkctl", "reload"]:
-        return [NETWORK_DIR], None, "run"
+    if argv == ["netplan", "generate"]:  # netplan's generator reads /etc/netplan (and /run, /lib)
+        return [p for p in files if p.startswith("/etc/netplan/")], None, "run"
+    if argv == ["networkctl", "reload"]:  # ... and networkd reads what it generated
+        netplan = [p for p in files if p.startswith("/etc/netplan/")] if generates else []
+        return [NETWORK_DIR] + netplan, None, "run"
     if len(argv) == 3 and argv[0] == "systemctl" and argv[1] in (
             "start", "restart", "try-restart", "reload-or-restart", "try-reload-or-restart"):
         unit = argv[2]
         entries = _unit_paths(unit, files)
         if unit == "systemd-networkd.service" and not has_reload:
             entries.append(NETWORK_DIR)  # systemd < 244: the restart is the reload
+            entries += [p for p in files if p.startswith("/etc/netplan/")] if generates else []
         content = files.get(f"{UNIT_DIR}/{unit}")
         start = argv[1] == "start" and not (content is not None and _oneshot(content))
         return entries, unit, "start" if start else "run"
@@ -99,10 +104,11 @@ def _entries(argv: list[str], files: dict[str, str], has_reload: bool) -> tuple[
 
 def classify(actions: list[dict], files: dict[str, str]) -> list[dict]:
     has_reload = any(list(a["argv"]) == ["networkctl", "reload"] for a in actions)
+    generates = any(list(a["argv"]) == ["netplan", "generate"] for a in actions)
     out = []
     for action in actions:
         argv = list(action["argv"])
-        entries, unit, kind = _entries(argv, files, has_reload)
+        entries, unit, kind = _entries(argv, files, has_reload, generates)
         allow = None
         if action["disruptive"]:
             kind = "restart"

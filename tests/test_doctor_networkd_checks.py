@@ -8,7 +8,7 @@ import pytest
 
 import netharden
 from doctor_helpers import findings
-from helpers import EXAMPLES, NETWORKD_EXAMPLES
+from helpers import EXAMPLES, NETWORKD_FILE_EXAMPLES
 from netharden.doctor import Host, run
 
 NET = "/etc/systemd/network"
@@ -220,7 +220,7 @@ def test_profile_masks_fix_the_vendor_files(tmp_path):
 # ------------------------------------------------------------------ the healthy host: rendered trees
 
 
-@pytest.mark.parametrize("example", NETWORKD_EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("example", NETWORKD_FILE_EXAMPLES, ids=lambda p: p.stem)
 def test_rendered_tree_of_every_example_is_clean(tmp_path, example):
     out = tmp_path / "tree"
     netharden.emit(netharden.plan(netharden.load(example)), "tree", out)

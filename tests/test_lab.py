@@ -31,8 +31,9 @@ EXPECTED_252: dict[str, dict[str, tuple[str, str]]] = {
     "incident-2-networkd-docker-race.yaml": {"runtime-catchall": B, "networkd-docker-race": B},
     "incident-3-bridge-mac.yaml": {"runtime-catchall": B, "networkd-docker-race": B, "bridge-mac-churn": B,
                                    "foreign-routes": B},
-    "incident-4-stale-vxlan.yaml": {"runtime-catchall": B, "networkd-docker-race": B, "stale-vxlan": B,
-                                    "foreign-routes": B},
+    # incident-4-stale-vxlan.yaml (ubuntu) is on the netplan stack since issue 16: the lab runs it
+    # again once it runs netplan generate before networkd (its row was runtime-catchall, networkd-docker-race,
+    # stale-vxlan and foreign-routes: all B)
     "incident-5-container-ipv6.yaml": {"runtime-catchall": B, "networkd-docker-race": B, "container-ipv6": B,
                                        "foreign-routes": B},
 }

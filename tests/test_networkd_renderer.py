@@ -6,7 +6,7 @@ import pytest
 import netharden
 from netharden.plan_model import File, Link
 from netharden.systemd import FEATURES
-from helpers import EXAMPLES, FULL_HOST, NETWORKD_EXAMPLES, ini, minimal, plan_files
+from helpers import EXAMPLES, FULL_HOST, NETWORKD_FILE_EXAMPLES, ini, minimal, plan_files
 
 
 def plan_of(**extra):
@@ -125,7 +125,7 @@ def test_foreign_routes_manage_renders_no_drop_in():
 
 
 @pytest.mark.parametrize("version", [237, 241, 245, 246, 249, 250, 251, 252, 255, 256])
-@pytest.mark.parametrize("path", NETWORKD_EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NETWORKD_FILE_EXAMPLES, ids=lambda p: p.name)
 def test_no_key_newer_than_the_target(path, version):
     """The version table is the only gate: a key whose feature the target lacks never appears."""
     data = __import__("yaml").safe_load(path.read_text())

@@ -42,9 +42,13 @@ def test_networkmanager_is_the_default_stack_of_the_rpm_family(os_name):
     assert netharden.load(minimal(platform={"os": os_name})).stack == "networkmanager"
 
 
-@pytest.mark.parametrize("os_name", ["flatcar", "coreos", "debian", "ubuntu", "generic"])
+@pytest.mark.parametrize("os_name", ["flatcar", "coreos", "debian", "generic"])
 def test_networkd_stays_the_default_elsewhere(os_name):
     assert netharden.load(minimal(platform={"os": os_name})).stack == "networkd"
+
+
+def test_netplan_is_ubuntus_default():
+    assert netharden.load(minimal(platform={"os": "ubuntu"})).stack == "netplan"
 
 
 def test_no_networkd_file_on_a_networkmanager_host():

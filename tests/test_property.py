@@ -26,24 +26,28 @@ def profiles(draw):
         if draw(st.booleans()):
             data["platform"]["systemd"] = draw(st.integers(237, 260))
         networkmanager = os_name in ("fcos", "rhel", "fedora")
+        netplan = os_name == "ubuntu"
         if os_name in ("debian", "ubuntu", "generic") and draw(st.booleans()):
-            data["platform"]["stack"] = "networkmanager"
-            networkmanager = True
+            data["platform"]["stack"] = draw(st.sampled_from(["networkmanager", "netplan"]))
+            networkmanager, netplan = data["platform"]["stack"] == "networkmanager", data["platform"]["stack"] == "netplan"
         if networkmanager and draw(st.booleans()):
             data["platform"]["networkmanager"] = draw(st.sampled_from(["1.26", "1.42", "1.50"]))
-    # NetworkManager globs have no [ranges]
-    globs = ["en*", "eth*", "ens?", "*"] + ([] if networkmanager else ["e[tn]*"])
+    else:
+        netplan = False
+    # NetworkManager globs have no [ranges]; a netplan match takes one glob, and not one that takes lo
+    globs = ["en*", "eth*", "ens?"] + ([] if netplan else ["*"]) + ([] if networkmanager else ["e[tn]*"])
     uplinks = []
     for i, name in enumerate(draw(st.lists(label, max_size=3, unique=True))):
         up = {"name": name}
         kind = draw(st.sampled_from(["glob", "exact", "mac", "none"]))
         if kind == "glob":
-            up["match"] = {"name": draw(st.lists(st.sampled_from(globs), min_size=1, max_size=3, unique=True))}
+            up["match"] = {"name": draw(st.lists(st.sampled_from(globs), min_size=1, max_size=1 if netplan else 3,
+                                                 unique=True))}
         elif kind == "exact":
             up["match"] = {"name": f"eth{i}"}
         elif kind == "mac":
             up["match"] = {"mac": draw(unicast_mac)}
-        elif len(name) > 15:
+        elif len(name) > 15 or netplan:  # netplan: a name could be "lo" or a bridge's (refused there)
             up["match"] = {"name": "eth*"}
         if draw(st.booleans()):
             n = next(subnet)

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from ..plan_model import Plan
 from ..profile import Profile
-from . import containers, docker, networkd, networkmanager, packages, quarantine, sysctl, vxlan_gc
+from . import containers, docker, netplan, networkd, networkmanager, packages, quarantine, sysctl, vxlan_gc
 
 # The renderers of the host's network stack (platform.stack), then the host guards every
 # stack has. NetworkManager's answer to incident 1 is its unmanaged list (no quarantine:
-# see renderers/networkmanager.py); udev reads .link files whichever stack runs.
+# see renderers/networkmanager.py); udev reads .link files whichever stack runs. netplan
+# renders to networkd: the networkd guards and the quarantine stay (renderers/netplan.py).
 STACKS = {
     "networkd": (networkd.render, quarantine.render),
+    "netplan": (netplan.render, quarantine.render),
     "networkmanager": (networkmanager.render, networkd.render_links),
 }
 GUARDS = (

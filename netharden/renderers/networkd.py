@@ -1,5 +1,6 @@
 """systemd-networkd files: unmanaged container interfaces, uplinks, bridges, .link MAC
-policy, masks of vendor files and the networkd.conf drop-in.
+policy, masks of vendor files and the networkd.conf drop-in. On the netplan stack
+(renderers/netplan.py) only ``guards`` runs: netplan writes the uplinks and bridges.
 
 File names and their lexical order (networkd reads /etc, /run and /usr/lib together,
 sorted by file name, first match wins):
@@ -53,15 +54,24 @@ def _file(path: str, template: str, systemd: int, guards: tuple[str, ...], why: 
 
 
 def render(profile: Profile, plan: Plan) -> None:
-    plan.extend(unmanaged(profile.unmanaged, profile.systemd))
+    guards(profile, plan)
     for bridge in profile.bridges:
         plan.extend(bridge_files(bridge, profile.systemd))
     for uplink in profile.uplinks:
         plan.add(uplink_file(uplink, profile.systemd))
+
+
+def guards(profile: Profile, plan: Plan, also: tuple[str, ...] = ()) -> None:
+    """The container-interface guards every networkd host gets, whoever writes its uplinks
+    and bridges (this module, or netplan: renderers/netplan.py): the unmanaged files, the
+    ``.link`` files, the masks, the networkd.conf drop-in and networkd's reload. ``also``:
+    more paths whose change needs the reload (the netplan file networkd reads through
+    ``netplan generate``)."""
+    plan.extend(unmanaged(profile.unmanaged, profile.systemd))
     reloads = bool(profile.uplinks or profile.bridges or profile.unmanaged or profile.masks)
     plan.extend(masks(profile.masks, profile.foreign_routes, profile.systemd, reloads))
     if reloads:
-        plan.add(reload_action(profile.systemd))
+        plan.add(reload_action(profile.systemd, also))
 
 
 def render_links(profile: Profile, plan: Plan) -> None:
@@ -205,19 +215,19 @@ def masks(names: tuple[str, ...], foreign_routes: str, systemd: int, reloads: bo
 
 
 @lru_cache(maxsize=16)
-def reload_action(systemd: int) -> Action:
+def reload_action(systemd: int, also: tuple[str, ...] = ()) -> Action:
     if supports(systemd, "networkctl.reload"):
         return Action(
             "networkd-reload",
             ("networkctl", "reload"),
             "load the new .network/.netdev files",
-            triggers=(f"{NETWORK_DIR}/",),
+            triggers=(f"{NETWORK_DIR}/", *also),
         )
     # the restart is the reload: it reads the network directory and networkd.conf
     return Action(
         "networkd-reload",
         ("systemctl", "restart", NETWORKD),
         "systemd < 244 has no 'networkctl reload'",
-        triggers=unit_triggers(NETWORKD, *NETWORKD_CONF, f"{NETWORK_DIR}/"),
+        triggers=unit_triggers(NETWORKD, *NETWORKD_CONF, f"{NETWORK_DIR}/", *also),
         unit=NETWORKD,
     )

@@ -24,6 +24,7 @@ MODULES = (
     "nm_manages_container_interfaces",
     "nm_bridge_mac_not_pinned",
     "nm_keyfile_insecure_mode",
+    "netplan_conflict",
 )
 
 
