@@ -218,3 +218,18 @@ def test_rendered_examples_are_not_shadowed(tmp_path):
         overlay = {f.path: ("file", f.content) for f in plan.files}
         host = Host(tmp_path, live=False, overlay=overlay)
         assert run(host, only=[CHECK]).findings == [], example
+
+
+@pytest.mark.netns
+def test_live_nic_taken_by_an_earlier_file(doctor_host, tmp_path):
+    """Live: the namespace's eth0 (a veth with the file's MAC) is taken by cloud-init's file; with
+    another MAC the file does not match the live NIC and nothing is reported."""
+    doctor_host.ip("link", "add", "eth0", "address", MAC, "type", "veth", "peer", "name", "peer0")
+    doctor_host.write("/etc/systemd/network/10-cloud-init-eth0.network", CLOUD_INIT_NETWORKD)
+    render_into(doctor_host.root, tmp_path, profile_data())
+    rc, report = doctor_host.doctor("--only", CHECK)
+    (f,) = findings(report, CHECK)
+    assert rc == 1 and "which takes eth0 (live) first" in f["message"], f["message"]
+    doctor_host.ip("link", "set", "eth0", "address", "52:54:00:aa:bb:cc")
+    rc, report = doctor_host.doctor("--only", CHECK)
+    assert rc == 0 and findings(report, CHECK) == []
