@@ -348,6 +348,10 @@ def cmd_explain(args) -> int:
             print(f"    {' '.join(action.argv)}    # {action.why}{flag}")
     for text in plan.notes:
         print(f"\nnote: {text}")
+    from .doctor.checks.uplink_shadowed import explain_notes
+
+    for text in explain_notes(profile, plan):
+        print(f"\nnote: {text}")
     return EXIT_OK
 
 

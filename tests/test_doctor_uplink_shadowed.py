@@ -233,3 +233,18 @@ def test_live_nic_taken_by_an_earlier_file(doctor_host, tmp_path):
     doctor_host.ip("link", "set", "eth0", "address", "52:54:00:aa:bb:cc")
     rc, report = doctor_host.doctor("--only", CHECK)
     assert rc == 0 and findings(report, CHECK) == []
+
+
+def test_explain_says_what_shadows_the_uplink(tmp_path, capsys):
+    from netharden.cli import main
+
+    profile = write_profile(tmp_path / "ubuntu.yaml", profile_data())
+    assert main(["explain", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert "note: platform.os ubuntu with platform.stack networkd: cloud-init's /etc/netplan/50-cloud-init.yaml" in out
+    assert "sorts before 20-netharden-uplink-eth0.network" in out and "use platform.stack: netplan" in out
+    assert "(uplink-shadowed)" in out
+    flatcar = write_profile(tmp_path / "flatcar.yaml", profile_data(os="flatcar"))
+    assert main(["explain", str(flatcar)]) == 0
+    out = capsys.readouterr().out
+    assert "platform.os ubuntu" not in out and "10-netplan-*.network" in out

@@ -27,6 +27,8 @@ directories /etc, /run, /usr/local/lib, /usr/lib, /lib, shadowing, masks and dro
   other file's literal [Match] words (names, MACs as current and permanent address, drivers,
   paths) and the doctor's representative NICs (eth0, ens3, enp3s0). A candidate counts when the
   own file matches it; the FIRST loaded file in networkd's order that matches it decides.
+* A catch-all netharden-quarantine would move (a file in /run or /etc systemd/network without
+  an interface condition, or only ``Name=*``) is left to ``catchall-network``: it is not counted.
 * A finding per other file that wins a NIC from an own file: it names the NIC, the own file and
   the first setting of the own file the other file does not have (e.g. ``Address=192.0.2.10/24
   is not in 10-netplan-eth0.network``; a key the other file leaves at networkd's default counts
@@ -36,12 +38,14 @@ directories /etc, /run, /usr/local/lib, /usr/lib, /lib, shadowing, masks and dro
 from __future__ import annotations
 
 import itertools
+import os
 
 from ... import netplan_generate as netplan
 from ..host import Host
 from ..model import Finding
 from ..networkd_config import PHYSICAL, REPRESENTATIVES, ConfFile, Device, first_match, load_files, parse_boolean
 from ..nm_config import networkd_absent
+from .catchall_network import quarantinable
 
 ID = "uplink-shadowed"
 TITLE = "an earlier .network file takes the profile's uplink or bridge, so its settings never apply"
@@ -306,7 +310,8 @@ def _hint(other: ConfFile, own: ConfFile) -> str:
 def shadowed(host: Host) -> tuple[list[tuple[ConfFile, ConfFile, Device, bool]], str | None]:
     """(other file, own file, NIC, live) per shadowing pair, and the netplan note."""
     view, note = with_netplan_output(host)
-    files = load_files(view, ".network")
+    # a catch-all the quarantine moves is catchall-network's finding (and its fixed_by's)
+    files = [cf for cf in load_files(view, ".network") if not (cf.loaded and cf.match and quarantinable(cf))]
     own = own_files(view, files)
     own_paths = {cf.path for cf in own}
     live = live_devices(view)
@@ -366,3 +371,36 @@ def check(host: Host) -> list[Finding]:
     if note:
         findings.append(Finding(subject="/etc/netplan", message=note, severity="warning"))
     return findings
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def explain_notes(profile, plan) -> list[str]:
+    """What ``netharden explain`` says about shadowing for the profile's uplink and bridge files:
+    which earlier files would take their NICs, and for Ubuntu on the networkd stack that
+    cloud-init's netplan file does."""
+    own = [
+        f.path
+        for f in plan.files
+        if os.path.basename(f.path).startswith(OWN_UPLINK_PREFIX)
+        or (os.path.basename(f.path).startswith(OWN_BRIDGE_PREFIX) and f.path.endswith(".network"))
+    ]
+    own += [f.path for f in plan.files if netplan.is_netplan_yaml(f.path)]
+    if not own:
+        return []
+    notes = []
+    if profile.os == "ubuntu" and profile.stack == "networkd" and profile.uplinks:
+        first = f"{OWN_UPLINK_PREFIX}{profile.uplinks[0].name}.network"
+        notes.append(
+            f"platform.os ubuntu with platform.stack networkd: cloud-init's /etc/netplan/50-cloud-init.yaml makes "
+            f"netplan write /run/systemd/network/10-netplan-<nic>.network, which sorts before {first} and takes the "
+            "NIC first, so the uplink settings never apply; use platform.stack: netplan (the Ubuntu default)"
+        )
+    names = ", ".join(sorted(os.path.basename(p) for p in own))
+    notes.append(
+        f"networkd applies the first file by name that matches a NIC: a file sorting before {names} "
+        "(netplan's 10-netplan-*.network, cloud-init's 10-cloud-init-*.network, a vendor's or a user's) "
+        "shadows the profile's settings; `netharden doctor --profile PROFILE` on the host finds it (uplink-shadowed)"
+    )
+    return notes
