@@ -428,6 +428,11 @@ def cmd_lab(args) -> int:
         reason = nm.udev_available() if args.udev else nm.available()
     else:
         reason = netns.available()
+    if reason is None and profile.stack == "netplan":
+        from .netplan_generate import netplan_binary
+
+        if netplan_binary() is None:
+            reason = "the netplan stack's lab runs the real netplan generate: netplan is not installed (netplan.io)"
     if reason is not None:
         raise UsageError(f"netharden lab cannot run here: {reason}")
     from .lab.runner import run
