@@ -6,12 +6,13 @@ netharden's uplink as a netplan netdef (60-netharden.yaml) its generated file so
 address is on the link. Also: the lab's netplan step runs the networkd scenarios of a
 netplan-stack profile over netplan's output.
 
-MERGE: until helper A's netplan renderer lands, the netplan-stack Plan is staged here
-(:func:`staged_netplan`: the networkd Plan with the uplink files replaced by a hand-written
-/etc/netplan/60-netharden.yaml of the contract's shape); at merge it becomes
-``netharden.plan(load(profile with platform.stack: netplan))``."""
+The netplan-stack Plan is the real rendering (``platform.stack: netplan``) once helper A's
+renderer (netharden/renderers/netplan.py) is there; before, it is staged (:func:`staged_netplan`:
+the networkd Plan with the uplink files replaced by a hand-written /etc/netplan/60-netharden.yaml
+of the contract's shape). MERGE: drop the staging once A's branch is in."""
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from dataclasses import replace
@@ -56,8 +57,17 @@ def staged_netplan(profile):
     return replace(profile, stack="netplan"), plan
 
 
+HAVE_RENDERER = importlib.util.find_spec("netharden.renderers.netplan") is not None
+
+
 def netplan_context(tmp_path, data) -> Context:
     need("netplan", "apt-get install netplan.io")
+    if HAVE_RENDERER:
+        profile = netharden.load({**data, "platform": {**data["platform"], "stack": "netplan"}})
+        assert profile.stack == "netplan"
+        plan = netharden.plan(profile)
+        assert NETPLAN_FILE in {f.path for f in plan.files}
+        return Context(profile, plan, tmp_path)
     profile, plan = staged_netplan(netharden.load(data))
     return Context(profile, plan, tmp_path)
 
