@@ -248,3 +248,26 @@ def test_explain_says_what_shadows_the_uplink(tmp_path, capsys):
     assert main(["explain", str(flatcar)]) == 0
     out = capsys.readouterr().out
     assert "platform.os ubuntu" not in out and "10-netplan-*.network" in out
+
+
+def test_bridge_file_shadowed_by_an_earlier_one(tmp_path):
+    root = tmp_path / "root"
+    write(root, "/etc/systemd/network/05-br0.network", "[Match]\nName=br0\n\n[Network]\nDHCP=yes\n")
+    data = {**profile_data(), "bridges": [{"name": "br0", "addresses": ["198.51.100.1/24"]}]}
+    render_into(root, tmp_path, data)
+    rc, report = doctor(root)
+    (f,) = findings(report, CHECK)
+    assert rc == 1 and f["subject"].endswith("/etc/systemd/network/05-br0.network")
+    assert f["message"].startswith("Address=198.51.100.1/24 is not in 05-br0.network, which takes br0 first")
+    assert "10-netharden-br0.network" in f["message"]
+
+
+def test_unparsable_netplan_yaml_is_said_not_raised(tmp_path):
+    need("netplan", "apt-get install netplan.io")
+    root = tmp_path / "root"
+    write(root, "/etc/netplan/50-broken.yaml", "network: {version: 2, ethernets: {eth0: {dhcp4: maybe}}}\n", 0o600)
+    render_into(root, tmp_path, profile_data())
+    report = run(Host(root, live=False), only=[CHECK])
+    (f,) = report.findings
+    assert f.severity == "warning" and f.subject == "/etc/netplan" and "were not judged" in f.message, f
+    assert report.checks[0].error is None
