@@ -368,6 +368,10 @@ def cmd_explain(args) -> int:
             print(f"    {' '.join(action.argv)}    # {action.why}{flag}")
     for text in plan.notes:
         print(f"\nnote: {text}")
+    from .doctor.checks.uplink_shadowed import explain_notes
+
+    for text in explain_notes(profile, plan):
+        print(f"\nnote: {text}")
     return EXIT_OK
 
 
@@ -444,6 +448,11 @@ def cmd_lab(args) -> int:
         reason = nm.udev_available() if args.udev else nm.available()
     else:
         reason = netns.available()
+    if reason is None and profile.stack == "netplan":
+        from .netplan_generate import netplan_binary
+
+        if netplan_binary() is None:
+            reason = "the netplan stack's lab runs the real netplan generate: netplan is not installed (netplan.io)"
     if reason is not None:
         raise UsageError(f"netharden lab cannot run here: {reason}")
     from .lab.runner import run

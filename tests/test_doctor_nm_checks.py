@@ -742,7 +742,8 @@ def test_which_stack_the_checks_apply_to(tmp_path):
     skipped = {c.id: c.skipped for c in report.checks
                if c.skipped and "live" not in c.skipped and c.id != "netplan-conflict"}  # no netplan file here
     assert skipped == {c: "does not apply: NetworkManager host without /usr/lib/systemd/systemd-networkd: nothing "
-                          "reads .network files" for c in ("catchall-network", "vendor-docker-network", "foreign-routes")}
+                          "reads .network files" for c in ("catchall-network", "vendor-docker-network", "foreign-routes",
+                                                           "uplink-shadowed")}
     assert report.findings == []
 
     write(fcos, "/usr/lib/systemd/systemd-networkd", "", 0o755)

@@ -38,7 +38,7 @@ EXPECTED_252: dict[str, dict[str, tuple[str, str]]] = {
                                        "foreign-routes": B},
 }
 SCENARIOS = ("runtime-catchall", "networkd-docker-race", "bridge-mac-churn", "stale-vxlan", "container-ipv6",
-             "foreign-routes")
+             "foreign-routes", "uplink-shadowed")
 
 
 def test_every_example_is_listed():

@@ -258,6 +258,8 @@ class NetworkdLab(NamespaceLab):
     network_dir: becomes /etc/systemd/network (copied, see ``bind``).
     networkd_conf_dropin_dir: becomes /etc/systemd/networkd.conf.d (empty if None).
     networkd_conf: optional file to use as /etc/systemd/networkd.conf (else empty).
+    run_network_dir: files copied into the lab's /run/systemd/network before networkd starts
+        (e.g. netplan's generated files: see :meth:`~netharden.lab.scenario.Context.generated_dir`).
     bind: bind-mount the dirs instead of copying (edits are live; dirs must
         be world-readable, pytest's tmp_path is NOT).
     vendor_config: keep /usr/lib/systemd/network etc. visible (default: hidden).
@@ -284,8 +286,10 @@ class NetworkdLab(NamespaceLab):
         workdir: Path | str | None = None,
         ready_timeout: float = 10.0,
         extra_env: dict[str, str] | None = None,
+        run_network_dir: Path | str | None = None,
     ) -> None:
         super().__init__(start=start, workdir=workdir, ready_timeout=ready_timeout)
+        self.run_network_dir = Path(run_network_dir).resolve() if run_network_dir else None
         self.network_dir = Path(network_dir).resolve()
         self.dropin_dir = Path(networkd_conf_dropin_dir).resolve() if networkd_conf_dropin_dir else None
         self.networkd_conf = Path(networkd_conf).resolve() if networkd_conf else None
@@ -365,6 +369,8 @@ class NetworkdLab(NamespaceLab):
                 self.setup()
             if self.networkd_running():
                 raise LabError("networkd is already running")
+            if self.run_network_dir is not None and not self._run_files_copied:
+                self._copy_run_files()
             if self._dbus is None and self.want_dbus is not False:
                 self._start_dbus(required=bool(self.want_dbus))
             t0 = time.monotonic()
@@ -401,6 +407,19 @@ class NetworkdLab(NamespaceLab):
                     raise LabError(f"systemd-networkd not ready after {self.ready_timeout}s:\n{text[-4000:]}")
                 time.sleep(0.01)
             self.timings["networkd_ready"] = time.monotonic() - t0
+
+    _run_files_copied = False
+
+    def _copy_run_files(self) -> None:
+        """The files of ``run_network_dir`` into the lab's /run/systemd/network (once: a restart
+        keeps what is there, as a host's /run survives a networkd restart)."""
+        assert self.run_network_dir is not None
+        dest = self.root_path("/run/systemd/network")
+        for f in sorted(self.run_network_dir.iterdir()):
+            if f.is_file() and not f.name.startswith("."):
+                shutil.copyfile(f, dest / f.name)
+                (dest / f.name).chmod(0o644)
+        self._run_files_copied = True
 
     # -- process control ---------------------------------------------------
 

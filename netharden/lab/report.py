@@ -24,7 +24,12 @@ def exit_code(outcomes: list[Outcome]) -> int:
 
 
 # the lab's daemon per stack: (report name, JSON key)
-DAEMONS = {"networkd": ("systemd-networkd", "systemd"), "networkmanager": ("NetworkManager", "networkmanager")}
+DAEMONS = {
+    "networkd": ("systemd-networkd", "systemd"),
+    # netplan renders to networkd: the lab runs networkd over netplan generate's output
+    "netplan": ("systemd-networkd", "systemd"),
+    "networkmanager": ("NetworkManager", "networkmanager"),
+}
 
 
 def to_json(profile: str, version: int | str, outcomes: list[Outcome], stack: str = "networkd") -> dict:
@@ -37,7 +42,7 @@ def to_json(profile: str, version: int | str, outcomes: list[Outcome], stack: st
 
 
 def _word(status: str, version: int | str, colour: bool, stack: str = "networkd") -> str:
-    daemon = "systemd" if stack == "networkd" else DAEMONS[stack][0]
+    daemon = "systemd" if DAEMONS[stack][1] == "systemd" else DAEMONS[stack][0]
     text = _WORDS[status] + (f" on {daemon} {version}" if status == NOT_REPRODUCIBLE else "")
     return f"\033[{_COLOURS[status]}m{text}\033[0m" if colour else text
 

@@ -3,7 +3,10 @@
 A scenario is a module in ``netharden/lab/scenarios/`` with the same shape as a lint
 rule: ``ID``, ``TITLE``, ``INCIDENT`` (a guard id of plan_model.GUARDS), ``HINT`` (the
 profile key that fixes it), ``STACK`` (the network stack it replays: "networkd",
-"networkmanager", or None for every stack), and three functions:
+"networkmanager", or None for every stack; a "networkd" scenario also runs for the netplan
+stack, which renders to networkd: its profile side hands networkd the output of the real
+``netplan generate`` over the Plan's /etc/netplan files, :attr:`Context.plan_generated`),
+and three functions:
 
   applies(ctx) -> str | None    None, or why the scenario does not apply to this profile
   baseline(ctx) -> Result       the naive host: BREAKS (harm reproduced, with evidence)
@@ -86,6 +89,34 @@ class Context:
     def networkd_conf_dir(self) -> Path | None:
         d = self.path("/etc/systemd/networkd.conf.d")
         return d if d.is_dir() else None
+
+    def netplan_yaml(self) -> dict[str, str]:
+        """The Plan's netplan YAML files (target path -> text): a netplan-stack profile's
+        /etc/netplan/60-netharden.yaml."""
+        from ..netplan_generate import is_netplan_yaml
+
+        return {f.path: f.content for f in self.plan.files if is_netplan_yaml(f.path)}
+
+    def generated_dir(self, extra_yaml: dict[str, str] | None = None, *, plan: bool = True) -> Path | None:
+        """The lab's netplan step: the real ``netplan generate --root-dir`` over the Plan's
+        netplan YAML (``plan``) and ``extra_yaml`` (a baseline's, e.g. cloud-init's
+        50-cloud-init.yaml), its networkd files in a fresh directory to hand to
+        ``NetworkdLab(run_network_dir=...)`` (the lab's /run/systemd/network); None when there
+        is no YAML at all."""
+        from ..netplan_generate import generate_into
+
+        yaml_files = {**(self.netplan_yaml() if plan else {}), **(extra_yaml or {})}
+        if not yaml_files:
+            return None
+        out = self.scratch("netplan-generated")
+        generate_into(yaml_files, out)
+        return out
+
+    @cached_property
+    def plan_generated(self) -> Path | None:
+        """:meth:`generated_dir` of the Plan alone (run once): what every networkd scenario's
+        profile side hands to networkd as /run/systemd/network on the netplan stack."""
+        return self.generated_dir()
 
     def helper(self, name: str) -> Path:
         """A rendered host-side helper script (e.g. netharden-quarantine)."""

@@ -421,9 +421,17 @@ def profile(ctx: Context) -> Result:
     gateway, address, own = gateway_of(bridge)
     macs = churn_macs(ctx, bridge)
     netdev = f"10-netharden-{bridge.name}.netdev"
+    if ctx.plan_generated is not None:  # the netplan stack: netplan's netdev for the bridge
+        from ...netplan_generate import GENERATED_PREFIX, netdef_id
+
+        if (ctx.plan_generated / f"{GENERATED_PREFIX}{netdef_id(bridge)}.netdev").is_file():
+            netdev = f"{GENERATED_PREFIX}{netdef_id(bridge)}.netdev"
     evidence: list[str] = []
     failed = False
-    with ctx.netns("brctr") as ctr_ns, NetworkdLab(ctx.network_dir(), ctx.networkd_conf_dir()) as lab:
+    with (
+        ctx.netns("brctr") as ctr_ns,
+        NetworkdLab(ctx.network_dir(), ctx.networkd_conf_dir(), run_network_dir=ctx.plan_generated) as lab,
+    ):
         lab.wait_for(bridge.name, ["configured", "configuring", "degraded"], timeout=10)
         _wait_address(lab, bridge.name, gateway, add=not own)
         created = lab.mac(bridge.name)

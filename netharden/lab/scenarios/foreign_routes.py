@@ -259,7 +259,7 @@ def _run(ctx: Context, conf_dir) -> tuple[_Setup, list[dict], list[str], int]:
     if setup.standin:
         (net / STANDIN_FILE).write_text(setup.standin_text())
     events: list[dict[str, Any]] = []
-    with NetworkdLab(net, conf_dir) as lab:
+    with NetworkdLab(net, conf_dir, run_network_dir=ctx.plan_generated) as lab:
         # no duplicate address detection on the veths: nothing else is on the link, and it
         # would only make networkd wait ~1 s per (re)configuration of a static IPv6 address
         lab.run("sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad")

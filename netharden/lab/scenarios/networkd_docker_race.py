@@ -126,11 +126,14 @@ def applies(ctx: Context) -> str | None:
     return None
 
 
-def race(ctx: Context, network_dir: Path, conf_dir: Path | None = None) -> tuple[str, dict, Steps]:
+def race(
+    ctx: Context, network_dir: Path, conf_dir: Path | None = None, run_dir: Path | None = None
+) -> tuple[str, dict, Steps]:
     """The docker-like step, then networkd start, reload, restart. Returns the vendor
-    directory, docker's own state and (step, networkd states, interface state) per step."""
+    directory, docker's own state and (step, networkd states, interface state) per step.
+    ``run_dir``: files for the lab's /run/systemd/network (netplan's output)."""
     steps = []
-    with ctx.netns("ctr") as ctr, NetworkdLab(network_dir, conf_dir, start=False) as lab:
+    with ctx.netns("ctr") as ctr, NetworkdLab(network_dir, conf_dir, start=False, run_network_dir=run_dir) as lab:
         directory = install_vendor_files(lab, ctx.version)
         docker_like(ctx, lab_host(lab), str(lab.holder_pid), ctr)
         docker = lab_snapshot(lab)
@@ -193,7 +196,7 @@ def profile(ctx: Context) -> Result:
     net = ctx.network_dir()
     masks = sorted(m for m in VENDOR if (net / m).is_symlink() and os.readlink(net / m) == "/dev/null")
     unmanaged = [n for n in NAMES if _unmanaged(ctx, n)]
-    directory, docker, steps = race(ctx, net, ctx.networkd_conf_dir())
+    directory, docker, steps = race(ctx, net, ctx.networkd_conf_dir(), ctx.plan_generated)
     claimed, changed, lines = _step_lines(docker, steps)
     evidence = [
         *_setup_lines(directory, ctx.version),

@@ -307,9 +307,10 @@ def _edited(text: str, edits: list[tuple[int, int, str]]) -> str:
     return "".join(out) + text[pos:]
 
 
-def stand_in(ctx: Context, net: Path) -> StandIn | str:
+def stand_in(ctx: Context, net: Path, run: Path | None = None) -> StandIn | str:
     """Derive the NIC stand-in for the profile's first uplink and adapt the lab's copy
-    (``net``) of its file; or the reason why the uplink cannot be judged."""
+    (``net``, or on the netplan stack ``run``: netplan's output for the lab's
+    /run/systemd/network) of its file; or the reason why the uplink cannot be judged."""
     if not ctx.profile.uplinks:
         return "no uplink in the profile: only the container interfaces are judged"
     up = ctx.profile.uplinks[0]
@@ -328,11 +329,21 @@ def stand_in(ctx: Context, net: Path) -> StandIn | str:
         return f"uplink {up.name}: no interface name matches {' '.join(match.names)} outside the unmanaged globs"
     mac = match.macs[0] if match.macs else STANDIN_MAC
     base = f"20-netharden-uplink-{up.name}.network"
-    path = net / base
+    path, target_dir = net / base, NETWORK_DIR
+    if not path.is_file() and run is not None:
+        from ...netplan_generate import GENERATED_DIR, generated_network
+
+        base, target_dir = generated_network(up), GENERATED_DIR
+        path = run / base
     if not path.is_file():
         return f"uplink {up.name}: {base} is not in the Plan"
     note = f"uplink {up.name}: veth {names[0]} ({mac}) stands in for the NIC"
     text = path.read_text()
+    if target_dir != NETWORK_DIR:
+        text, permanent = permanent_as_current(text)
+        if permanent:
+            path.write_text(text)
+            note += f"; the lab's copy of {base} matches PermanentMACAddress= as MACAddress= (a veth has none)"
     removed = _exclusions(text)
     if removed:
         words = [f"{a.key}={a.value}" for a in removed]
@@ -344,7 +355,16 @@ def stand_in(ctx: Context, net: Path) -> StandIn | str:
         else:
             note += f"; the lab's copy of {base} has {shown} dropped (its MACAddress= picks the NIC)"
         path.write_text(_edited(text, edits))
-    return StandIn(names[0], mac, f"{NETWORK_DIR}/{base}", up.dhcp != "no" or up.ipv6_accept_ra, up.addresses, note)
+    return StandIn(names[0], mac, f"{target_dir}/{base}", up.dhcp != "no" or up.ipv6_accept_ra, up.addresses, note)
+
+
+def permanent_as_current(text: str) -> tuple[str, bool]:
+    """``text`` with each [Match] ``PermanentMACAddress=`` turned into ``MACAddress=``: netplan
+    matches a NIC by its permanent address, which a veth stand-in does not have (networkd 252
+    then never matches it: measured); a real NIC's permanent address is its MAC unless changed."""
+    located = [a for a in parse_ini_located(text) or () if a.section == "Match" and a.key == "PermanentMACAddress"]
+    edits = [(a.start, a.end, f"MACAddress={a.value}\n") for a in located]
+    return (_edited(text, edits), True) if edits else (text, False)
 
 
 def judge_uplink(lab: NetworkdLab, up: StandIn, timeout: float = 10.0, other: float = 2.0) -> tuple[bool, str]:
@@ -452,12 +472,16 @@ def profile(ctx: Context) -> Result:
     scratch = ctx.scratch("runtime-catchall-profile")
     net = scratch / "network"
     shutil.copytree(ctx.network_dir(), net, symlinks=True)
-    up = stand_in(ctx, net)
+    run = None
+    if ctx.plan_generated is not None:  # the netplan stack: netplan's output, adapted like net
+        run = scratch / "run-network"
+        shutil.copytree(ctx.plan_generated, run)
+    up = stand_in(ctx, net, run)
     evidence = [f"{STRAY_PATH} (Name=*, DHCP=yes) present when networkd starts with the profile's files"]
     evidence.append(up if isinstance(up, str) else up.note)
     ref = reference(ctx)
     ok = True
-    with ctx.netns("ctr") as ctr, NetworkdLab(net, ctx.networkd_conf_dir(), start=False) as lab:
+    with ctx.netns("ctr") as ctr, NetworkdLab(net, ctx.networkd_conf_dir(), start=False, run_network_dir=run) as lab:
         _write_stray(lab)
         if isinstance(up, StandIn):
             lab.ip("link", "add", up.name, "address", up.mac, "type", "veth", "peer", "name", STANDIN_PEER)
