@@ -162,6 +162,8 @@ def enablement(plan: Plan, files: dict[str, tuple[bytes, int]]) -> dict[str, str
     for u in plan.units:
         if u.masked:
             links[f"{UNIT_DIR}/{u.name}"] = "/dev/null"
+        elif u.enabled and f"{UNIT_DIR}/{u.name}" not in files:
+            continue  # a vendor unit (systemd-networkd.service): its enablement links are Plan links
         elif u.enabled:
             text = files[f"{UNIT_DIR}/{u.name}"][0].decode()
             for line in text.splitlines():

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 from ..plan_model import Plan
 from ..profile import Profile
-from . import containers, docker, networkd, networkmanager, packages, quarantine, sysctl, vxlan_gc
+from . import containers, docker, networkd, networkmanager, packages, quarantine, stack_service, sysctl, vxlan_gc
 
 # The renderers of the host's network stack (platform.stack), then the host guards every
 # stack has. NetworkManager's answer to incident 1 is its unmanaged list (no quarantine:
 # see renderers/networkmanager.py); udev reads .link files whichever stack runs.
+# stack_service enables systemd-networkd.service (Debian ships it disabled). On the netplan
+# stack netplan's own systemd generator enables networkd at every boot when it generated
+# networkd files (netplan 0.106: "adding ... enablement symlink" in multi-user.target.wants
+# and network-online.target.wants of the generator directory).
 STACKS = {
-    "networkd": (networkd.render, quarantine.render),
+    "networkd": (networkd.render, quarantine.render, stack_service.render),
     "networkmanager": (networkmanager.render, networkd.render_links),
 }
 GUARDS = (
