@@ -89,8 +89,8 @@ def _entries(argv: list[str], files: dict[str, str], has_reload: bool) -> tuple[
             "start", "restart", "try-restart", "reload-or-restart", "try-reload-or-restart"):
         unit = argv[2]
         entries = _unit_paths(unit, files)
-        if unit == "systemd-networkd.service" and not has_reload:
-            entries.append(NETWORK_DIR)  # systemd < 244: the restart is the reload
+        if unit == "systemd-networkd.service" and (argv[1] == "start" or not has_reload):
+            entries.append(NETWORK_DIR)  # a start reads it; systemd < 244: the restart is the reload
         content = files.get(f"{UNIT_DIR}/{unit}")
         start = argv[1] == "start" and not (content is not None and _oneshot(content))
         return entries, unit, "start" if start else "run"

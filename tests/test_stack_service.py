@@ -92,6 +92,15 @@ def test_networkd_stack_enables_networkd(os_name):
     assert {x.path for x in enablement_links(os_name, plan.systemd)} <= links
 
 
+def test_no_networkd_files_no_enablement():
+    """A profile that writes no networkd file does not enable networkd (no inert enablement)."""
+    profile = _profile("debian")
+    profile.update(unmanaged={"presets": []}, networkd={"mask": [], "quarantine": [], "foreign_routes": "manage"})
+    plan = netharden.plan(netharden.load(profile, filename="t.yaml"))
+    assert not [p for p in plan.paths() if p.startswith(("/etc/systemd/network/", "/etc/systemd/networkd.conf"))]
+    assert NETWORKD not in {u.name for u in plan.units}
+
+
 def test_networkmanager_stack_does_not_enable_networkd():
     plan = _plan("fedora")
     assert NETWORKD not in {u.name for u in plan.units}
@@ -101,8 +110,9 @@ def test_networkmanager_stack_does_not_enable_networkd():
 def test_entries_are_shared_between_hosts():
     """A part of the renderer: the same inputs give the very same entries (memoized)."""
     assert networkd_enabled("debian", 252) is networkd_enabled("debian", 252)
-    unit, *links = networkd_enabled("debian", 252)
+    unit, *links, start = networkd_enabled("debian", 252)
     assert isinstance(unit, Unit) and all(isinstance(x, Link) for x in links)
+    assert start.ensure_started and start.unit == NETWORKD and not start.disruptive
 
 
 def test_every_format_enables_networkd(tmp_path):

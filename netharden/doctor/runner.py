@@ -59,7 +59,8 @@ def run(host: Host, only: list[str] | None = None, profile=None, plan=None) -> R
         fixed_host = host.with_overlay(plan_overlay(plan))
     for check in checks:
         result = _run_one(check, host)
-        if plan is not None and fixed_host is not None and result.findings:
+        about_profile = getattr(check, "ABOUT_PROFILE", False)
+        if plan is not None and fixed_host is not None and (result.findings or about_profile):
             after = _run_one(check, fixed_host)
             remaining = {(f.subject, f.message) for f in after.findings}
             remaining_subjects = {f.subject for f in after.findings}
@@ -82,6 +83,18 @@ def run(host: Host, only: list[str] | None = None, profile=None, plan=None) -> R
                 else:
                     fixed, note = True, "gone with the profile's files in place"
                 marked.append(replace(f, fixed_by_profile=fixed, profile_note=note))
-            result.findings = marked
+            if about_profile:
+                # what only the profile's files bring (the check judges them): applying it does not
+                # take effect
+                before = {(f.subject, f.message) for f in result.findings}
+                before_subjects = {f.subject for f in result.findings}
+                for f in after.findings:
+                    if (f.subject, f.message) not in before and f.subject not in before_subjects:
+                        marked.append(
+                            replace(f, fixed_by_profile=False, profile_note="found with the profile's files in place")
+                        )
+                if after.error and not result.error:
+                    result.error = f"with the profile's files in place: {after.error}"
+            result.findings = sorted(marked, key=lambda f: (f.subject, f.message))
         report.checks.append(result)
     return report

@@ -17,19 +17,20 @@ with their own ``WantedBy=``); ``INSTALL`` below records which version added wha
 tests/test_stack_service.py compares them with the real ``systemctl --root enable`` of the
 systemd installed here (Debian 12: 252).
 
-Enabling does not start networkd: on a live host the role starts it (or, taking a NIC
-over from ifupdown, leaves that to the next boot: see roles/netharden/README.md).
+Enabling does not start networkd: on a live host the ``networkd-start`` action does (the
+role leaves it to the next boot when it takes a NIC over from ifupdown: starting networkd
+there now could drop the controller's address, see roles/netharden/README.md).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from ..plan_model import Link, Plan, Unit
+from ..plan_model import PHASE_NETWORKD, Action, Link, Plan, Unit, ensure_running, unit_triggers
 from ..profile import Profile
 from ..targets import UNIT_DIR, vendor_unit_dir
+from .networkd import NETWORK_DIR, NETWORKD, NETWORKD_CONF
 
-NETWORKD = "systemd-networkd.service"
 GUARDS = ("config",)
 WHY = "systemd-networkd must run, or netharden's .network/.netdev files are inert (Debian ships it disabled)"
 
@@ -51,14 +52,41 @@ INSTALL: tuple[tuple[int, str, str], ...] = (
 )
 
 
+# Directories whose files only a running networkd reads: netharden writes networkd files.
+NETWORKD_PATHS = (f"{NETWORK_DIR}/", "/etc/systemd/networkd.conf")
+
+
 def render(profile: Profile, plan: Plan) -> None:
-    plan.extend(networkd_enabled(profile.os, profile.systemd))
+    """Enable networkd when the Plan has networkd files (the networkd renderer ran first)."""
+    if any(path.startswith(NETWORKD_PATHS) for path in plan.paths()):
+        plan.extend(networkd_enabled(profile.os, profile.systemd))
 
 
 @lru_cache(maxsize=32)
-def networkd_enabled(os_name: str, systemd: int) -> tuple[Unit | Link, ...]:
-    """The Unit that enables systemd-networkd.service and the links enabling it makes."""
-    return (Unit(NETWORKD, enabled=True, guards=GUARDS, why=WHY), *enablement_links(os_name, systemd))
+def networkd_enabled(os_name: str, systemd: int) -> tuple[Unit | Link | Action, ...]:
+    """The Unit that enables systemd-networkd.service, the links enabling it makes, and the
+    action that makes sure it runs on a live host (after the quarantine's units, before
+    ``networkctl reload``: a reload would start it through D-Bus activation anyway, once
+    the alias link is in place)."""
+    return (
+        Unit(NETWORKD, enabled=True, guards=GUARDS, why=WHY),
+        *enablement_links(os_name, systemd),
+        start_action(),
+    )
+
+
+@lru_cache(maxsize=1)
+def start_action() -> Action:
+    """Ensure-started (an applier starts it only when it is not running; never a restart).
+    networkd reads networkd.conf and its directory when it starts."""
+    read = (*NETWORKD_CONF, f"{NETWORK_DIR}/")
+    return ensure_running(
+        "networkd-start",
+        NETWORKD,
+        "systemd-networkd reads netharden's files",
+        PHASE_NETWORKD - 1,
+        unit_triggers(NETWORKD, *read),
+    )
 
 
 @lru_cache(maxsize=32)
