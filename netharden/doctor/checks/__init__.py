@@ -5,7 +5,10 @@ finding in a way its files alone cannot show (live state, a helper that moves fi
 falls back to re-running the check with the profile's files laid over the host; optionally
 applies(host) -> str | None: why the check does not apply to this host (it is then skipped
 with that reason: the NetworkManager checks on a host without NetworkManager, the checks of
-networkd's .network files on a NetworkManager host without systemd-networkd)."""
+networkd's .network files on a NetworkManager host without systemd-networkd); optionally
+ABOUT_PROFILE = True: the check judges the profile's own files, so with a profile the runner
+also reports what it finds with the profile's files laid over the host (fixed_by_profile
+False: applying the profile brings that problem)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ MODULES = (
     "nm_manages_container_interfaces",
     "nm_bridge_mac_not_pinned",
     "nm_keyfile_insecure_mode",
+    "stack_not_running",
+    "nic_owned_by_other_manager",
 )
 
 
