@@ -78,13 +78,15 @@ def claims(host: Host) -> list[Claim]:
     return ifupdown_claims(host) + nm_claims(host, nics, active)
 
 
-def check(host: Host) -> list[Finding]:
+def conflicts(host: Host, found: list[Claim] | None = None) -> list[tuple[str, Claim, ConfFile]]:
+    """(NIC, the other manager's claim, netharden's uplink file that matches the NIC), one per
+    NIC and manager: what this check reports and what the role's preflight refuses."""
     uplinks = own_uplinks(host)
     if not uplinks:
         return []
-    out: list[Finding] = []
+    out: list[tuple[str, Claim, ConfFile]] = []
     seen: set[tuple[str, str]] = set()
-    for claim in claims(host):
+    for claim in claims(host) if found is None else found:
         dev = _device(host, claim)
         if dev is None:
             continue
@@ -92,12 +94,14 @@ def check(host: Host) -> list[Finding]:
         if own is None or (dev.name, claim.manager) in seen:
             continue
         seen.add((dev.name, claim.manager))
-        by = f", brought up by {claim.by}" if claim.by else ""
-        out.append(
-            Finding(
-                dev.name,
-                f"{dev.name} is configured by {claim.manager} too: {claim.where()}{by}; "
-                f"netharden's {host.display(own.path)} matches it",
-            )
-        )
+        out.append((dev.name, claim, own))
     return out
+
+
+def describe(host: Host, nic: str, claim: Claim, own: ConfFile) -> str:
+    by = f", brought up by {claim.by}" if claim.by else ""
+    return f"{nic} is configured by {claim.manager} too: {claim.where()}{by}; netharden's {host.display(own.path)} matches it"
+
+
+def check(host: Host) -> list[Finding]:
+    return [Finding(nic, describe(host, nic, claim, own)) for nic, claim, own in conflicts(host)]
