@@ -55,7 +55,8 @@ def test_every_check_has_the_rule_shape():
         assert callable(getattr(check, "applies", callable))
     assert ids == ["catchall-network", "vendor-docker-network", "bridge-mac-follows-ports", "stale-vxlan",
                    "veth-mac-policy", "foreign-routes", "docker-daemon", "runtime-not-held",
-                   "nm-manages-container-interfaces", "nm-bridge-mac-not-pinned", "nm-keyfile-insecure-mode"]
+                   "nm-manages-container-interfaces", "nm-bridge-mac-not-pinned", "nm-keyfile-insecure-mode",
+                   "stack-not-running", "nic-owned-by-other-manager"]
 
 
 def test_list_names_every_check():
@@ -79,7 +80,9 @@ def test_the_tree_netharden_renders_is_clean(profile, tmp_path):
 
     nm = is_nm_host(Host(tree, live=False))
     other_stack = {c.ID for c in all_checks() if hasattr(c, "applies") and c.applies(Host(tree, live=False))}
-    assert other_stack == ({"catchall-network", "vendor-docker-network", "foreign-routes"} if nm else NM_CHECKS)
+    # stack-not-running judges a system root (a tree has no systemd of its own to judge)
+    networkd_checks = {"catchall-network", "vendor-docker-network", "foreign-routes", "nic-owned-by-other-manager"}
+    assert other_stack == (networkd_checks if nm else NM_CHECKS) | {"stack-not-running"}
     assert {c["id"] for c in report["checks"] if c["skipped"]} == {
         c.ID for c in all_checks() if c.NEEDS == "live"} | other_stack
 
@@ -93,7 +96,7 @@ def test_findings_exit_1_and_fail_on(tmp_path):
     assert "fix: " in done.stdout
     # the summary line, plain (not a terminal: no escape codes)
     last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith("11 checks: ") and "2 errors" in last
+    assert last.startswith("13 checks: ") and "2 errors" in last
     assert "; not applicable: nm-manages-container-interfaces, nm-bridge-mac-not-pinned, nm-keyfile-insecure-mode " \
            "(no NetworkManager: no /usr/sbin/NetworkManager" in last
     assert "\033[" not in done.stdout
@@ -117,7 +120,7 @@ def test_json_report_shape(tmp_path):
     report = json.loads(done.stdout)
     assert report["apiVersion"] == "netharden/v1" and report["kind"] == "DoctorReport"
     assert report["live"] is False and report["summary"]["error"] == 2
-    assert len(report["checks"]) == 11
+    assert len(report["checks"]) == 13
 
 
 @pytest.mark.parametrize("args, message", [

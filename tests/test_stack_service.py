@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import netharden
-from helpers import need, require
+from helpers import debian_rootfs, need, require
 from netharden.plan_model import Link, Unit
 from netharden.renderers.stack_service import INSTALL, NETWORKD, enablement_links, networkd_enabled
 
@@ -70,6 +70,22 @@ def test_links_are_what_systemctl_enable_makes(tmp_path, vendor):
     assert len(made) >= 4  # the unit, its alias, its socket, wait-online: a test that can fail
 
 
+def test_links_of_debian_11_units_are_what_systemctl_enable_makes(tmp_path):
+    """Debian 11's own unit files (systemd 247, debootstrapped): the real systemctl enable over
+    them makes exactly the Plan's links for a systemd-247 Debian profile (no generator yet)."""
+    systemctl = need("systemctl", "Debian package systemd")
+    root = debian_rootfs("11", tmp_path / "root", "./usr/lib/systemd/system", "./lib", "./etc/systemd/system")
+    for link in (root / "etc/systemd/system").rglob("*"):   # start from a disabled networkd
+        if link.is_symlink() and ("networkd" in link.name or "network1" in link.name
+                                  or "network-generator" in link.name):
+            link.unlink()
+    before = _symlinks(root / "etc")
+    subprocess.run([systemctl, f"--root={root}", "enable", NETWORKD], check=True, capture_output=True)
+    made = {"/etc" + path: target for path, target in _symlinks(root / "etc").items() if path not in before}
+    assert made == {x.path: x.target for x in enablement_links("debian", 247)}
+    assert not [p for p in made if "generator" in p]
+
+
 def test_version_table():
     """Links added by later versions only appear from those versions; every version has the
     unit's own WantedBy= and Alias=."""
@@ -78,6 +94,7 @@ def test_version_table():
     assert paths == {NETWORKD, "dbus-org.freedesktop.network1.service", "systemd-networkd.socket",
                      "systemd-networkd-wait-online.service"}
     assert len(new) == len(INSTALL)
+    assert not [x for x in enablement_links("debian", 247) if "generator" in x.path]
     assert {x.target.rsplit("/", 2)[0] for x in old} == {"/lib/systemd"}
     assert {x.target.rsplit("/", 2)[0] for x in enablement_links("debian", 257)} == {"/usr/lib/systemd"}
     assert "/etc/systemd/system/sockets.target.wants/systemd-networkd-varlink.socket" in {x.path for x in new}

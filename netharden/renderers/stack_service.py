@@ -15,7 +15,8 @@ The links follow the ``[Install]`` section of upstream's
 ``units/systemd-networkd.service.in`` (``WantedBy=``, ``Alias=`` and the ``Also=`` units
 with their own ``WantedBy=``); ``INSTALL`` below records which version added what.
 tests/test_stack_service.py compares them with the real ``systemctl --root enable`` of the
-systemd installed here (Debian 12: 252).
+systemd installed here (Debian 12: 252), on this machine's unit files and on Debian 11's
+(systemd 247, from the debootstrapped root of scripts/build-debian-image.sh).
 
 Enabling does not start networkd: on a live host the ``networkd-start`` action does (the
 role leaves it to the next boot when it takes a NIC over from ifupdown: starting networkd
@@ -42,8 +43,9 @@ INSTALL: tuple[tuple[int, str, str], ...] = (
     (0, "dbus-org.freedesktop.network1.service", NETWORKD),
     (0, "sockets.target.wants/systemd-networkd.socket", "systemd-networkd.socket"),
     (0, "network-online.target.wants/systemd-networkd-wait-online.service", "systemd-networkd-wait-online.service"),
-    # Also=systemd-network-generator.service (the generator came with 245)
-    (245, "sysinit.target.wants/systemd-network-generator.service", "systemd-network-generator.service"),
+    # Also=systemd-network-generator.service: not in 247 (Debian 11's unit), in 252 (Debian
+    # 12's), both measured in tests/test_stack_service.py; 250 is the boundary assumed
+    (250, "sysinit.target.wants/systemd-network-generator.service", "systemd-network-generator.service"),
     # networkd's varlink interface moved to socket units (Also=) in 257, metrics and the
     # resolved hook in 258
     (257, "sockets.target.wants/systemd-networkd-varlink.socket", "systemd-networkd-varlink.socket"),
