@@ -249,3 +249,29 @@ def test_claim_covers():
     assert not Claim("ifupdown", "eth0", None, "/x", 1, "iface eth0 inet dhcp").covers("eth1")
     by_mac = Claim("NetworkManager", None, "52:54:00:12:34:56", "/x", 3, "mac-address=52:54:00:12:34:56")
     assert by_mac.covers("ens3", "52:54:00:12:34:56") and not by_mac.covers("ens3", None)
+
+
+# ----------------------------------------------------------------------------- live
+
+
+@pytest.mark.netns
+def test_live_nic_owned_by_ifupdown(doctor_host):
+    """``doctor --root R --live`` in a namespace with the NIC: the live eth0 (a veth here: the
+    uplink file names it exactly, so no kind exclusion applies) is ifupdown's and netharden's."""
+    doctor_host.ip("link", "add", "eth0", "type", "veth", "peer", "name", "nhpeer0")
+    doctor_host.write("/etc/network/interfaces", INSTALLER)
+    doctor_host.write("/usr/sbin/ifup", "", 0o755)
+    (doctor_host.root / "sbin").symlink_to("usr/sbin")
+    plan = netharden.plan(netharden.load(_profile(), filename="p.yaml"))
+    for f in plan.files:
+        if f.path.startswith("/etc/systemd/network/20-netharden-uplink-"):
+            doctor_host.write(f.path, f.content)
+    code, report = doctor_host.doctor("--only", "nic-owned-by-other-manager")
+    (finding,) = [f for c in report["checks"] for f in c["findings"]]
+    assert code == 1 and finding["subject"] == "eth0"
+    assert finding["message"].startswith("eth0 is configured by ifupdown too: ")
+    assert ":12: iface eth0 inet dhcp, brought up by allow-hotplug eth0" in finding["message"]
+    # another name: the uplink file does not match it, nothing to report
+    doctor_host.write("/etc/network/interfaces", INSTALLER.replace("eth0", "ens9"))
+    code, report = doctor_host.doctor("--only", "nic-owned-by-other-manager")
+    assert code == 0 and not [f for c in report["checks"] for f in c["findings"]]
