@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build the booted-Debian podman images the molecule scenario of roles/netharden runs on.
 #
-#   sh scripts/build-debian-image.sh [12|11|12nm ...]      (default: all three)
+#   sh scripts/build-debian-image.sh [12|11|12nm|12ifupdown ...]      (default: all four)
 #
 # Each image is debootstrapped (minbase + systemd as PID 1, dbus for networkctl,
 # python3 for Ansible, iproute2 for the verify's veths, procps for sysctl) from the
@@ -11,12 +11,15 @@
 #   localhost/netharden-debian11:latest      (bullseye, systemd 247, systemd-networkd)
 #   localhost/netharden-debian12-nm:latest   (bookworm + network-manager 1.42: a host whose
 #                                             stack is NetworkManager; no ifupdown)
+#   localhost/netharden-debian12-ifupdown:latest (bookworm + ifupdown, systemd-networkd
+#                                             installed and disabled: Debian's default host)
 # The root filesystem tarballs are cached under $NETHARDEN_IMAGE_CACHE
 # (default /var/cache/netharden/images); an image is debootstrapped again only when its
 # tarball is missing, and imported again only when podman does not have the image
 # (to refresh: remove the tarball and `podman rmi` the image, then run this again).
 #
-# Users with a registry set NETHARDEN_MOLECULE_IMAGE_DEBIAN12 / _DEBIAN11 / _DEBIAN12NM to
+# Users with a registry set NETHARDEN_MOLECULE_IMAGE_DEBIAN12 / _DEBIAN11 / _DEBIAN12NM /
+# _DEBIAN12IFUPDOWN to
 # their own image (anything not under localhost/): this script then builds nothing for
 # that image and molecule pulls it. NETHARDEN_DEBIAN_MIRROR overrides the mirror.
 #
@@ -28,6 +31,12 @@
 # its platform log), as in the NetworkManager lab (netharden/lab/nm.py). minbase has no
 # ifupdown; the 12nm build fails if anything pulled it in (NetworkManager's ifupdown plugin
 # would then leave /etc/network/interfaces devices to it).
+# The ifupdown image (12ifupdown) is Debian's default host: ifupdown installed, networkd
+# disabled as the package leaves it, and the installer's /etc/network/interfaces (netcfg's
+# text) for the primary NIC eth0, with two changes a --network=none container needs: "auto"
+# instead of "allow-hotplug" (no udev to hotplug it) and a static address instead of DHCP
+# (nothing answers DHCP). The container has no eth0 of its own: the molecule prepare step
+# makes one (a veth pair) and ifupdown configures it.
 # Needs root (debootstrap, rootful podman).
 set -eu
 
@@ -37,6 +46,7 @@ PACKAGES=systemd,systemd-sysv,dbus,python3,iproute2,procps
 # libpam-systemd provides the logind polkitd depends on (debootstrap resolves no virtual
 # package: without it polkitd and network-manager stay unconfigured)
 NM_PACKAGES=$PACKAGES,libpam-systemd,network-manager
+IFUPDOWN_PACKAGES=$PACKAGES,ifupdown
 
 die() {
     echo "build-debian-image: $*" >&2
@@ -142,10 +152,40 @@ build_rootfs() {
     say "$suite rootfs built in $(($(date +%s) - start)) s: $tarball"
 }
 
+# The Debian 12 installer's /etc/network/interfaces (netcfg), eth0 brought up by "auto" with
+# a static address (see the header).
+write_interfaces() {
+    cat >"$1/etc/network/interfaces" <<'INTERFACES'
+# This file describes the network interfaces available on your system
+# and how to activate them. For more information, see interfaces(5).
+
+source /etc/network/interfaces.d/*
+
+# The loopback network interface
+auto lo
+iface lo inet loopback
+
+# The primary network interface
+auto eth0
+iface eth0 inet static
+	address 192.0.2.10/24
+INTERFACES
+}
+
 # check_rootfs ROOT PACKAGES: with network-manager, it is installed, enabled at boot, and
-# ifupdown is not installed.
+# ifupdown is not installed; with ifupdown, it is installed, networking.service is enabled
+# and systemd-networkd is not.
 check_rootfs() {
     case ",$2," in
+        *,ifupdown,*)
+            grep -qx 'Package: ifupdown' "$1/var/lib/dpkg/status" || die "ifupdown is not installed in the rootfs"
+            [ -L "$1/etc/systemd/system/multi-user.target.wants/networking.service" ] ||
+                die "networking.service is not enabled in the rootfs"
+            [ ! -e "$1/etc/systemd/system/multi-user.target.wants/systemd-networkd.service" ] ||
+                die "systemd-networkd is enabled in the rootfs"
+            write_interfaces "$1"
+            return 0
+            ;;
         *,network-manager,*) ;;
         *) return 0 ;;
     esac
@@ -192,7 +232,7 @@ build() {
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap and rootful podman)"
 command -v podman >/dev/null 2>&1 || die "podman is not installed (sh scripts/install-system-deps.sh)"
 
-[ $# -gt 0 ] || set -- 12 11 12nm
+[ $# -gt 0 ] || set -- 12 11 12nm 12ifupdown
 for release in "$@"; do
     case $release in
         12)
@@ -207,6 +247,11 @@ for release in "$@"; do
             build 12nm bookworm "${NETHARDEN_MOLECULE_IMAGE_DEBIAN12NM:-localhost/netharden-debian12-nm:latest}" \
                 "$NM_PACKAGES" NETHARDEN_MOLECULE_IMAGE_DEBIAN12NM
             ;;
-        *) die "unknown release '$release' (12, 11 or 12nm)" ;;
+        12ifupdown)
+            build 12ifupdown bookworm \
+                "${NETHARDEN_MOLECULE_IMAGE_DEBIAN12IFUPDOWN:-localhost/netharden-debian12-ifupdown:latest}" \
+                "$IFUPDOWN_PACKAGES" NETHARDEN_MOLECULE_IMAGE_DEBIAN12IFUPDOWN
+            ;;
+        *) die "unknown release '$release' (12, 11, 12nm or 12ifupdown)" ;;
     esac
 done

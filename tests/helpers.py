@@ -125,7 +125,23 @@ DEBIAN_IMAGES = {
     "12": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN12", "localhost/netharden-debian12:latest"),
     "11": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN11", "localhost/netharden-debian11:latest"),
     "12nm": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN12NM", "localhost/netharden-debian12-nm:latest"),
+    "12ifupdown": os.environ.get("NETHARDEN_MOLECULE_IMAGE_DEBIAN12IFUPDOWN",
+                                 "localhost/netharden-debian12-ifupdown:latest"),
 }
+# the debootstrapped root filesystems scripts/build-debian-image.sh caches (per release)
+IMAGE_CACHE = Path(os.environ.get("NETHARDEN_IMAGE_CACHE", "/var/cache/netharden/images"))
+
+
+def debian_rootfs(release: str, dest: Path, *members: str) -> Path:
+    """``members`` (e.g. "./etc") of the cached debootstrapped root of ``release``, extracted
+    into ``dest``; skips when the tarball is not built (fails under CI=true)."""
+    import subprocess
+    tarball = IMAGE_CACHE / f"netharden-debian{release}-rootfs.tar.gz"
+    require(None if tarball.is_file() else f"{tarball} is missing (sh scripts/build-debian-image.sh {release})")
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(dest), "--no-same-owner", *members],
+                   check=True, capture_output=True)
+    return dest
 
 
 def ensure_debian_images(*releases: str) -> str | None:

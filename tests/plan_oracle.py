@@ -93,9 +93,10 @@ def _entries(argv: list[str], files: dict[str, str], has_reload: bool,
             "start", "restart", "try-restart", "reload-or-restart", "try-reload-or-restart"):
         unit = argv[2]
         entries = _unit_paths(unit, files)
-        if unit == "systemd-networkd.service" and not has_reload:
-            entries.append(NETWORK_DIR)  # systemd < 244: the restart is the reload
-            entries += [p for p in files if p.startswith("/etc/netplan/")] if generates else []
+        if unit == "systemd-networkd.service" and (argv[1] == "start" or not has_reload):
+            entries.append(NETWORK_DIR)  # a start reads it; systemd < 244: the restart is the reload
+            # ... and a restart that is the reload reads what netplan generated
+            entries += [p for p in files if p.startswith("/etc/netplan/")] if generates and not has_reload and argv[1] != "start" else []
         content = files.get(f"{UNIT_DIR}/{unit}")
         start = argv[1] == "start" and not (content is not None and _oneshot(content))
         return entries, unit, "start" if start else "run"

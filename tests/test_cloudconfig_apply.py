@@ -37,6 +37,7 @@ import yaml
 
 from netharden.emitters import emit
 from netharden.plan_model import Plan
+from netharden.renderers.stack_service import enablement_links
 from netharden.targets import UNIT_DIR
 from helpers import PROFILES, require
 from test_cloudconfig import AWKWARD_ARGV, CLOUD_INIT, awkward_plan, example_plan, tree_of
@@ -155,6 +156,11 @@ def _requirements() -> None:
     require(None if os.geteuid() == 0 else "needs root (mount namespaces, overlayfs, chroot)")
 
 
+def _host_systemd() -> int:
+    out = subprocess.run(["systemctl", "--version"], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[1])
+
+
 def enablement(plan: Plan, files: dict[str, tuple[bytes, int]]) -> dict[str, str]:
     """The symlinks ``systemctl enable``/``mask`` make for the Plan's units (WantedBy= of
     the unit files the Plan writes)."""
@@ -162,6 +168,13 @@ def enablement(plan: Plan, files: dict[str, tuple[bytes, int]]) -> dict[str, str
     for u in plan.units:
         if u.masked:
             links[f"{UNIT_DIR}/{u.name}"] = "/dev/null"
+        elif u.enabled and f"{UNIT_DIR}/{u.name}" not in files:
+            # a vendor unit (systemd-networkd.service): the Plan's links are the target's; the
+            # systemctl that runs here follows this machine's unit file, whose [Install] may
+            # name more units (Also=) than the target version's
+            plan_paths = {x.path for x in plan.links}
+            links.update({x.path: x.target for x in enablement_links("debian", _host_systemd())
+                          if x.path not in plan_paths})
         elif u.enabled:
             text = files[f"{UNIT_DIR}/{u.name}"][0].decode()
             for line in text.splitlines():

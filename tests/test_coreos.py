@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import netharden
 from netharden.cli import main
 from netharden.emitters import coreos
+from netharden.emitters._systemd import is_vendor_enablement
 from netharden.emitters.tree import fill
 from netharden.plan_model import Action, File, Link, Plan, Unit
 from netharden.problems import UsageError
@@ -282,7 +283,19 @@ def round_trip(plan: Plan, tmp_path: Path) -> tuple[str, dict]:
     assert isinstance(libyaml["coreos"], dict) and isinstance(libyaml["coreos"]["units"], list)
     assert ccinit_validate(text) == []
     calls = ccinit_apply(text, tmp_path / "ccinit")
-    assert snapshot(tmp_path / "ccinit") == tree_of(plan, tmp_path / "tree")
+    tree = tree_of(plan, tmp_path / "tree")
+    # the enablement symlinks of a vendor unit (systemd-networkd.service's) are made by
+    # coreos-cloudinit's EnableUnitFiles of that unit, not written: the emulation records the call
+    enabling = {rel: entry for rel, entry in tree.items()
+                if entry[0] == "link" and is_vendor_enablement("/" + rel, entry[1])}
+    if enabling:
+        assert "systemd-networkd.service" in calls["enable"]
+        for rel in enabling:
+            del tree[rel]
+        for rel in sorted((r for r, e in tree.items() if e[0] == "dir"), key=len, reverse=True):
+            if any(e.startswith(rel + "/") for e in enabling) and not any(r.startswith(rel + "/") for r in tree):
+                del tree[rel]
+    assert snapshot(tmp_path / "ccinit") == tree
     return text, calls
 
 

@@ -56,7 +56,7 @@ def test_every_check_has_the_rule_shape():
     assert ids == ["catchall-network", "vendor-docker-network", "bridge-mac-follows-ports", "stale-vxlan",
                    "veth-mac-policy", "foreign-routes", "docker-daemon", "runtime-not-held",
                    "nm-manages-container-interfaces", "nm-bridge-mac-not-pinned", "nm-keyfile-insecure-mode",
-                   "uplink-shadowed", "netplan-conflict"]
+                   "uplink-shadowed", "netplan-conflict", "stack-not-running", "nic-owned-by-other-manager"]
 
 
 def test_list_names_every_check():
@@ -81,9 +81,10 @@ def test_the_tree_netharden_renders_is_clean(profile, tmp_path):
     nm = is_nm_host(Host(tree, live=False))
     other_stack = {c.ID for c in all_checks() if hasattr(c, "applies") and c.applies(Host(tree, live=False))}
     no_netplan = set() if (tree / "etc/netplan/60-netharden.yaml").is_file() else {"netplan-conflict"}
-    assert other_stack == (
-        {"catchall-network", "vendor-docker-network", "foreign-routes", "uplink-shadowed"} if nm else NM_CHECKS
-    ) | no_netplan
+    # stack-not-running judges a system root (a tree has no systemd of its own to judge)
+    networkd_checks = {"catchall-network", "vendor-docker-network", "foreign-routes", "uplink-shadowed",
+                       "nic-owned-by-other-manager"}
+    assert other_stack == (networkd_checks if nm else NM_CHECKS) | {"stack-not-running"} | no_netplan
     assert {c["id"] for c in report["checks"] if c["skipped"]} == {
         c.ID for c in all_checks() if c.NEEDS == "live"} | other_stack
 
@@ -97,7 +98,7 @@ def test_findings_exit_1_and_fail_on(tmp_path):
     assert "fix: " in done.stdout
     # the summary line, plain (not a terminal: no escape codes)
     last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith("13 checks: ") and "2 errors" in last
+    assert last.startswith("15 checks: ") and "2 errors" in last
     assert "; not applicable: nm-manages-container-interfaces, nm-bridge-mac-not-pinned, nm-keyfile-insecure-mode " \
            "(no NetworkManager: no /usr/sbin/NetworkManager" in last
     assert "\033[" not in done.stdout
@@ -121,7 +122,7 @@ def test_json_report_shape(tmp_path):
     report = json.loads(done.stdout)
     assert report["apiVersion"] == "netharden/v1" and report["kind"] == "DoctorReport"
     assert report["live"] is False and report["summary"]["error"] == 2
-    assert len(report["checks"]) == 13
+    assert len(report["checks"]) == 15
 
 
 @pytest.mark.parametrize("args, message", [

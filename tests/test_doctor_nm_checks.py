@@ -730,8 +730,10 @@ def test_which_stack_the_checks_apply_to(tmp_path):
     report = run(Host(plain, live=False))
     skipped = {c.id: c.skipped for c in report.checks
                if c.skipped and "live" not in c.skipped and c.id != "netplan-conflict"}  # no netplan file here
-    assert skipped == {c: "does not apply: no NetworkManager: no /usr/sbin/NetworkManager, no /etc/NetworkManager"
-                       for c in NM_CHECKS}
+    assert skipped == {**{c: "does not apply: no NetworkManager: no /usr/sbin/NetworkManager, no /etc/NetworkManager"
+                          for c in NM_CHECKS},
+                       "stack-not-running": "does not apply: no netharden networkd files in /etc/systemd/network or "
+                                            "/etc/systemd/networkd.conf.d"}
     assert [f.check for f in report.findings] == ["catchall-network"]
 
     fcos = tmp_path / "fcos"
@@ -743,7 +745,7 @@ def test_which_stack_the_checks_apply_to(tmp_path):
                if c.skipped and "live" not in c.skipped and c.id != "netplan-conflict"}  # no netplan file here
     assert skipped == {c: "does not apply: NetworkManager host without /usr/lib/systemd/systemd-networkd: nothing "
                           "reads .network files" for c in ("catchall-network", "vendor-docker-network", "foreign-routes",
-                                                           "uplink-shadowed")}
+                                                           "uplink-shadowed", "stack-not-running", "nic-owned-by-other-manager")}
     assert report.findings == []
 
     write(fcos, "/usr/lib/systemd/systemd-networkd", "", 0o755)

@@ -31,7 +31,9 @@ SCENARIO = ROLE / "molecule" / "default"
 BUILD = ROOT / "scripts" / "build-debian-image.sh"
 BIN = Path(sys.executable).parent
 # molecule.yml's platform names are the container names
-CONTAINERS = ("netharden-debian12", "netharden-debian11", "netharden-debian12-nm")
+# (NETHARDEN_MOLECULE_PREFIX: another checkout's run uses other names)
+PREFIX = os.environ.get("NETHARDEN_MOLECULE_PREFIX", "netharden")
+CONTAINERS = tuple(f"{PREFIX}-{name}" for name in ("debian12", "debian11", "debian12-nm", "debian12-ifupdown"))
 IMAGES = DEBIAN_IMAGES
 TIMEOUT = 1800
 # molecule's progress lines: "INFO     [default > converge] Executing" / "... Executed: Successful"
@@ -105,19 +107,24 @@ def _tail(text: str, lines: int = 150) -> str:
 
 def test_molecule_scenario_is_complete():
     for name in ("molecule.yml", "prepare.yml", "converge.yml", "verify.yml", "files/profile.yaml",
-                 "files/profile-nm.yaml", "tasks/verify_networkd.yml", "tasks/verify_networkmanager.yml"):
+                 "files/profile-nm.yaml", "files/profile-ifupdown.yaml", "tasks/prepare_ifupdown.yml",
+                 "tasks/verify_takeover.yml", "tasks/verify_networkd.yml", "tasks/verify_networkmanager.yml"):
         assert (SCENARIO / name).is_file(), name
 
 
 def test_molecule_test_on_debian_12_and_11_and_networkmanager():
-    """create, prepare (incl. a --check run on the fresh hosts that changes nothing),
+    """create, prepare (incl. a --check run on the fresh hosts that changes nothing, and on
+    Debian's default ifupdown host a converge without netharden_takeover that fails before
+    writing anything),
     converge, idempotence (changed=0), verify (render equality, VXLAN GC timer, sysctls, a
     --check run with changed=0; networkd: bridges + MACs, unmanaged veths, quarantine path
     unit; NetworkManager: exactly the Plan's files, keyfiles 0600 and loaded without a
     warning, bridges with pinned MACs, unmanaged veths with untouched sysctls, the conf
     reload helper's record, the uplink activation pending until a run with
-    netharden_activate_networkmanager=true, then changed=0, a NetworkManager restart),
-    destroy."""
+    netharden_activate_networkmanager=true, then changed=0, a NetworkManager restart;
+    ifupdown host: the takeover converged with networkd enabled but not started, eth0 released
+    from ifupdown with its address kept, then a restart of the container after which networkd
+    configures eth0 and ifupdown does not), destroy."""
     require(_missing())
     assert not _leftovers(), f"containers left by an earlier run: {_leftovers()} (podman rm -f them)"
     env = _env()

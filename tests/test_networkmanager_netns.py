@@ -27,6 +27,10 @@ from netharden.lab.scenarios import _nm
 from netharden.renderers.networkmanager import CONF
 from test_ignition_apply import apply
 
+# real NetworkManager labs in throwaway namespaces: with the other netns tests (make unit
+# leaves them out; a "not netns" run beside a lab run would see its namespaces as leftovers)
+pytestmark = pytest.mark.netns
+
 FCOS_K8S = ROOT / "examples" / "fcos-k8s.yaml"
 CHURN = {"veth": "veth0a1b2c3 veth4d5e6f7", "cali": "cali12345678", "flannel": "flannel.1", "cni": "cni0"}
 

@@ -329,7 +329,7 @@ def test_networkd_restart_reads_the_network_directory_when_nothing_reloads():
     profile = minimal(platform={"os": "debian", "systemd": 252}, unmanaged={"presets": []},
                       networkd={"mask": [], "quarantine": [], "foreign_routes": "keep"})
     plan = netharden.plan(netharden.load(profile))
-    assert [a.id for a in plan.actions] == ["networkd-restart"]
+    assert [a.id for a in plan.actions] == ["networkd-start", "networkd-restart"]  # networkd.conf.d is networkd's
     _assert_as_the_text_says("no reload", plan)
     assert re.match(_plugin().plan_result(plan)["actions"][0]["trigger_re"], "/etc/systemd/network/x.network")
 

@@ -120,6 +120,15 @@ def test_install_links_are_what_systemctl_enable_makes(profile, tmp_path):
     root = tmp_path / "root"
     netharden.emit(plan, "tree", root)
     written = _symlinks(root)
+    # vendor units the Plan enables (systemd-networkd.service): the Plan writes their links
+    # itself (tests/test_stack_service.py compares those with systemctl); here they only
+    # have to exist at the target's vendor directory for `systemctl enable` to accept them
+    for path, target in written.items():
+        if target.startswith(("/lib/systemd/system/", "/usr/lib/systemd/system/")):
+            dest = root / target.lstrip("/")
+            if not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(Path("/lib/systemd/system") / dest.name, dest)
     enabled = [u.name for u in plan.units if u.enabled]
     if enabled:
         subprocess.run([systemctl, f"--root={root}", "enable", *enabled], check=True, capture_output=True)

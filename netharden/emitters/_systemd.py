@@ -30,6 +30,20 @@ UNIT_SUFFIXES = (
 )
 
 
+# Where an OS keeps its own unit files. A Plan link from /etc/systemd/system into one of
+# them is an enablement symlink of a vendor unit (what ``systemctl enable`` makes).
+VENDOR_UNIT_DIRS = ("/lib/systemd/system", "/usr/lib/systemd/system")
+
+
+def is_vendor_enablement(path: str, target: str) -> bool:
+    """True for a link at /etc/systemd/system/[TARGET.wants/]NAME to a vendor unit file."""
+    directory, _, unit = target.rpartition("/")
+    if directory not in VENDOR_UNIT_DIRS or not unit.endswith(UNIT_SUFFIXES) or not path.startswith(UNIT_DIR + "/"):
+        return False
+    rest = path[len(UNIT_DIR) + 1 :].split("/")
+    return len(rest) == 1 or (len(rest) == 2 and rest[0].endswith((".wants", ".requires")) and rest[1] == unit)
+
+
 @dataclass(frozen=True)
 class SystemdUnit:
     name: str

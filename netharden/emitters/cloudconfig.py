@@ -87,7 +87,9 @@ def _content(content: str) -> list[str]:
     if block_safe(content):
         return [f"  content: {block(content, 4)}"]
     encoded = base64.b64encode(content.encode("utf-8")).decode("ascii")
-    return ["  encoding: b64", f"  content: {encoded}"]
+    # scalar(): base64 can be all digits ("4560" is U+37B4) or a YAML 1.1 word ("true"),
+    # which a plain scalar would turn into an int or a bool
+    return ["  encoding: b64", f"  content: {scalar(encoded)}"]
 
 
 def _flow(argv) -> str:

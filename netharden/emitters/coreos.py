@@ -67,7 +67,9 @@ restarts networkd).
 Refused Plans (``UsageError``): files under ``/usr`` (read-only on Container Linux; the
 validator's ``checkWriteFiles`` reports them as errors: render a coreos or flatcar
 profile), modes with bits above 0777 (Go's ``os.FileMode`` drops a raw setuid bit), links
-other than unit masks (coreos-cloudinit cannot make symlinks), units to disable, a masked
+other than unit masks (coreos-cloudinit cannot make symlinks; the enablement symlinks of a
+vendor unit the Plan enables, such as systemd-networkd.service's, are left out: its
+``enable: true`` makes them), units to disable, a masked
 unit that also has a unit file, and actions with no coreos-cloudinit equivalent.
 
 The YAML is written by ``_yaml`` (its docstring says why each form reads back unchanged):
@@ -85,7 +87,7 @@ from dataclasses import dataclass, field
 from ..plan_model import GENERATED, Action, File, Plan
 from ..problems import UsageError
 from ..targets import UNIT_DIR
-from ._systemd import UNIT_SUFFIXES, split_units
+from ._systemd import UNIT_SUFFIXES, is_vendor_enablement, split_units
 from ._yaml import block_ok, block_or_quoted, quoted
 from ._yaml import comment_text as _comment
 
@@ -144,7 +146,10 @@ def layout(plan: Plan) -> tuple[list[CoreosUnit], list[File], list[Action]]:
             units[base] = CoreosUnit(base, content=f.content)
         else:
             files.append(f)
+    vendor_enabled = any(su.enabled and su.contents is None for su in sys_units)
     for link in p.links:
+        if vendor_enabled and is_vendor_enablement(link.path, link.target):
+            continue  # enable: true on the vendor unit makes it (EnableUnitFiles, with its Also= units)
         directory, _, base = link.path.rpartition("/")
         is_mask = link.target == "/dev/null" and (
             (directory == NETWORK_DIR and _is_network(base)) or (directory == UNIT_DIR and base.endswith(UNIT_SUFFIXES))

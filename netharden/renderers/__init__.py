@@ -15,15 +15,30 @@ from __future__ import annotations
 
 from ..plan_model import Plan
 from ..profile import Profile
-from . import containers, docker, netplan, networkd, networkmanager, packages, quarantine, sysctl, vxlan_gc
+from . import (
+    containers,
+    docker,
+    netplan,
+    networkd,
+    networkmanager,
+    packages,
+    quarantine,
+    stack_service,
+    sysctl,
+    vxlan_gc,
+)
 
 # The renderers of the host's network stack (platform.stack), then the host guards every
 # stack has. NetworkManager's answer to incident 1 is its unmanaged list (no quarantine:
 # see renderers/networkmanager.py); udev reads .link files whichever stack runs. netplan
 # renders to networkd: the networkd guards and the quarantine stay (renderers/netplan.py).
+# stack_service enables systemd-networkd.service (Debian ships it disabled). On the netplan
+# stack netplan's own systemd generator enables networkd at boot only when it generated
+# networkd files (netplan 0.106: "adding ... enablement symlink" in the generator directory);
+# the guards are networkd files whether or not the YAML has netdefs, so it is enabled there too.
 STACKS = {
-    "networkd": (networkd.render, quarantine.render),
-    "netplan": (netplan.render, quarantine.render),
+    "networkd": (networkd.render, quarantine.render, stack_service.render),
+    "netplan": (netplan.render, quarantine.render, stack_service.render),
     "networkmanager": (networkmanager.render, networkd.render_links),
 }
 GUARDS = (

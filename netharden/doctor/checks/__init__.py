@@ -29,6 +29,8 @@ MODULES = (
     "nm_keyfile_insecure_mode",
     "uplink_shadowed",
     "netplan_conflict",
+    "stack_not_running",
+    "nic_owned_by_other_manager",
 )
 
 

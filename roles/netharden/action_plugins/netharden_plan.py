@@ -44,6 +44,19 @@ options:
     description: Path of a profile file (YAML or JSON) on the controller; relative paths are searched like
       ansible.builtin.copy's C(src) (the role's files/, then the playbook's directory).
     type: path
+  host:
+    description:
+      - What the role gathered on the host (tasks/preflight.yml) for the preflight, C(files) (path to
+        base64 content, from ansible.builtin.slurp), C(programs) (paths that exist), C(interfaces)
+        (setup's network facts of each interface) and C(services) (service_facts).
+      - With it the result has C(preflight), decided by netharden.doctor.preflight (the doctor's own
+        reading of ifupdown and NetworkManager), and the task fails when another manager configures
+        a NIC one of the profile's uplinks matches.
+    type: dict
+  takeover:
+    description: With I(host), release the NICs ifupdown configures (netharden_takeover).
+    type: bool
+    default: false
 notes:
   - Exactly one of I(profile) and I(profile_file) is required.
   - Needs the netharden Python library importable by the controller's Python.
@@ -193,7 +206,7 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("profile", "profile_file"))
+    _VALID_ARGS = frozenset(("profile", "profile_file", "host", "takeover"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -237,4 +250,36 @@ class ActionModule(ActionBase):
 
         result.update(changed=False, netharden_version=getattr(netharden, "__version__", "unknown"),
                       **plan_result(plan))
+        if args.get("host") is not None:
+            decision = preflight(plan, args["host"], bool(args.get("takeover", False)))
+            result["preflight"] = decision
+            if decision["refused"]:
+                # only the refusal: the Plan is not what this failure is about
+                for key in plan_result(plan):
+                    result.pop(key, None)
+                result.update(failed=True, msg="\n".join(
+                    ["netharden: refusing to write anything on this host: another network manager configures a NIC "
+                     "the profile's uplinks match"] + decision["refused"]))
         return result
+
+
+def preflight(plan: Plan, gathered, takeover: bool) -> dict:
+    """netharden.doctor.preflight.decide over what tasks/preflight.yml gathered; the deferred
+    actions (networkd start/reload/restart) by id."""
+    import base64  # pylint: disable=import-outside-toplevel
+
+    from netharden.doctor.preflight import decide  # pylint: disable=import-outside-toplevel
+
+    gathered = _plain(gathered) if isinstance(gathered, Mapping) else {}
+    files = {}
+    for path, content in (gathered.get("files") or {}).items():
+        try:
+            files[path] = base64.b64decode(content).decode("utf-8", errors="replace")
+        except (ValueError, TypeError):
+            continue
+    decision = decide(plan, files, list(gathered.get("programs") or []), list(gathered.get("interfaces") or []),
+                      dict(gathered.get("services") or {}), takeover).to_dict()
+    decision["deferred"] = sorted(a.id for a in plan.actions
+                                  if decision["defer_networkd"] and (a.unit == "systemd-networkd.service"
+                                                                     or a.argv[:1] == ("networkctl",)))
+    return decision
