@@ -15,6 +15,10 @@ Outcomes:
   from NetworkManager: make it leave them unmanaged, or use ``platform.stack:
   networkmanager``), or systemd-networkd.service is masked: refuse, before anything is
   written, naming each NIC and the file and line that configures it.
+* on the netplan stack, another netplan file defeats netharden's ``/etc/netplan/60-netharden.yaml``
+  (``renderers.netplan.conflicts``, the rule of the doctor's ``netplan-conflict``: a file that
+  defines one of its ids, hides it, renames its NIC away or cannot be parsed): refuse, naming
+  the file.
 * ifupdown does and ``takeover`` is on: the files to write AFTER netharden's own (each ifupdown
   file without the NICs' stanzas and ``auto``/``allow-*`` names, and the kept backup
   ``/etc/network/interfaces.netharden-released`` with what was taken out), and that networkd
@@ -28,6 +32,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
+from ..renderers import netplan
 from .checks.nic_owned_by_other_manager import conflicts, describe
 from .host import Host, Iface
 from .nm_config import device_from_iface
@@ -38,6 +43,7 @@ NETWORKD = "systemd-networkd.service"
 NM_SERVICE = "NetworkManager.service"
 # where the role looks (find, recursively) and what it leaves out
 GATHER_DIRS = (
+    *netplan.NETPLAN_DIRS,
     "/etc/network",
     "/etc/NetworkManager",
     "/run/NetworkManager",
@@ -111,6 +117,10 @@ def decide(
     decision = Decision()
     if not any(f.path.startswith("/etc/systemd/network/") for f in plan.files):
         return decision  # not a networkd-stack Plan with uplinks: nothing to decide
+    ours = next((f.content for f in plan.files if f.path == netplan.NETPLAN_FILE), None)
+    if ours is not None:
+        others = {p: t for p, t in files.items() if posixpath.dirname(p) in netplan.NETPLAN_DIRS}
+        decision.refused += [f"{c} (netplan-conflict)" for c in netplan.conflicts(ours, others, netplan.NETPLAN_FILE)]
     networkd = services.get(NETWORKD) or {}
     if networkd.get("status") == "masked":
         decision.refused.append(

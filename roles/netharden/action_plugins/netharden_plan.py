@@ -259,7 +259,7 @@ class ActionModule(ActionBase):
                     result.pop(key, None)
                 result.update(failed=True, msg="\n".join(
                     ["netharden: refusing to write anything on this host: another network manager configures a NIC "
-                     "the profile's uplinks match"] + decision["refused"]))
+                     "the profile's uplinks match, or another netplan file defeats the profile's"] + decision["refused"]))
         return result
 
 
