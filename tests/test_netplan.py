@@ -313,6 +313,26 @@ def test_doctor_netplan_conflict_does_not_apply_without_our_file(tmp_path):
     assert check.skipped and NETPLAN_FILE in check.skipped
 
 
+def test_doctor_profile_reports_the_conflicts_its_netplan_file_would_meet(tmp_path):
+    """With --profile on a host that has no netharden file yet (a fresh cloud image), the check
+    judges the profile's netplan file laid over the host: cloud-init's file is fine, a file that
+    defines the uplink's id is reported as not fixed by applying the profile."""
+    root = tmp_path / "host"
+    (root / "etc/netplan").mkdir(parents=True)
+    (root / "etc/netplan/50-cloud-init.yaml").write_text(CLOUD_INIT)
+    profile = netharden.load(UBUNTU)
+    (check,) = run(Host(root, live=False), only=["netplan-conflict"], profile=profile).checks
+    assert (check.skipped, check.findings) == (None, [])
+    (root / "etc/netplan/70-vendor.yaml").write_text("network: {version: 2, ethernets: {0-netharden-eth0: {}}}\n")
+    (check,) = run(Host(root, live=False), only=["netplan-conflict"], profile=profile).checks
+    (finding,) = check.findings
+    assert check.skipped is None and finding.subject == f"{root}/etc/netplan/70-vendor.yaml"
+    assert finding.fixed_by_profile is False and "0-netharden-eth0" in finding.message
+    # without the profile the host has nothing to conflict with
+    (check,) = run(Host(root, live=False), only=["netplan-conflict"]).checks
+    assert check.skipped and check.findings == []
+
+
 # ------------------------------------------------------------------ emitters
 
 

@@ -95,6 +95,8 @@ def run(host: Host, only: list[str] | None = None, profile=None, plan=None) -> R
                         )
                 if after.error and not result.error:
                     result.error = f"with the profile's files in place: {after.error}"
+                if result.skipped and not after.skipped and not after.error:
+                    result.skipped = None  # it applies once the profile's files are in place
             result.findings = sorted(marked, key=lambda f: (f.subject, f.message))
         report.checks.append(result)
     return report

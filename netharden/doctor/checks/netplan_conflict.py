@@ -35,6 +35,8 @@ HINT = (
     "network: {config: disabled} in /etc/cloud/cloud.cfg.d/), or rename the profile's bridge"
 )
 NEEDS = "files"
+# with --profile: also the conflicts the profile's netplan file would meet on this host
+ABOUT_PROFILE = True
 
 
 def netplan_files(host: Host) -> dict[str, str]:
