@@ -5,6 +5,9 @@ from __future__ import annotations
 from .host import Host
 from .model import CheckRun, Finding, Report
 
+# the note of a finding only the profile's files bring (ABOUT_PROFILE checks): applying it does not fix it
+PROFILE_ONLY = "found with the profile's files in place"
+
 
 def _complete(check, finding: Finding) -> Finding:
     from dataclasses import replace
@@ -90,13 +93,11 @@ def run(host: Host, only: list[str] | None = None, profile=None, plan=None) -> R
                 before_subjects = {f.subject for f in result.findings}
                 for f in after.findings:
                     if (f.subject, f.message) not in before and f.subject not in before_subjects:
-                        marked.append(
-                            replace(f, fixed_by_profile=False, profile_note="found with the profile's files in place")
-                        )
+                        marked.append(replace(f, fixed_by_profile=False, profile_note=PROFILE_ONLY))
                 if after.error and not result.error:
                     result.error = f"with the profile's files in place: {after.error}"
-                if result.skipped and not after.skipped and not after.error:
-                    result.skipped = None  # it applies once the profile's files are in place
+                if result.skipped and any(f.profile_note == PROFILE_ONLY for f in marked):
+                    result.skipped = None  # it applies, and finds something, once the profile's files are in place
             result.findings = sorted(marked, key=lambda f: (f.subject, f.message))
         report.checks.append(result)
     return report
