@@ -19,9 +19,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-NETPLAN_DIRS = ("/lib/netplan", "/etc/netplan", "/run/netplan")
-NETPLAN_FILE = "/etc/netplan/60-netharden.yaml"
-GENERATED_DIR = "/run/systemd/network"
+# netplan's directories and netharden's file: the netplan renderer's (re-exported for the lab)
+from .renderers.netplan import GENERATED_DIR, NETPLAN_DIRS, NETPLAN_FILE  # noqa: F401
+
 GENERATED_PREFIX = "10-netplan-"
 
 

@@ -46,6 +46,7 @@ from ..model import Finding
 from ..networkd_config import PHYSICAL, REPRESENTATIVES, ConfFile, Device, first_match, load_files, parse_boolean
 from ..nm_config import networkd_absent
 from .catchall_network import quarantinable
+from .netplan_conflict import netplan_files
 
 ID = "uplink-shadowed"
 TITLE = "an earlier .network file takes the profile's uplink or bridge, so its settings never apply"
@@ -75,19 +76,6 @@ def applies(host: Host) -> str | None:
 # --------------------------------------------------------------------------- netplan
 
 
-def netplan_yaml(host: Host) -> dict[str, str]:
-    """Every netplan YAML file of the host (overlay included): target path -> text."""
-    out = {}
-    for d in netplan.NETPLAN_DIRS:
-        for name in host.listdir(d):
-            path = f"{d}/{name}"
-            if name.endswith(".yaml") and host.kind(path) in ("file", "link"):
-                text = host.read_text(path)
-                if text is not None:
-                    out[path] = text
-    return out
-
-
 def _generated_present(host: Host) -> list[str]:
     gen = netplan.GENERATED_DIR
     return [
@@ -100,7 +88,7 @@ def _generated_present(host: Host) -> list[str]:
 def with_netplan_output(host: Host) -> tuple[Host, str | None]:
     """The host as networkd sees it once netplan has run, and a note when netplan's output could
     not be produced (netplan missing). See the module text for when netplan generate runs."""
-    yaml_files = netplan_yaml(host)
+    yaml_files = netplan_files(host)
     if not yaml_files:
         return host, None
     present = _generated_present(host)
