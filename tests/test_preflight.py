@@ -7,22 +7,8 @@ from __future__ import annotations
 import netharden
 from helpers import minimal
 from netharden.doctor.preflight import RELEASED, decide
+from test_owners import INSTALLER as DEBIAN_INTERFACES  # the Debian 12 installer's file, as it writes it
 
-# Debian 12's installer-written /etc/network/interfaces (allow-hotplug + dhcp), as shipped
-DEBIAN_INTERFACES = """\
-# This file describes the network interfaces available on your system
-# and how to activate them. For more information, see interfaces(5).
-
-source /etc/network/interfaces.d/*
-
-# The loopback network interface
-auto lo
-iface lo inet loopback
-
-# The primary network interface
-allow-hotplug eth0
-iface eth0 inet dhcp
-"""
 ETH0 = {"device": "eth0", "type": "ether", "macaddress": "52:54:00:12:34:56", "active": True,
         "module": "virtio_net"}
 LO = {"device": "lo", "type": "loopback", "active": True}
